@@ -1,0 +1,29 @@
+/*
+ * cli.h - what the subcommands of clipfs share: exit codes and helpers.
+ */
+#ifndef CLIPFS_CLI_H
+#define CLIPFS_CLI_H
+
+#include "common/error.h"
+
+/* Exit codes, documented in clipfs(1). */
+enum clipfs_exit {
+	EXIT_OK = 0,
+	EXIT_FAILURE_GENERIC = 1, /* anything not listed below */
+	EXIT_USAGE = 2,           /* bad command line */
+	EXIT_BAD_INDEX = 3,       /* the index file is damaged or unreadable */
+	EXIT_REGISTRY = 4,        /* the registry could not be reached or refused */
+	EXIT_BAD_IMAGE = 5,       /* the image is corrupt, hostile or unsupported */
+	EXIT_MOUNT = 6,           /* mounting failed */
+};
+
+/* Maps a library error to the exit code above. */
+int clipfs_exit_code(clip_err code);
+
+/* Prints "clipfs: <what>: <detail>" to stderr. */
+void clipfs_report(const char *what, const struct clip_error *err);
+
+int cmd_inspect(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+
+#endif

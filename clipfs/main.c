@@ -1,0 +1,110 @@
+/*
+ * main.c - the clipfs command: dispatch to subcommands.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "clipfs/cli.h"
+
+struct subcommand {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct subcommand subcommands[] = {
+	{ "inspect", cmd_inspect, "print a summary of an index" },
+	{ "ls",      cmd_ls,      "list the tree inside an index" },
+};
+
+static void
+usage(FILE *out)
+{
+	size_t i;
+
+	fprintf(out,
+	    "Usage: clipfs COMMAND [OPTIONS] [ARGS]\n"
+	    "       clipfs COMMAND --help\n"
+	    "\n"
+	    "Lazily mount OCI container images from a small CLIP v2 index.\n"
+	    "\n"
+	    "Commands:\n");
+	for (i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
+		fprintf(out, "  %-10s %s\n", subcommands[i].name, subcommands[i].summary);
+	fprintf(out,
+	    "\n"
+	    "Options:\n"
+	    "  -h, --help     show this help\n"
+	    "  -V, --version  show the version\n"
+	    "\n"
+	    "See clipfs(1) and clip(5).\n");
+}
+
+int
+clipfs_exit_code(clip_err code)
+{
+	switch (code) {
+	case CLIP_OK:
+		return EXIT_OK;
+	case CLIP_ERR_FORMAT:
+	case CLIP_ERR_VERSION:
+		return EXIT_BAD_INDEX;
+	case CLIP_ERR_NETWORK:
+	case CLIP_ERR_TIMEOUT:
+	case CLIP_ERR_HTTP:
+	case CLIP_ERR_AUTH:
+	case CLIP_ERR_PROTOCOL:
+		return EXIT_REGISTRY;
+	case CLIP_ERR_CHECKSUM:
+	case CLIP_ERR_GZIP:
+	case CLIP_ERR_TAR:
+	case CLIP_ERR_IMAGE:
+	case CLIP_ERR_UNSUPPORTED:
+	case CLIP_ERR_TOOBIG:
+		return EXIT_BAD_IMAGE;
+	case CLIP_ERR_INVALID:
+		return EXIT_USAGE;
+	case CLIP_ERR_NOMEM:
+	case CLIP_ERR_IO:
+	case CLIP_ERR_NOTFOUND:
+	case CLIP_ERR_CANCELLED:
+		return EXIT_FAILURE_GENERIC;
+	}
+	return EXIT_FAILURE_GENERIC;
+}
+
+void
+clipfs_report(const char *what, const struct clip_error *err)
+{
+	if (what != NULL)
+		fprintf(stderr, "clipfs: %s: %s\n", what, clip_error_message(err));
+	else
+		fprintf(stderr, "clipfs: %s\n", clip_error_message(err));
+}
+
+int
+main(int argc, char **argv)
+{
+	size_t i;
+
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (strcmp(argv[1], "-V") == 0 || strcmp(argv[1], "--version") == 0) {
+		printf("clipfs %s (index format %d)\n", PACKAGE_VERSION, 2);
+		return EXIT_OK;
+	}
+	for (i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
+		if (strcmp(argv[1], subcommands[i].name) == 0)
+			return subcommands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "clipfs: unknown command '%s' (see clipfs --help)\n", argv[1]);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,78 @@
+/*
+ * gzindex.h - one pass over a layer blob that records gzip checkpoints.
+ *
+ * Feed the blob (gzip, one or more members, or an uncompressed tar) in
+ * chunks of any size.  The indexer inflates it, hands every byte of
+ * output to a callback in order, and records checkpoints (zran style: at
+ * deflate block boundaries, with the bit offset and the 32 KiB of output
+ * before the boundary) roughly every `span` bytes of output, plus where
+ * the caller asks for one with clip_gzindex_mark().  For each span (the
+ * compressed bytes between two checkpoints, see format.h) it computes the
+ * SHA-256 while the bytes stream past, and it also computes the SHA-256
+ * of the whole blob so the caller can check the layer digest.
+ *
+ * An uncompressed layer gets CLIP_CHECKPOINT_STORED checkpoints every
+ * `span` bytes (no window) so its ranges can be verified too.
+ */
+#ifndef CLIP_GZINDEX_H
+#define CLIP_GZINDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "common/format.h"
+#include "common/index_write.h"
+
+typedef struct clip_gzindex clip_gzindex;
+
+/* Receives the uncompressed stream; out_offset is that of buf[0].  A
+ * non-OK return stops the pass and comes back from clip_gzindex_feed(). */
+typedef clip_err (*clip_gzindex_data_fn)(void *ctx, const uint8_t *buf, size_t len,
+    uint64_t out_offset, struct clip_error *err);
+
+/* compression: enum clip_compression.  span: target output bytes between
+ * checkpoints (> 0). */
+clip_err clip_gzindex_new(uint32_t compression, uint64_t span,
+    clip_gzindex_data_fn fn, void *ctx, clip_gzindex **out, struct clip_error *err);
+void clip_gzindex_free(clip_gzindex *gz);   /* accepts NULL */
+
+clip_err clip_gzindex_feed(clip_gzindex *gz, const uint8_t *buf, size_t len,
+    struct clip_error *err);
+
+/*
+ * Asks for a checkpoint at the last block boundary at or before
+ * out_offset (typically: a big file's data starts there), so that reading
+ * that data does not inflate what comes before it.  Only meaningful from
+ * the data callback, for an offset at most a little behind the output
+ * already produced; ignored when no such boundary is still known or when
+ * it would be too close to the previous checkpoint.
+ */
+void clip_gzindex_mark(clip_gzindex *gz, uint64_t out_offset);
+
+/* End of the blob: CLIP_ERR_GZIP if the stream is incomplete, a trailer
+ * does not match, or non-gzip bytes follow the last member. */
+clip_err clip_gzindex_finish(clip_gzindex *gz, struct clip_error *err);
+
+/* After finish: */
+size_t clip_gzindex_checkpoint_count(const clip_gzindex *gz);
+const struct clip_checkpoint_info *clip_gzindex_checkpoint(const clip_gzindex *gz, size_t i);
+uint64_t clip_gzindex_compressed_size(const clip_gzindex *gz);
+uint64_t clip_gzindex_uncompressed_size(const clip_gzindex *gz);
+/* The SHA-256 of every byte fed. */
+const uint8_t *clip_gzindex_blob_sha256(const clip_gzindex *gz);
+
+/*
+ * The read side: inflates one span.  comp holds the span's compressed
+ * bytes [cp->span_start, cp->span_end) (already verified by the caller),
+ * window the checkpoint's window (cp->window_len bytes, may be NULL if
+ * 0).  Writes exactly cp->out_end - cp->out_offset bytes to out (the
+ * caller's buffer of that size).  CLIP_ERR_GZIP if the bytes do not
+ * inflate to that much.
+ */
+struct clip_checkpoint;
+clip_err clip_inflate_span(const struct clip_checkpoint *cp, const uint8_t *window,
+    const uint8_t *comp, size_t comp_len, uint8_t *out, size_t out_len,
+    struct clip_error *err);
+
+#endif

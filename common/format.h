@@ -11,7 +11,9 @@
 #ifndef CLIP_FORMAT_H
 #define CLIP_FORMAT_H
 
+#include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define CLIP_MAGIC          "\x89" "CLIP\r\n\x1a\n"
 #define CLIP_MAGIC_LEN      8
@@ -105,6 +107,17 @@ struct clip_disk_dirent {
 	uint8_t  type;            /* the child's mode >> 12, for readdir */
 	uint8_t  reserved;        /* 0 */
 };
+
+/* The order of names in a directory: bytewise, a prefix first. */
+static inline int
+clip_name_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	if (c != 0)
+		return c;
+	return alen < blen ? -1 : alen > blen;
+}
 
 /* An inode's xattrs: XATTRS[first .. first + count), sorted by name. */
 struct clip_disk_xattr_set {

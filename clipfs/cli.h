@@ -5,6 +5,7 @@
 #define CLIPFS_CLI_H
 
 #include "common/error.h"
+#include "common/index.h"
 
 /* Exit codes, documented in clipfs(1). */
 enum clipfs_exit {
@@ -22,6 +23,9 @@ int clipfs_exit_code(clip_err code);
 
 /* Prints "clipfs: <what>: <detail>" to stderr. */
 void clipfs_report(const char *what, const struct clip_error *err);
+
+/* Opens an index, reporting a failure; returns EXIT_OK or the exit code. */
+int clipfs_index_open(const char *path, clip_index **idx);
 
 int cmd_inspect(int argc, char **argv);
 int cmd_ls(int argc, char **argv);

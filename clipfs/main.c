@@ -85,6 +85,20 @@ clipfs_report(const char *what, const struct clip_error *err)
 }
 
 int
+clipfs_index_open(const char *path, clip_index **idx)
+{
+	struct clip_error err;
+
+	clip_error_clear(&err);
+	if (clip_index_open(path, idx, &err) == CLIP_OK)
+		return EXIT_OK;
+	clipfs_report(NULL, &err);
+	/* A missing or unreadable file is not a damaged index. */
+	return err.code == CLIP_ERR_IO || err.code == CLIP_ERR_NOMEM ?
+	    EXIT_FAILURE_GENERIC : EXIT_BAD_INDEX;
+}
+
+int
 main(int argc, char **argv)
 {
 	size_t i;

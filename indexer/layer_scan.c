@@ -1,0 +1,143 @@
+/* layer_scan.c - one pass over a layer blob (see layer_scan.h). */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/tar.h"
+#include "indexer/layer_scan.h"
+
+struct layer_scan {
+	clip_gzindex *gz;
+	clip_tar *tar;
+	uint64_t big_file;
+	struct layer_entries entries;
+};
+
+/* Uncompressed bytes flow from the inflater straight into the parser. */
+static clip_err
+on_data(void *ctx, const uint8_t *buf, size_t len, uint64_t out_offset, struct clip_error *err)
+{
+	struct layer_scan *s = ctx;
+
+	(void)out_offset;
+	return clip_tar_feed(s->tar, buf, len, err);
+}
+
+static clip_err
+on_entry(void *ctx, const struct clip_tar_entry *e, struct clip_error *err)
+{
+	struct layer_scan *s = ctx;
+
+	/* A big file gets a checkpoint right before its data, so reading
+	 * its start does not inflate the files in front of it. */
+	if (s->big_file > 0 && e->type == CLIP_TAR_REG && e->size >= s->big_file)
+		clip_gzindex_mark(s->gz, e->data_offset);
+	return layer_entries_add(&s->entries, e, err);
+}
+
+clip_err
+layer_scan_new(uint32_t compression, uint64_t span, uint64_t big_file,
+    struct layer_scan **out, struct clip_error *err)
+{
+	struct layer_scan *s;
+	clip_err rc;
+
+	*out = NULL;
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
+	s->big_file = big_file;
+	if ((rc = clip_gzindex_new(compression, span, on_data, s, &s->gz, err)) != CLIP_OK ||
+	    (rc = clip_tar_new(on_entry, s, &s->tar, err)) != CLIP_OK) {
+		layer_scan_free(s);
+		return rc;
+	}
+	*out = s;
+	return CLIP_OK;
+}
+
+void
+layer_scan_free(struct layer_scan *s)
+{
+	if (s == NULL)
+		return;
+	clip_gzindex_free(s->gz);
+	clip_tar_free(s->tar);
+	layer_entries_free(&s->entries);
+	free(s);
+}
+
+clip_err
+layer_scan_feed(struct layer_scan *s, const uint8_t *buf, size_t len, struct clip_error *err)
+{
+	return clip_gzindex_feed(s->gz, buf, len, err);
+}
+
+static void
+hex(const uint8_t *md, char *out)
+{
+	int i;
+
+	for (i = 0; i < 32; i++)
+		sprintf(out + 2 * i, "%02x", md[i]);
+}
+
+clip_err
+layer_scan_finish(struct layer_scan *s, const char *digest, struct clip_error *err)
+{
+	char got[65];
+	clip_err rc;
+
+	if ((rc = clip_gzindex_finish(s->gz, err)) != CLIP_OK)
+		return rc;
+	if ((rc = clip_tar_finish(s->tar, err)) != CLIP_OK)
+		return rc;
+	hex(clip_gzindex_blob_sha256(s->gz), got);
+	if (digest != NULL && (strncmp(digest, "sha256:", 7) != 0 || strcmp(digest + 7, got) != 0))
+		return clip_error_set(err, CLIP_ERR_CHECKSUM,
+		    "blob digest mismatch: expected %s, got sha256:%s", digest, got);
+	return CLIP_OK;
+}
+
+const struct layer_entries *
+layer_scan_entries(const struct layer_scan *s)
+{
+	return &s->entries;
+}
+
+const clip_gzindex *
+layer_scan_gzindex(const struct layer_scan *s)
+{
+	return s->gz;
+}
+
+clip_err
+layer_media_compression(const char *mt, uint32_t *compression, struct clip_error *err)
+{
+	static const struct {
+		const char *media_type;
+		uint32_t compression;
+	} known[] = {
+		{ "application/vnd.oci.image.layer.v1.tar+gzip", CLIP_COMPRESSION_GZIP },
+		{ "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", CLIP_COMPRESSION_GZIP },
+		{ "application/vnd.docker.image.rootfs.diff.tar.gzip", CLIP_COMPRESSION_GZIP },
+		{ "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", CLIP_COMPRESSION_GZIP },
+		{ "application/vnd.oci.image.layer.v1.tar", CLIP_COMPRESSION_NONE },
+		{ "application/vnd.oci.image.layer.nondistributable.v1.tar", CLIP_COMPRESSION_NONE },
+		{ "application/vnd.docker.image.rootfs.diff.tar", CLIP_COMPRESSION_NONE },
+	};
+	size_t i;
+
+	*compression = CLIP_COMPRESSION_NONE;
+	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (strcmp(mt, known[i].media_type) == 0) {
+			*compression = known[i].compression;
+			return CLIP_OK;
+		}
+	if (strstr(mt, "zstd") != NULL)
+		return clip_error_set(err, CLIP_ERR_UNSUPPORTED,
+		    "layer media type %s: zstd layers are not supported yet", mt);
+	return clip_error_set(err, CLIP_ERR_UNSUPPORTED, "unknown layer media type '%.200s'", mt);
+}

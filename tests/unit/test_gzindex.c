@@ -411,7 +411,7 @@ make_corpus(struct corpus *c, size_t len, int multi)
 	/* size fraction (per mille), level, sync_every */
 	static const struct { unsigned permille; int level; size_t sync; } parts[] = {
 		{ 450, 6, 0 }, { 0, 6, 0 }, { 250, 1, 0 }, { 60, 0, 0 }, { 140, 9, 0 },
-		{ 100, 6, 100 * KiB },
+		{ 100, 6, 20 * KiB },
 	};
 	size_t i, pos = 0, n;
 
@@ -446,6 +446,30 @@ free_corpus(struct corpus *c)
 {
 	free(c->data);
 	free(c->gz.p);
+}
+
+/* A window never reaches back into an earlier member. */
+static int
+windows_stay_in_member(const clip_gzindex *gz, const struct corpus *c)
+{
+	const struct clip_checkpoint_info *ci;
+	uint64_t want;
+	size_t i, m;
+
+	for (i = 0; i < clip_gzindex_checkpoint_count(gz); i++) {
+		ci = clip_gzindex_checkpoint(gz, i);
+		if (ci->kind != CLIP_CHECKPOINT_DEFLATE)
+			continue;
+		for (m = c->members; m-- > 0;)
+			if (c->member_in[m] < ci->in_offset)
+				break;
+		want = ci->out_offset - c->member_out[m];
+		if (want > CLIP_WINDOW_SIZE)
+			want = CLIP_WINDOW_SIZE;
+		if (ci->window_len != want)
+			return 0;
+	}
+	return 1;
 }
 
 /* ---- tests ------------------------------------------------------------------- */
@@ -496,6 +520,7 @@ TEST(test_multi_member)
 		CHECK(s.out.len == c.len && memcmp(s.out.p, c.data, c.len) == 0);
 		verify_index(gz, c.gz.p, c.gz.len, c.data, c.len, CLIP_COMPRESSION_GZIP);
 		CHECK(!verify_failed);
+		CHECK(windows_stay_in_member(gz, &c));
 		/* Spans that run from one member into the next must occur, or
 		 * the raw-mode trailer skip is not tested. */
 		for (i = 0; i < clip_gzindex_checkpoint_count(gz); i++) {
@@ -564,12 +589,17 @@ TEST(test_marks)
 	for (i = 1; i < 14; i++) {
 		marks[nmarks] = i * 300 * KiB + rnd() % (100 * KiB);
 		/* Not so close to the member mark that one of them is ignored. */
-		if (marks[nmarks] + 128 * KiB > c.member_out[2] &&
-		    marks[nmarks] < c.member_out[2] + 128 * KiB)
+		if ((marks[nmarks] + 128 * KiB > c.member_out[2] &&
+		    marks[nmarks] < c.member_out[2] + 128 * KiB) ||
+		    (marks[nmarks] + 128 * KiB > c.member_out[5] &&
+		    marks[nmarks] < c.member_out[5] + 128 * KiB))
 			continue;
 		nmarks++;
 	}
 	marks[nmarks++] = c.member_out[2];
+	/* Just past a sync-flush boundary 20 KiB into the last member: a
+	 * DEFLATE checkpoint whose window is shorter than 32 KiB. */
+	marks[nmarks++] = c.member_out[5] + 25 * KiB;
 	for (i = 0; i < nmarks; i++)          /* sort */
 		for (j = i + 1; j < nmarks; j++)
 			if (marks[j] < marks[i]) {
@@ -606,9 +636,14 @@ TEST(test_marks)
 				CHECK(best->kind == CLIP_CHECKPOINT_MEMBER);
 				CHECK(best->in_offset == c.member_in[2]);
 			}
+			if (marks[i] == c.member_out[5] + 25 * KiB) {
+				CHECK(best->kind == CLIP_CHECKPOINT_DEFLATE);
+				CHECK(best->out_offset == c.member_out[5] + 20 * KiB);
+			}
 		}
 		verify_index(gz, c.gz.p, c.gz.len, c.data, c.len, CLIP_COMPRESSION_GZIP);
 		CHECK(!verify_failed);
+		CHECK(windows_stay_in_member(gz, &c));
 		clip_gzindex_free(gz);
 		sink_reset(&s);
 	}

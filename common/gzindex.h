@@ -46,7 +46,8 @@ clip_err clip_gzindex_feed(clip_gzindex *gz, const uint8_t *buf, size_t len,
  * that data does not inflate what comes before it.  Only meaningful from
  * the data callback, for an offset at most a little behind the output
  * already produced; ignored when no such boundary is still known or when
- * it would be too close to the previous checkpoint.
+ * it would be too close (64 KiB of output) to the previous checkpoint.
+ * Ignored for an uncompressed layer, where a read can start anywhere.
  */
 void clip_gzindex_mark(clip_gzindex *gz, uint64_t out_offset);
 
@@ -54,7 +55,9 @@ void clip_gzindex_mark(clip_gzindex *gz, uint64_t out_offset);
  * does not match, or non-gzip bytes follow the last member. */
 clip_err clip_gzindex_finish(clip_gzindex *gz, struct clip_error *err);
 
-/* After finish: */
+/* After finish (before it, or after an error: 0 checkpoints, NULL).
+ * Checkpoint windows are uncompressed and owned by gz until
+ * clip_gzindex_free(). */
 size_t clip_gzindex_checkpoint_count(const clip_gzindex *gz);
 const struct clip_checkpoint_info *clip_gzindex_checkpoint(const clip_gzindex *gz, size_t i);
 uint64_t clip_gzindex_compressed_size(const clip_gzindex *gz);

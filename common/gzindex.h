@@ -46,7 +46,8 @@ clip_err clip_gzindex_feed(clip_gzindex *gz, const uint8_t *buf, size_t len,
  * that data does not inflate what comes before it.  Only meaningful from
  * the data callback, for an offset at most a little behind the output
  * already produced; ignored when no such boundary is still known or when
- * it would be too close to the previous checkpoint.
+ * it would be too close (64 KiB of output) to the previous checkpoint.
+ * Ignored for an uncompressed layer, where a read can start anywhere.
  */
 void clip_gzindex_mark(clip_gzindex *gz, uint64_t out_offset);
 
@@ -54,7 +55,9 @@ void clip_gzindex_mark(clip_gzindex *gz, uint64_t out_offset);
  * does not match, or non-gzip bytes follow the last member. */
 clip_err clip_gzindex_finish(clip_gzindex *gz, struct clip_error *err);
 
-/* After finish: */
+/* After finish (before it, or after an error: 0 checkpoints, NULL).
+ * Checkpoint windows are uncompressed and owned by gz until
+ * clip_gzindex_free(). */
 size_t clip_gzindex_checkpoint_count(const clip_gzindex *gz);
 const struct clip_checkpoint_info *clip_gzindex_checkpoint(const clip_gzindex *gz, size_t i);
 uint64_t clip_gzindex_compressed_size(const clip_gzindex *gz);
@@ -64,15 +67,27 @@ const uint8_t *clip_gzindex_blob_sha256(const clip_gzindex *gz);
 
 /*
  * The read side: inflates one span.  comp holds the span's compressed
- * bytes [cp->span_start, cp->span_end) (already verified by the caller),
- * window the checkpoint's window (cp->window_len bytes, may be NULL if
- * 0).  Writes exactly cp->out_end - cp->out_offset bytes to out (the
- * caller's buffer of that size).  CLIP_ERR_GZIP if the bytes do not
- * inflate to that much.
+ * bytes [cp->span_start, cp->span_end) (already verified by the caller;
+ * only comp[0 .. comp_len) is ever read), window the checkpoint's window
+ * (cp->window_len bytes, may be NULL if 0).  Writes the first out_len
+ * bytes of the span's output to out; out_len <= cp->out_end -
+ * cp->out_offset (CLIP_ERR_INVALID otherwise).  A gzip member that ends
+ * inside the span is followed into the next one.  CLIP_ERR_GZIP if the
+ * bytes do not inflate to that much; CLIP_ERR_NOMEM.
  */
 struct clip_checkpoint;
 clip_err clip_inflate_span(const struct clip_checkpoint *cp, const uint8_t *window,
     const uint8_t *comp, size_t comp_len, uint8_t *out, size_t out_len,
+    struct clip_error *err);
+
+/*
+ * The same, but the first skip bytes of the span's output are inflated and
+ * thrown away, then the next out_len bytes are written to out: for a read
+ * that starts inside the span.  skip + out_len <= cp->out_end -
+ * cp->out_offset.  clip_inflate_span() is this with skip 0.
+ */
+clip_err clip_inflate_span_at(const struct clip_checkpoint *cp, const uint8_t *window,
+    const uint8_t *comp, size_t comp_len, uint64_t skip, uint8_t *out, size_t out_len,
     struct clip_error *err);
 
 #endif

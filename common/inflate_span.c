@@ -1,0 +1,200 @@
+/*
+ * inflate_span.c - the read side of gzindex: inflate one span from its
+ * checkpoint.
+ *
+ * A DEFLATE checkpoint resumes raw inflate in the middle of a member: the
+ * unused high bits of the byte before in_offset are primed, the window is
+ * preset as the dictionary.  A MEMBER checkpoint starts at a gzip header.
+ * A span may run past the end of its member: in raw mode the 8-byte
+ * trailer is skipped (the span's SHA-256 already vouches for it, and the
+ * CRC covers bytes before the checkpoint that we do not have); then the
+ * next member is read in gzip mode, where zlib checks each trailer.
+ */
+#include "config.h"
+
+#define ZLIB_CONST
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "common/gzindex.h"
+#include "common/index.h"
+
+#define SKIP_BUF  (64u * 1024)   /* scratch for output that is thrown away */
+#define IN_SLICE  (1u << 30)     /* avail_in and avail_out are uInts */
+#define GZ_TRAILER 8
+
+static clip_err
+inflate_from(const struct clip_checkpoint *cp, const uint8_t *window,
+    const uint8_t *comp, size_t comp_len, uint64_t skip, uint8_t *out, size_t out_len,
+    struct clip_error *err)
+{
+	z_stream s;
+	int raw = cp->kind == CLIP_CHECKPOINT_DEFLATE;
+	uint8_t *scratch = NULL;
+	size_t scratch_len = 0, pos = 0, done = 0, room, used, made;
+	uInt in_before, out_before;
+	int ret;
+	clip_err rc = CLIP_OK;
+
+	if (cp->bits > 7 || (!raw && cp->bits != 0))
+		return clip_error_set(err, CLIP_ERR_INVALID, "checkpoint: bad bit count %u",
+		    cp->bits);
+	if (raw && cp->window_len > 0 && (window == NULL || cp->window_len > CLIP_WINDOW_SIZE))
+		return clip_error_set(err, CLIP_ERR_INVALID, "checkpoint: bad window");
+	if (raw && cp->bits != 0 && comp_len == 0)
+		return clip_error_set(err, CLIP_ERR_GZIP, "span: no compressed bytes");
+
+	if (skip > 0) {
+		/* Throw the skipped output into out itself when it is big
+		 * enough, so small reads do not need many small inflate calls. */
+		if (out_len >= SKIP_BUF) {
+			scratch = out;
+			scratch_len = out_len;
+		} else {
+			scratch = malloc(SKIP_BUF);
+			if (scratch == NULL)
+				return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
+			scratch_len = SKIP_BUF;
+		}
+	}
+
+	memset(&s, 0, sizeof(s));
+	if (inflateInit2(&s, raw ? -15 : 15 + 16) != Z_OK) {
+		if (scratch != out)
+			free(scratch);
+		return clip_error_set(err, CLIP_ERR_NOMEM, "inflateInit failed");
+	}
+	if (raw && cp->bits != 0) {
+		if (inflatePrime(&s, cp->bits, comp[0] >> (8 - cp->bits)) != Z_OK) {
+			rc = clip_error_set(err, CLIP_ERR_GZIP, "inflatePrime failed");
+			goto out;
+		}
+		pos = 1;
+	}
+	if (raw && cp->window_len > 0 &&
+	    inflateSetDictionary(&s, window, cp->window_len) != Z_OK) {
+		rc = clip_error_set(err, CLIP_ERR_GZIP, "inflateSetDictionary failed");
+		goto out;
+	}
+
+	while (done < out_len) {
+		in_before = (uInt)(comp_len - pos > IN_SLICE ? IN_SLICE : comp_len - pos);
+		s.next_in = comp + pos;
+		s.avail_in = in_before;
+		if (skip > 0) {
+			room = skip < scratch_len ? (size_t)skip : scratch_len;
+			s.next_out = scratch;
+		} else {
+			room = out_len - done;
+			s.next_out = out + done;
+		}
+		if (room > IN_SLICE)
+			room = IN_SLICE;
+		out_before = (uInt)room;
+		s.avail_out = out_before;
+
+		ret = inflate(&s, Z_NO_FLUSH);
+
+		used = in_before - s.avail_in;
+		made = out_before - s.avail_out;
+		pos += used;
+		if (skip > 0)
+			skip -= made;
+		else
+			done += made;
+
+		if (ret == Z_STREAM_END) {
+			if (done == out_len)
+				break;
+			/* The member ended inside the span: on to the next. */
+			if (raw) {
+				if (comp_len - pos < GZ_TRAILER) {
+					rc = clip_error_set(err, CLIP_ERR_GZIP,
+					    "span: gzip trailer cut short");
+					goto out;
+				}
+				pos += GZ_TRAILER;
+				raw = 0;
+				ret = inflateReset2(&s, 15 + 16);
+			} else {
+				ret = inflateReset(&s);
+			}
+			if (ret != Z_OK) {
+				rc = clip_error_set(err, CLIP_ERR_GZIP, "inflateReset failed");
+				goto out;
+			}
+			if (pos == comp_len) {
+				rc = clip_error_set(err, CLIP_ERR_GZIP,
+				    "span: compressed data ends %llu bytes short of the output",
+				    (unsigned long long)(skip + out_len - done));
+				goto out;
+			}
+			continue;
+		}
+		if (ret == Z_MEM_ERROR) {
+			rc = clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		if (ret == Z_BUF_ERROR || (ret == Z_OK && used == 0 && made == 0)) {
+			rc = clip_error_set(err, CLIP_ERR_GZIP,
+			    "span: compressed data ends %llu bytes short of the output",
+			    (unsigned long long)(skip + out_len - done));
+			goto out;
+		}
+		if (ret != Z_OK) {
+			rc = clip_error_set(err, CLIP_ERR_GZIP, "span: %s",
+			    s.msg != NULL ? s.msg : "corrupt deflate data");
+			goto out;
+		}
+	}
+out:
+	inflateEnd(&s);
+	if (scratch != out)
+		free(scratch);
+	return rc;
+}
+
+clip_err
+clip_inflate_span_at(const struct clip_checkpoint *cp, const uint8_t *window,
+    const uint8_t *comp, size_t comp_len, uint64_t skip, uint8_t *out, size_t out_len,
+    struct clip_error *err)
+{
+	uint64_t span_out;
+
+	if (cp == NULL || (comp == NULL && comp_len > 0) || (out == NULL && out_len > 0))
+		return clip_error_set(err, CLIP_ERR_INVALID, "inflate span: bad arguments");
+	if (cp->out_end < cp->out_offset)
+		return clip_error_set(err, CLIP_ERR_INVALID, "checkpoint: span ends before it starts");
+	span_out = cp->out_end - cp->out_offset;
+	if (skip > span_out || out_len > span_out - skip)
+		return clip_error_set(err, CLIP_ERR_INVALID,
+		    "inflate span: %llu + %zu bytes asked of a %llu byte span",
+		    (unsigned long long)skip, out_len, (unsigned long long)span_out);
+	if (out_len == 0)
+		return CLIP_OK;
+
+	switch (cp->kind) {
+	case CLIP_CHECKPOINT_STORED:
+		if (comp_len < skip || comp_len - skip < out_len)
+			return clip_error_set(err, CLIP_ERR_GZIP,
+			    "stored span: %zu bytes, %llu needed", comp_len,
+			    (unsigned long long)(skip + out_len));
+		memcpy(out, comp + skip, out_len);
+		return CLIP_OK;
+	case CLIP_CHECKPOINT_DEFLATE:
+	case CLIP_CHECKPOINT_MEMBER:
+		return inflate_from(cp, window, comp, comp_len, skip, out, out_len, err);
+	default:
+		return clip_error_set(err, CLIP_ERR_INVALID, "checkpoint: unknown kind %u",
+		    cp->kind);
+	}
+}
+
+clip_err
+clip_inflate_span(const struct clip_checkpoint *cp, const uint8_t *window,
+    const uint8_t *comp, size_t comp_len, uint8_t *out, size_t out_len,
+    struct clip_error *err)
+{
+	return clip_inflate_span_at(cp, window, comp, comp_len, 0, out, out_len, err);
+}

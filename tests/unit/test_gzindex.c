@@ -1,0 +1,915 @@
+/*
+ * test_gzindex.c - gzip checkpoints: indexing and inflating spans.
+ *
+ * The references are independent of the code under test: zlib's deflate
+ * makes the gzip streams from known data, EVP hashes the slices of the
+ * compressed buffer, and every span is inflated and compared with the
+ * original bytes; windows are compared with the original bytes too.
+ */
+#include "config.h"
+
+#include <zlib.h>
+#include <openssl/evp.h>
+
+#include "common/gzindex.h"
+#include "common/index.h"
+#include "tests/unit/test.h"
+
+#define KiB 1024u
+#define MiB (1024u * 1024u)
+
+/* ---- data ---------------------------------------------------------------- */
+
+static uint64_t rng_state;
+
+static uint64_t
+rnd(void)
+{
+	/* xorshift64*: deterministic across runs and platforms. */
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 2685821657736338717ULL;
+}
+
+static void
+seed(uint64_t s)
+{
+	rng_state = s * 0x9E3779B97F4A7C15ULL + 1;
+}
+
+/* Segments of text-like words, random bytes and zeros. */
+static uint8_t *
+gen_data(size_t len)
+{
+	static const char *words[] = { "the", "quick", "brown", "fox", "jumps", "over",
+	    "lazy", "dog", "usr/lib/x86_64-linux-gnu", "libc.so.6", "etc", "passwd",
+	    "container", "layer", "checkpoint", "{\"key\": 42}", "\n", "\t", "clipfs" };
+	uint8_t *d = malloc(len ? len : 1);
+	size_t pos = 0, seg, i, w;
+	uint64_t r;
+
+	if (d == NULL)
+		return NULL;
+	while (pos < len) {
+		seg = 1 + (size_t)(rnd() % (200 * KiB));
+		if (seg > len - pos)
+			seg = len - pos;
+		r = rnd() % 10;
+		if (r < 6) {
+			for (i = 0; i < seg;) {
+				const char *s = words[rnd() % (sizeof(words) / sizeof(words[0]))];
+				for (w = 0; s[w] != '\0' && i < seg; w++)
+					d[pos + i++] = (uint8_t)s[w];
+				if (i < seg)
+					d[pos + i++] = ' ';
+			}
+		} else if (r < 9) {
+			for (i = 0; i < seg; i++)
+				d[pos + i] = (uint8_t)(rnd() >> 56);
+		} else {
+			memset(d + pos, 0, seg);
+		}
+		pos += seg;
+	}
+	return d;
+}
+
+struct buf {
+	uint8_t *p;
+	size_t len;
+	size_t cap;
+};
+
+static int
+buf_add(struct buf *b, const void *p, size_t n)
+{
+	uint8_t *q;
+
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		while (cap < b->len + n)
+			cap *= 2;
+		q = realloc(b->p, cap);
+		if (q == NULL)
+			return -1;
+		b->p = q;
+		b->cap = cap;
+	}
+	if (n > 0)
+		memcpy(b->p + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+/* Appends one gzip member of data to out.  sync_every > 0: a Z_SYNC_FLUSH
+ * after every that many input bytes and once more before Z_FINISH (which
+ * leaves an empty stored block just before the final block). */
+static int
+gzip_member(struct buf *out, const uint8_t *data, size_t len, int level, size_t sync_every)
+{
+	z_stream s;
+	uint8_t tmp[64 * 1024];
+	size_t pos = 0, n;
+	int ret, flush;
+
+	memset(&s, 0, sizeof(s));
+	if (deflateInit2(&s, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		return -1;
+	do {
+		n = len - pos;
+		if (sync_every > 0 && n > sync_every)
+			n = sync_every;
+		flush = pos + n == len ? (sync_every ? Z_SYNC_FLUSH : Z_FINISH) :
+		    (sync_every ? Z_SYNC_FLUSH : Z_NO_FLUSH);
+		s.next_in = (Bytef *)(uintptr_t)(data + pos);
+		s.avail_in = (uInt)n;
+		pos += n;
+		do {
+			s.next_out = tmp;
+			s.avail_out = sizeof(tmp);
+			ret = deflate(&s, flush);
+			if (ret == Z_STREAM_ERROR || buf_add(out, tmp, sizeof(tmp) - s.avail_out) != 0) {
+				deflateEnd(&s);
+				return -1;
+			}
+		} while (s.avail_out == 0);
+	} while (pos < len);
+	if (sync_every) {
+		do {
+			s.next_out = tmp;
+			s.avail_out = sizeof(tmp);
+			ret = deflate(&s, Z_FINISH);
+			if (buf_add(out, tmp, sizeof(tmp) - s.avail_out) != 0) {
+				deflateEnd(&s);
+				return -1;
+			}
+		} while (ret == Z_OK);
+	}
+	deflateEnd(&s);
+	return 0;
+}
+
+static void
+sha256(const uint8_t *p, size_t n, uint8_t md[32])
+{
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+
+	EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+	EVP_DigestUpdate(c, p, n);
+	EVP_DigestFinal_ex(c, md, NULL);
+	EVP_MD_CTX_free(c);
+}
+
+/* ---- indexing -------------------------------------------------------------- */
+
+struct sink {
+	struct buf out;
+	clip_gzindex *gz;
+	int bad_offset;
+	const uint64_t *marks;  /* ascending */
+	size_t nmarks;
+	size_t next_mark;
+	clip_err fail_with;     /* make the callback fail at its 3rd call */
+	int calls;
+};
+
+static clip_err
+sink_fn(void *ctx, const uint8_t *buf, size_t len, uint64_t off, struct clip_error *err)
+{
+	struct sink *s = ctx;
+
+	if (s->fail_with != CLIP_OK && ++s->calls == 3)
+		return clip_error_set(err, s->fail_with, "sink says no");
+	if (off != s->out.len || len == 0)
+		s->bad_offset = 1;
+	if (buf_add(&s->out, buf, len) != 0)
+		return clip_error_set(err, CLIP_ERR_NOMEM, "sink");
+	/* Like a tar parser that just saw where a big file's data starts. */
+	while (s->next_mark < s->nmarks && s->marks[s->next_mark] <= off + len) {
+		if (s->marks[s->next_mark] >= off)
+			clip_gzindex_mark(s->gz, s->marks[s->next_mark]);
+		s->next_mark++;
+	}
+	return CLIP_OK;
+}
+
+/* Chunk sizes cycle through this list; 0 ends it. */
+static const size_t chunks_mixed[] = { 1, 7, 65536, 3, 4093, 100000, 0 };
+static const size_t chunks_64k[] = { 65536, 0 };
+static const size_t chunks_1[] = { 1, 0 };
+static const size_t chunks_7[] = { 7, 0 };
+static const size_t chunks_all[] = { (size_t)-1, 0 };
+
+static clip_err
+run_index(const uint8_t *blob, size_t len, uint32_t compression, uint64_t span,
+    const size_t *chunks, struct sink *sink, clip_gzindex **gzp, struct clip_error *err)
+{
+	clip_gzindex *gz;
+	size_t pos = 0, n, ci = 0;
+	clip_err rc;
+
+	*gzp = NULL;
+	rc = clip_gzindex_new(compression, span, sink_fn, sink, &gz, err);
+	if (rc != CLIP_OK)
+		return rc;
+	*gzp = gz;
+	sink->gz = gz;
+	while (pos < len) {
+		n = chunks[ci];
+		if (chunks[++ci] == 0)
+			ci = 0;
+		if (n > len - pos)
+			n = len - pos;
+		rc = clip_gzindex_feed(gz, blob + pos, n, err);
+		if (rc != CLIP_OK)
+			return rc;
+		pos += n;
+	}
+	return clip_gzindex_finish(gz, err);
+}
+
+static void
+to_reader_cp(const clip_gzindex *gz, size_t i, size_t blob_len, struct clip_checkpoint *cp)
+{
+	const struct clip_checkpoint_info *ci = clip_gzindex_checkpoint(gz, i);
+	const struct clip_checkpoint_info *next = clip_gzindex_checkpoint(gz, i + 1);
+
+	memset(cp, 0, sizeof(*cp));
+	cp->in_offset = ci->in_offset;
+	cp->out_offset = ci->out_offset;
+	cp->bits = ci->bits;
+	cp->kind = ci->kind;
+	cp->window_len = ci->window_len;
+	cp->span_sha256 = ci->span_sha256;
+	cp->span_start = ci->in_offset - (ci->bits ? 1 : 0);
+	cp->span_end = next ? next->in_offset : blob_len;
+	cp->out_end = next ? next->out_offset : clip_gzindex_uncompressed_size(gz);
+}
+
+/* The span's bytes in a buffer of exactly their size, so that any read
+ * past the end shows up under AddressSanitizer/valgrind. */
+static uint8_t *
+span_copy(const uint8_t *blob, const struct clip_checkpoint *cp)
+{
+	size_t n = (size_t)(cp->span_end - cp->span_start);
+	uint8_t *p = malloc(n ? n : 1);
+
+	if (p != NULL)
+		memcpy(p, blob + cp->span_start, n);
+	return p;
+}
+
+/*
+ * Everything a finished index must satisfy, checked against the blob and
+ * the original data.  Returns 0 if fine; reports with CHECKs otherwise.
+ */
+static int verify_failed;
+
+#define VCHECK(cond) do { if (!(cond)) { verify_failed = 1; CHECK(cond); } } while (0)
+
+static void
+verify_index(const clip_gzindex *gz, const uint8_t *blob, size_t blob_len,
+    const uint8_t *orig, size_t orig_len, uint32_t compression)
+{
+	size_t n = clip_gzindex_checkpoint_count(gz), i;
+	struct clip_checkpoint cp;
+	const struct clip_checkpoint_info *ci, *prev = NULL;
+	struct clip_error err;
+	uint8_t md[32], *comp, *out;
+	uint64_t skip, len;
+
+	verify_failed = 0;
+	clip_error_clear(&err);
+	VCHECK(clip_gzindex_compressed_size(gz) == blob_len);
+	VCHECK(clip_gzindex_uncompressed_size(gz) == orig_len);
+	sha256(blob, blob_len, md);
+	VCHECK(clip_gzindex_blob_sha256(gz) != NULL);
+	VCHECK(memcmp(clip_gzindex_blob_sha256(gz), md, 32) == 0);
+	VCHECK(n >= 1);
+	VCHECK(clip_gzindex_checkpoint(gz, n) == NULL);
+	ci = clip_gzindex_checkpoint(gz, 0);
+	VCHECK(ci->in_offset == 0 && ci->out_offset == 0 && ci->bits == 0);
+	VCHECK(ci->kind == (compression == CLIP_COMPRESSION_GZIP ? CLIP_CHECKPOINT_MEMBER :
+	    CLIP_CHECKPOINT_STORED));
+
+	for (i = 0; i < n; i++) {
+		ci = clip_gzindex_checkpoint(gz, i);
+		to_reader_cp(gz, i, blob_len, &cp);
+		if (prev != NULL) {
+			VCHECK(ci->in_offset > prev->in_offset);
+			VCHECK(ci->out_offset > prev->out_offset);
+		}
+		VCHECK(cp.out_end > cp.out_offset);       /* no empty span */
+		VCHECK(cp.span_end > cp.span_start && cp.span_end <= blob_len);
+		VCHECK(ci->bits <= 7 && ci->window_len <= CLIP_WINDOW_SIZE);
+		switch (ci->kind) {
+		case CLIP_CHECKPOINT_DEFLATE:
+			VCHECK(compression == CLIP_COMPRESSION_GZIP);
+			VCHECK(ci->window_len > 0 || ci->window == NULL);
+			/* The window is the output right before the checkpoint. */
+			VCHECK(ci->window_len <= ci->out_offset);
+			VCHECK(memcmp(ci->window, orig + ci->out_offset - ci->window_len,
+			    ci->window_len) == 0);
+			break;
+		case CLIP_CHECKPOINT_MEMBER:
+			VCHECK(ci->bits == 0 && ci->window_len == 0);
+			VCHECK(blob[ci->in_offset] == 0x1f && blob[ci->in_offset + 1] == 0x8b);
+			break;
+		case CLIP_CHECKPOINT_STORED:
+			VCHECK(compression == CLIP_COMPRESSION_NONE);
+			VCHECK(ci->in_offset == ci->out_offset && ci->bits == 0);
+			VCHECK(ci->window_len == 0);
+			break;
+		default:
+			VCHECK(!"unknown kind");
+		}
+
+		sha256(blob + cp.span_start, (size_t)(cp.span_end - cp.span_start), md);
+		VCHECK(memcmp(md, ci->span_sha256, 32) == 0);
+
+		comp = span_copy(blob, &cp);
+		len = cp.out_end - cp.out_offset;
+		out = malloc((size_t)len);
+		VCHECK(comp != NULL && out != NULL);
+		if (clip_inflate_span(&cp, ci->window, comp, (size_t)(cp.span_end - cp.span_start),
+		    out, (size_t)len, &err) != CLIP_OK) {
+			fprintf(stderr, "span %zu: %s\n", i, clip_error_message(&err));
+			free(comp);
+			free(out);
+			VCHECK(!"inflate span");
+		}
+		if (memcmp(out, orig + cp.out_offset, (size_t)len) != 0) {
+			free(comp);
+			free(out);
+			VCHECK(!"span output differs");
+		}
+		/* A read that starts inside the span. */
+		skip = rnd() % len;
+		len = 1 + rnd() % (len - skip);
+		if (clip_inflate_span_at(&cp, ci->window, comp,
+		    (size_t)(cp.span_end - cp.span_start), skip, out, (size_t)len, &err) != CLIP_OK) {
+			fprintf(stderr, "span %zu skip %llu: %s\n", i, (unsigned long long)skip,
+			    clip_error_message(&err));
+			free(comp);
+			free(out);
+			VCHECK(!"inflate span at");
+		}
+		if (memcmp(out, orig + cp.out_offset + skip, (size_t)len) != 0) {
+			free(comp);
+			free(out);
+			VCHECK(!"mid-span output differs");
+		}
+		free(comp);
+		free(out);
+		prev = ci;
+	}
+}
+
+/* Checkpoint lists are identical (the placement must not depend on how
+ * the blob was cut into chunks). */
+static int
+same_checkpoints(const clip_gzindex *a, const clip_gzindex *b)
+{
+	size_t i, n = clip_gzindex_checkpoint_count(a);
+	const struct clip_checkpoint_info *x, *y;
+
+	if (n != clip_gzindex_checkpoint_count(b))
+		return 0;
+	for (i = 0; i < n; i++) {
+		x = clip_gzindex_checkpoint(a, i);
+		y = clip_gzindex_checkpoint(b, i);
+		if (x->in_offset != y->in_offset || x->out_offset != y->out_offset ||
+		    x->bits != y->bits || x->kind != y->kind || x->window_len != y->window_len ||
+		    memcmp(x->span_sha256, y->span_sha256, 32) != 0)
+			return 0;
+	}
+	return 1;
+}
+
+static void
+sink_reset(struct sink *s)
+{
+	free(s->out.p);
+	memset(s, 0, sizeof(*s));
+}
+
+/* The multi-member blob used by several tests, and where members start
+ * (uncompressed offsets). */
+struct corpus {
+	uint8_t *data;
+	size_t len;
+	struct buf gz;
+	uint64_t member_out[8];
+	uint64_t member_in[8];
+	size_t members;
+};
+
+static int
+make_corpus(struct corpus *c, size_t len, int multi)
+{
+	/* size fraction (per mille), level, sync_every */
+	static const struct { unsigned permille; int level; size_t sync; } parts[] = {
+		{ 450, 6, 0 }, { 0, 6, 0 }, { 250, 1, 0 }, { 60, 0, 0 }, { 140, 9, 0 },
+		{ 100, 6, 20 * KiB },
+	};
+	size_t i, pos = 0, n;
+
+	memset(c, 0, sizeof(*c));
+	seed(len + (size_t)multi);
+	c->data = gen_data(len);
+	c->len = len;
+	if (c->data == NULL)
+		return -1;
+	if (!multi) {
+		c->members = 1;
+		return gzip_member(&c->gz, c->data, len, 6, 0);
+	}
+	/* The last part ends with zeros so it compresses into one block,
+	 * followed by a sync flush: a block boundary right at the end. */
+	memset(c->data + len - 200 * KiB, 0, 200 * KiB);
+	for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		n = i + 1 == sizeof(parts) / sizeof(parts[0]) ? len - pos :
+		    len / 1000 * parts[i].permille;
+		c->member_out[i] = pos;
+		c->member_in[i] = c->gz.len;
+		if (gzip_member(&c->gz, c->data + pos, n, parts[i].level, parts[i].sync) != 0)
+			return -1;
+		pos += n;
+	}
+	c->members = i;
+	return 0;
+}
+
+static void
+free_corpus(struct corpus *c)
+{
+	free(c->data);
+	free(c->gz.p);
+}
+
+/* A window never reaches back into an earlier member. */
+static int
+windows_stay_in_member(const clip_gzindex *gz, const struct corpus *c)
+{
+	const struct clip_checkpoint_info *ci;
+	uint64_t want;
+	size_t i, m;
+
+	for (i = 0; i < clip_gzindex_checkpoint_count(gz); i++) {
+		ci = clip_gzindex_checkpoint(gz, i);
+		if (ci->kind != CLIP_CHECKPOINT_DEFLATE)
+			continue;
+		for (m = c->members; m-- > 0;)
+			if (c->member_in[m] < ci->in_offset)
+				break;
+		want = ci->out_offset - c->member_out[m];
+		if (want > CLIP_WINDOW_SIZE)
+			want = CLIP_WINDOW_SIZE;
+		if (ci->window_len != want)
+			return 0;
+	}
+	return 1;
+}
+
+/* ---- tests ------------------------------------------------------------------- */
+
+TEST(test_single_member)
+{
+	struct corpus c;
+	struct sink s;
+	clip_gzindex *gz;
+	struct clip_error err;
+	clip_err rc;
+
+	CHECK(make_corpus(&c, 3 * MiB, 0) == 0);
+	memset(&s, 0, sizeof(s));
+	rc = run_index(c.gz.p, c.gz.len, CLIP_COMPRESSION_GZIP, 64 * KiB, chunks_64k, &s, &gz, &err);
+	if (rc != CLIP_OK)
+		fprintf(stderr, "%s\n", clip_error_message(&err));
+	CHECK(rc == CLIP_OK);
+	CHECK(!s.bad_offset);
+	CHECK(s.out.len == c.len && memcmp(s.out.p, c.data, c.len) == 0);
+	/* Many checkpoints, roughly one per span. */
+	CHECK(clip_gzindex_checkpoint_count(gz) > c.len / (256 * KiB));
+	CHECK(clip_gzindex_checkpoint_count(gz) <= c.len / (64 * KiB) + 1);
+	verify_index(gz, c.gz.p, c.gz.len, c.data, c.len, CLIP_COMPRESSION_GZIP);
+	clip_gzindex_free(gz);
+	sink_reset(&s);
+	free_corpus(&c);
+	CHECK(!verify_failed);
+}
+
+TEST(test_multi_member)
+{
+	struct corpus c;
+	struct sink s;
+	clip_gzindex *gz;
+	struct clip_error err;
+	struct clip_checkpoint cp;
+	size_t i, m, crossing = 0, member_cps = 0;
+	uint64_t spans[] = { 64 * KiB, 1 * MiB };
+	size_t si;
+
+	CHECK(make_corpus(&c, 4 * MiB, 1) == 0);
+	for (si = 0; si < 2; si++) {
+		memset(&s, 0, sizeof(s));
+		CHECK_OK(run_index(c.gz.p, c.gz.len, CLIP_COMPRESSION_GZIP, spans[si], chunks_mixed,
+		    &s, &gz, &err), &err);
+		CHECK(!s.bad_offset);
+		CHECK(s.out.len == c.len && memcmp(s.out.p, c.data, c.len) == 0);
+		verify_index(gz, c.gz.p, c.gz.len, c.data, c.len, CLIP_COMPRESSION_GZIP);
+		CHECK(!verify_failed);
+		CHECK(windows_stay_in_member(gz, &c));
+		/* Spans that run from one member into the next must occur, or
+		 * the raw-mode trailer skip is not tested. */
+		for (i = 0; i < clip_gzindex_checkpoint_count(gz); i++) {
+			to_reader_cp(gz, i, c.gz.len, &cp);
+			if (cp.kind == CLIP_CHECKPOINT_MEMBER)
+				member_cps++;
+			for (m = 1; m < c.members; m++)
+				if (c.member_out[m] > cp.out_offset && c.member_out[m] < cp.out_end &&
+				    cp.kind == CLIP_CHECKPOINT_DEFLATE)
+					crossing++;
+		}
+		clip_gzindex_free(gz);
+		sink_reset(&s);
+	}
+	CHECK(crossing > 0);
+	CHECK(member_cps >= 2);
+	free_corpus(&c);
+}
+
+TEST(test_chunking_does_not_matter)
+{
+	struct corpus c;
+	struct sink s1, s2;
+	clip_gzindex *a, *b;
+	struct clip_error err;
+	const size_t *patterns[] = { chunks_7, chunks_mixed, chunks_all };
+	size_t p;
+
+	CHECK(make_corpus(&c, 1 * MiB + 12345, 1) == 0);
+	memset(&s1, 0, sizeof(s1));
+	CHECK_OK(run_index(c.gz.p, c.gz.len, CLIP_COMPRESSION_GZIP, 64 * KiB, chunks_1, &s1, &a,
+	    &err), &err);
+	CHECK(s1.out.len == c.len && memcmp(s1.out.p, c.data, c.len) == 0);
+	verify_index(a, c.gz.p, c.gz.len, c.data, c.len, CLIP_COMPRESSION_GZIP);
+	CHECK(!verify_failed);
+	for (p = 0; p < sizeof(patterns) / sizeof(patterns[0]); p++) {
+		memset(&s2, 0, sizeof(s2));
+		CHECK_OK(run_index(c.gz.p, c.gz.len, CLIP_COMPRESSION_GZIP, 64 * KiB, patterns[p],
+		    &s2, &b, &err), &err);
+		CHECK(s2.out.len == c.len && memcmp(s2.out.p, c.data, c.len) == 0);
+		CHECK(same_checkpoints(a, b));
+		clip_gzindex_free(b);
+		sink_reset(&s2);
+	}
+	clip_gzindex_free(a);
+	sink_reset(&s1);
+	free_corpus(&c);
+}
+
+TEST(test_marks)
+{
+	struct corpus c;
+	struct sink s;
+	clip_gzindex *gz;
+	struct clip_error err;
+	uint64_t marks[64];
+	size_t nmarks = 0, i, j, n;
+	const struct clip_checkpoint_info *ci, *best;
+	const size_t *patterns[] = { chunks_64k, chunks_mixed };
+	size_t p;
+
+	CHECK(make_corpus(&c, 4 * MiB, 1) == 0);
+	/* Marks at random places ~300 KiB apart, plus exactly at the start of
+	 * member 2 (after the empty member 1), which must become a MEMBER
+	 * checkpoint there. */
+	for (i = 1; i < 14; i++) {
+		marks[nmarks] = i * 300 * KiB + rnd() % (100 * KiB);
+		/* Not so close to the member mark that one of them is ignored. */
+		if ((marks[nmarks] + 128 * KiB > c.member_out[2] &&
+		    marks[nmarks] < c.member_out[2] + 128 * KiB) ||
+		    (marks[nmarks] + 128 * KiB > c.member_out[5] &&
+		    marks[nmarks] < c.member_out[5] + 128 * KiB))
+			continue;
+		nmarks++;
+	}
+	marks[nmarks++] = c.member_out[2];
+	/* Just past a sync-flush boundary 20 KiB into the last member: a
+	 * DEFLATE checkpoint whose window is shorter than 32 KiB. */
+	marks[nmarks++] = c.member_out[5] + 25 * KiB;
+	for (i = 0; i < nmarks; i++)          /* sort */
+		for (j = i + 1; j < nmarks; j++)
+			if (marks[j] < marks[i]) {
+				uint64_t t = marks[i];
+				marks[i] = marks[j];
+				marks[j] = t;
+			}
+
+	for (p = 0; p < 2; p++) {
+		memset(&s, 0, sizeof(s));
+		s.marks = marks;
+		s.nmarks = nmarks;
+		/* A span larger than the blob: only marks add checkpoints. */
+		CHECK_OK(run_index(c.gz.p, c.gz.len, CLIP_COMPRESSION_GZIP, 64 * MiB, patterns[p],
+		    &s, &gz, &err), &err);
+		CHECK(s.next_mark == nmarks);
+		n = clip_gzindex_checkpoint_count(gz);
+		CHECK(n > 1 && n <= nmarks + 1);
+		for (i = 0; i < nmarks; i++) {
+			best = NULL;
+			for (j = 0; j < n; j++) {
+				ci = clip_gzindex_checkpoint(gz, j);
+				if (ci->out_offset <= marks[i])
+					best = ci;
+			}
+			/* The checkpoint at or before the mark is close to it:
+			 * the boundary before it, not some earlier one. */
+			CHECK_MSG(best != NULL && marks[i] - best->out_offset < 200 * KiB,
+			    "mark %llu: nearest checkpoint at %llu",
+			    (unsigned long long)marks[i],
+			    (unsigned long long)(best ? best->out_offset : 0));
+			if (marks[i] == c.member_out[2]) {
+				CHECK(best->out_offset == marks[i]);
+				CHECK(best->kind == CLIP_CHECKPOINT_MEMBER);
+				CHECK(best->in_offset == c.member_in[2]);
+			}
+			if (marks[i] == c.member_out[5] + 25 * KiB) {
+				CHECK(best->kind == CLIP_CHECKPOINT_DEFLATE);
+				CHECK(best->out_offset == c.member_out[5] + 20 * KiB);
+			}
+		}
+		verify_index(gz, c.gz.p, c.gz.len, c.data, c.len, CLIP_COMPRESSION_GZIP);
+		CHECK(!verify_failed);
+		CHECK(windows_stay_in_member(gz, &c));
+		clip_gzindex_free(gz);
+		sink_reset(&s);
+	}
+	free_corpus(&c);
+}
+
+TEST(test_marks_ignored)
+{
+	struct corpus c;
+	struct sink s;
+	clip_gzindex *gz;
+	struct clip_error err;
+	/* Too close to the first checkpoint; and ahead of the output. */
+	uint64_t marks[] = { 1000, 20 * KiB };
+
+	CHECK(make_corpus(&c, 1 * MiB, 0) == 0);
+	memset(&s, 0, sizeof(s));
+	s.marks = marks;
+	s.nmarks = 2;
+	CHECK_OK(clip_gzindex_new(CLIP_COMPRESSION_GZIP, 64 * MiB, sink_fn, &s, &gz, &err), &err);
+	s.gz = gz;
+	clip_gzindex_mark(gz, 10 * MiB);
+	CHECK_OK(clip_gzindex_feed(gz, c.gz.p, c.gz.len, &err), &err);
+	clip_gzindex_mark(gz, 10 * MiB);
+	CHECK_OK(clip_gzindex_finish(gz, &err), &err);
+	CHECK(clip_gzindex_checkpoint_count(gz) == 1);
+	clip_gzindex_mark(NULL, 0);
+	clip_gzindex_free(gz);
+	clip_gzindex_free(NULL);
+	sink_reset(&s);
+	free_corpus(&c);
+}
+
+TEST(test_stored_layer)
+{
+	size_t len = 1 * MiB + 777, i;
+	uint8_t *data;
+	struct sink s;
+	clip_gzindex *gz;
+	struct clip_error err;
+	const struct clip_checkpoint_info *ci;
+
+	seed(7);
+	data = gen_data(len);
+	CHECK(data != NULL);
+	memset(&s, 0, sizeof(s));
+	CHECK_OK(run_index(data, len, CLIP_COMPRESSION_NONE, 64 * KiB, chunks_mixed, &s, &gz,
+	    &err), &err);
+	CHECK(!s.bad_offset);
+	CHECK(s.out.len == len && memcmp(s.out.p, data, len) == 0);
+	CHECK(clip_gzindex_checkpoint_count(gz) == len / (64 * KiB) + 1);
+	for (i = 0; i < clip_gzindex_checkpoint_count(gz); i++) {
+		ci = clip_gzindex_checkpoint(gz, i);
+		CHECK(ci->out_offset == i * 64 * KiB);
+	}
+	verify_index(gz, data, len, data, len, CLIP_COMPRESSION_NONE);
+	CHECK(!verify_failed);
+	clip_gzindex_free(gz);
+	sink_reset(&s);
+
+	/* Exactly two spans: no empty third one at the end. */
+	CHECK_OK(run_index(data, 128 * KiB, CLIP_COMPRESSION_NONE, 64 * KiB, chunks_all, &s, &gz,
+	    &err), &err);
+	CHECK(clip_gzindex_checkpoint_count(gz) == 2);
+	verify_index(gz, data, 128 * KiB, data, 128 * KiB, CLIP_COMPRESSION_NONE);
+	CHECK(!verify_failed);
+	clip_gzindex_free(gz);
+	sink_reset(&s);
+
+	/* An empty uncompressed blob is fine and has no checkpoints. */
+	CHECK_OK(run_index(data, 0, CLIP_COMPRESSION_NONE, 64 * KiB, chunks_all, &s, &gz, &err),
+	    &err);
+	CHECK(clip_gzindex_checkpoint_count(gz) == 0);
+	CHECK(clip_gzindex_uncompressed_size(gz) == 0);
+	clip_gzindex_free(gz);
+	sink_reset(&s);
+	free(data);
+}
+
+static clip_err
+index_bytes(const uint8_t *p, size_t len, const size_t *chunks, struct clip_error *err)
+{
+	struct sink s;
+	clip_gzindex *gz;
+	clip_err rc;
+
+	memset(&s, 0, sizeof(s));
+	clip_error_clear(err);
+	rc = run_index(p, len, CLIP_COMPRESSION_GZIP, 64 * KiB, chunks, &s, &gz, err);
+	clip_gzindex_free(gz);
+	sink_reset(&s);
+	return rc;
+}
+
+TEST(test_truncated)
+{
+	struct corpus c;
+	struct clip_error err;
+	size_t cuts[8], i;
+
+	CHECK(make_corpus(&c, 1 * MiB, 1) == 0);
+	cuts[0] = c.gz.len - 1;
+	cuts[1] = c.gz.len - 8;
+	cuts[2] = c.gz.len / 2;
+	cuts[3] = 1;
+	cuts[4] = 5;
+	cuts[5] = 10;
+	cuts[6] = c.member_in[3] + 3;   /* inside a later member's header */
+	cuts[7] = 0;                    /* empty blob */
+	for (i = 0; i < 8; i++) {
+		CHECK_MSG(index_bytes(c.gz.p, cuts[i], chunks_mixed, &err) == CLIP_ERR_GZIP,
+		    "cut at %zu", cuts[i]);
+		CHECK(err.code == CLIP_ERR_GZIP && err.msg[0] != '\0');
+	}
+	/* Cutting exactly between members leaves a valid stream. */
+	CHECK_OK(index_bytes(c.gz.p, c.member_in[3], chunks_mixed, &err), &err);
+	free_corpus(&c);
+}
+
+TEST(test_corrupt_byte)
+{
+	struct corpus c;
+	struct clip_error err;
+	size_t i, at;
+	uint8_t saved;
+	clip_err rc;
+
+	CHECK(make_corpus(&c, 300 * KiB, 0) == 0);
+	seed(99);
+	for (i = 0; i < 60; i++) {
+		/* Past the 10-byte header (mtime, xfl and os are not checked). */
+		at = 10 + (size_t)(rnd() % (c.gz.len - 10));
+		saved = c.gz.p[at];
+		c.gz.p[at] ^= (uint8_t)(1u << (rnd() % 8));
+		rc = index_bytes(c.gz.p, c.gz.len, chunks_64k, &err);
+		c.gz.p[at] = saved;
+		CHECK_MSG(rc == CLIP_ERR_GZIP, "flip at %zu: %d %s", at, rc,
+		    clip_error_message(&err));
+	}
+	CHECK_OK(index_bytes(c.gz.p, c.gz.len, chunks_64k, &err), &err);
+	free_corpus(&c);
+}
+
+TEST(test_trailing_garbage)
+{
+	struct corpus c;
+	struct clip_error err;
+	static const struct { const char *bytes; size_t len; } tails[] = {
+		{ "garbage!", 8 }, { "\0", 1 }, { "\x1f", 1 }, { "\x1f\x8b", 2 },
+		{ "\x1f\x8b\x08\0\0\0\0\0\0\x03", 10 }, { "x", 1 },
+	};
+	size_t i, base;
+	uint8_t zeros[512];
+
+	CHECK(make_corpus(&c, 256 * KiB, 0) == 0);
+	base = c.gz.len;
+	for (i = 0; i < sizeof(tails) / sizeof(tails[0]); i++) {
+		c.gz.len = base;
+		CHECK(buf_add(&c.gz, tails[i].bytes, tails[i].len) == 0);
+		CHECK_MSG(index_bytes(c.gz.p, c.gz.len, chunks_mixed, &err) == CLIP_ERR_GZIP,
+		    "tail %zu", i);
+		CHECK(err.msg[0] != '\0');
+	}
+	memset(zeros, 0, sizeof(zeros));
+	c.gz.len = base;
+	CHECK(buf_add(&c.gz, zeros, sizeof(zeros)) == 0);
+	CHECK(index_bytes(c.gz.p, c.gz.len, chunks_all, &err) == CLIP_ERR_GZIP);
+	CHECK(strstr(err.msg, "not a gzip member") != NULL);
+	free_corpus(&c);
+}
+
+TEST(test_callback_error_sticks)
+{
+	struct corpus c;
+	struct sink s;
+	clip_gzindex *gz;
+	struct clip_error err;
+
+	CHECK(make_corpus(&c, 1 * MiB, 0) == 0);
+	memset(&s, 0, sizeof(s));
+	s.fail_with = CLIP_ERR_TAR;
+	CHECK(run_index(c.gz.p, c.gz.len, CLIP_COMPRESSION_GZIP, 64 * KiB, chunks_64k, &s, &gz,
+	    &err) == CLIP_ERR_TAR);
+	CHECK(strcmp(err.msg, "sink says no") == 0);
+	CHECK(clip_gzindex_feed(gz, c.gz.p, 10, &err) == CLIP_ERR_TAR);
+	CHECK(clip_gzindex_finish(gz, NULL) == CLIP_ERR_TAR);
+	CHECK(clip_gzindex_checkpoint_count(gz) == 0);
+	clip_gzindex_free(gz);
+	sink_reset(&s);
+	CHECK(clip_gzindex_new(CLIP_COMPRESSION_GZIP, 0, sink_fn, &s, &gz, &err) ==
+	    CLIP_ERR_INVALID && gz == NULL);
+	CHECK(clip_gzindex_new(7, 1, sink_fn, &s, &gz, &err) == CLIP_ERR_UNSUPPORTED);
+	free_corpus(&c);
+}
+
+/* Damaged spans, windows and checkpoints give errors, never crashes or
+ * reads outside the buffers (run under ASan/valgrind to see the latter). */
+TEST(test_inflate_span_damage)
+{
+	struct corpus c;
+	struct sink s;
+	clip_gzindex *gz;
+	struct clip_error err;
+	struct clip_checkpoint cp;
+	const struct clip_checkpoint_info *ci;
+	uint8_t *comp, *out, win[CLIP_WINDOW_SIZE];
+	size_t i, n, clen, k;
+	uint64_t olen;
+
+	CHECK(make_corpus(&c, 2 * MiB, 1) == 0);
+	memset(&s, 0, sizeof(s));
+	CHECK_OK(run_index(c.gz.p, c.gz.len, CLIP_COMPRESSION_GZIP, 128 * KiB, chunks_64k, &s,
+	    &gz, &err), &err);
+	n = clip_gzindex_checkpoint_count(gz);
+	seed(5);
+	for (i = 0; i < n; i++) {
+		ci = clip_gzindex_checkpoint(gz, i);
+		to_reader_cp(gz, i, c.gz.len, &cp);
+		clen = (size_t)(cp.span_end - cp.span_start);
+		olen = cp.out_end - cp.out_offset;
+		out = malloc((size_t)olen);
+		CHECK(out != NULL);
+
+		/* Half the bytes cannot make the whole output. */
+		comp = span_copy(c.gz.p, &cp);
+		CHECK(clip_inflate_span(&cp, ci->window, comp, clen / 2, out, (size_t)olen,
+		    &err) == CLIP_ERR_GZIP);
+		CHECK(clip_inflate_span(&cp, ci->window, comp, 0, out, (size_t)olen, &err) != CLIP_OK);
+		/* Asking for more than the span holds. */
+		CHECK(clip_inflate_span(&cp, ci->window, comp, clen, out, (size_t)olen + 1,
+		    &err) == CLIP_ERR_INVALID);
+		CHECK(clip_inflate_span_at(&cp, ci->window, comp, clen, olen, out, 1,
+		    &err) == CLIP_ERR_INVALID);
+		/* Flipped bytes: an error or wrong output, nothing worse. */
+		for (k = 0; k < 4; k++) {
+			size_t at = (size_t)(rnd() % clen);
+			comp[at] ^= 0x5a;
+			(void)clip_inflate_span(&cp, ci->window, comp, clen, out, (size_t)olen, &err);
+			comp[at] ^= 0x5a;
+		}
+		/* A wrong window gives wrong output or an error. */
+		if (ci->window_len > 0) {
+			memset(win, 'z', sizeof(win));
+			(void)clip_inflate_span(&cp, win, comp, clen, out, (size_t)olen, &err);
+		}
+		/* Wrong bit count. */
+		cp.bits = (uint8_t)((cp.bits + 3) % 8);
+		(void)clip_inflate_span(&cp, ci->window, comp, clen, out, (size_t)olen, &err);
+		cp.bits = 9;
+		CHECK(clip_inflate_span(&cp, ci->window, comp, clen, out, (size_t)olen,
+		    &err) == CLIP_ERR_INVALID);
+		cp.kind = 77;
+		cp.bits = 0;
+		CHECK(clip_inflate_span(&cp, ci->window, comp, clen, out, (size_t)olen,
+		    &err) == CLIP_ERR_INVALID);
+		/* Stored kind over a short buffer. */
+		cp.kind = CLIP_CHECKPOINT_STORED;
+		CHECK(clip_inflate_span(&cp, NULL, comp, 0, out, 1, &err) == CLIP_ERR_GZIP);
+		free(comp);
+		free(out);
+	}
+	clip_gzindex_free(gz);
+	sink_reset(&s);
+	free_corpus(&c);
+}
+
+TEST_MAIN(test_single_member, test_multi_member, test_chunking_does_not_matter, test_marks,
+    test_marks_ignored, test_stored_layer, test_truncated, test_corrupt_byte,
+    test_trailing_garbage, test_callback_error_sticks, test_inflate_span_damage)

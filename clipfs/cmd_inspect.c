@@ -70,7 +70,7 @@ static int
 print_json(const clip_index *idx, const char *path)
 {
 	struct tree_counts c;
-	struct clip_image im;
+	struct clip_index_image im;
 	struct clip_layer l;
 	struct clip_section_info si;
 	json_t *root, *layers, *sections, *tree;
@@ -146,7 +146,7 @@ static int
 print_text(const clip_index *idx, const char *path)
 {
 	struct tree_counts c;
-	struct clip_image im;
+	struct clip_index_image im;
 	struct clip_layer l;
 	struct clip_section_info si;
 	char a[32], b[32];

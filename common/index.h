@@ -81,7 +81,7 @@ struct clip_checkpoint {
 	uint64_t out_end;
 };
 
-struct clip_image {
+struct clip_index_image {
 	struct clip_str source_ref;
 	struct clip_str storage_registry;
 	struct clip_str storage_repository;
@@ -172,6 +172,6 @@ clip_err clip_index_find_checkpoint(const clip_index *idx, uint32_t layer,
 clip_err clip_index_window(const struct clip_checkpoint *cp, uint8_t *buf,
     struct clip_error *err);
 
-void clip_index_image(const clip_index *idx, struct clip_image *out);
+void clip_index_image(const clip_index *idx, struct clip_index_image *out);
 
 #endif

@@ -726,7 +726,7 @@ clip_index_window(const struct clip_checkpoint *cp, uint8_t *buf, struct clip_er
 }
 
 void
-clip_index_image(const clip_index *idx, struct clip_image *out)
+clip_index_image(const clip_index *idx, struct clip_index_image *out)
 {
 	const struct clip_disk_image *di = idx->image;
 

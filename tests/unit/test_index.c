@@ -47,7 +47,7 @@ TEST(test_round_trip)
 	struct clip_str s, v;
 	struct clip_layer l;
 	struct clip_checkpoint cp;
-	struct clip_image im;
+	struct clip_index_image im;
 	struct clip_dirent de, prev = { { NULL, 0 }, 0, 0 };
 	uint8_t win[CLIP_WINDOW_SIZE];
 	clip_index *idx = NULL;
@@ -236,7 +236,7 @@ walk_all(const clip_index *idx)
 	struct clip_str s, v;
 	struct clip_layer l;
 	struct clip_checkpoint cp;
-	struct clip_image im;
+	struct clip_index_image im;
 	volatile unsigned sum = 0;
 	uint32_t ino, i, c;
 

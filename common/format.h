@@ -16,24 +16,31 @@
 #include <string.h>
 
 #define CLIP_MAGIC          "\x89" "CLIP\r\n\x1a\n"
-#define CLIP_MAGIC_LEN      8
+#define CLIP_MAGIC_LEN      9
 #define CLIP_VERSION_MAJOR  2
 #define CLIP_VERSION_MINOR  0
 #define CLIP_ALIGN          8
 #define CLIP_ROOT_INO       1   /* inode number n is record n - 1 */
 #define CLIP_NAME_MAX       255
 #define CLIP_WINDOW_SIZE    32768
+#define CLIP_XATTR_NAME_MAX 255
+#define CLIP_XATTR_VALUE_MAX 65536
 
 /* The file header, at offset 0. */
 struct clip_disk_header {
-	uint8_t  magic[8];        /* CLIP_MAGIC */
-	uint16_t version_major;   /* CLIP_VERSION_MAJOR; a larger one is refused */
+	uint8_t  magic[9];        /* CLIP_MAGIC */
+	uint8_t  reserved0;       /* 0 */
+	uint16_t version_major;   /* CLIP_VERSION_MAJOR; another one is refused */
 	uint16_t version_minor;   /* additions that older readers may ignore */
+	uint16_t reserved1;       /* 0 */
 	uint32_t header_size;     /* sizeof(struct clip_disk_header) today */
-	uint64_t file_size;       /* the whole file, so truncation is caught */
 	uint32_t section_count;   /* entries in the section table */
+	uint64_t file_size;       /* the whole file, so truncation is caught */
 	uint32_t flags;           /* none defined: must be 0 */
-	uint8_t  sha256[32];      /* SHA-256 of bytes [header_size, file_size) */
+	uint32_t reserved2;       /* 0 */
+	/* SHA-256 of the whole file with these 32 bytes taken as zeros, so
+	 * every byte, the header included, is covered. */
+	uint8_t  sha256[32];
 };
 
 /* The section table follows the header: section_count of these. */
@@ -198,7 +205,7 @@ struct clip_disk_image {
 /* The registry speaks plain HTTP (recorded from --plain-http). */
 #define CLIP_STORAGE_PLAIN_HTTP 0x1u
 
-_Static_assert(sizeof(struct clip_disk_header) == 64, "header layout");
+_Static_assert(sizeof(struct clip_disk_header) == 72, "header layout");
 _Static_assert(sizeof(struct clip_disk_section) == 24, "section layout");
 _Static_assert(sizeof(struct clip_disk_inode) == 56, "inode layout");
 _Static_assert(sizeof(struct clip_disk_dirent) == 12, "dirent layout");

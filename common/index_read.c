@@ -97,12 +97,30 @@ str_at(const clip_index *idx, uint32_t off, uint32_t len)
 
 #define BAD(...) clip_error_set(err, CLIP_ERR_FORMAT, __VA_ARGS__)
 
+/* SHA-256 of the whole file with the header's digest field as zeros. */
+static int
+file_digest(const uint8_t *base, size_t size, uint8_t *md)
+{
+	static const uint8_t zeros[32];
+	const size_t at = offsetof(struct clip_disk_header, sha256);
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned int mdlen;
+	int ok;
+
+	ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
+	    EVP_DigestUpdate(ctx, base, at) &&
+	    EVP_DigestUpdate(ctx, zeros, sizeof(zeros)) &&
+	    EVP_DigestUpdate(ctx, base + at + 32, size - at - 32) &&
+	    EVP_DigestFinal_ex(ctx, md, &mdlen);
+	EVP_MD_CTX_free(ctx);
+	return ok;
+}
+
 static clip_err
 check_header(clip_index *idx, struct clip_error *err)
 {
 	const struct clip_disk_header *h = (const void *)idx->base;
 	uint8_t md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen;
 
 	if (idx->size < CLIP_MAGIC_LEN || memcmp(h->magic, CLIP_MAGIC, CLIP_MAGIC_LEN) != 0)
 		return BAD("not a CLIP index (bad magic)");
@@ -122,14 +140,13 @@ check_header(clip_index *idx, struct clip_error *err)
 	if (h->header_size < sizeof(*h) || h->header_size > idx->size ||
 	    h->header_size % CLIP_ALIGN != 0)
 		return BAD("bad header size %u", h->header_size);
-	if (h->flags != 0)
-		return BAD("unknown header flags 0x%x", h->flags);
-	if (!EVP_Digest(idx->base + h->header_size, idx->size - h->header_size, md, &mdlen,
-	    EVP_sha256(), NULL))
+	if (h->flags != 0 || h->reserved0 != 0 || h->reserved1 != 0 || h->reserved2 != 0)
+		return BAD("unknown header flags or reserved fields set");
+	if (!file_digest(idx->base, idx->size, md))
 		return clip_error_set(err, CLIP_ERR_NOMEM, "SHA-256 failed");
 	if (memcmp(md, h->sha256, 32) != 0)
 		return clip_error_set(err, CLIP_ERR_CHECKSUM,
-		    "the index is damaged: SHA-256 of its contents does not match its header");
+		    "the index is damaged: its SHA-256 does not match its header");
 	idx->hdr = h;
 	return CLIP_OK;
 }
@@ -234,7 +251,8 @@ check_layers(clip_index *idx, struct clip_error *err)
 		if (!str_ok(idx, dl->digest.off, dl->digest.len) ||
 		    !str_ok(idx, dl->media_type.off, dl->media_type.len))
 			return BAD("layer %u: bad string reference", l);
-		if (dl->compression > CLIP_COMPRESSION_GZIP || dl->flags != 0)
+		if (dl->compression > CLIP_COMPRESSION_GZIP || dl->flags != 0 ||
+		    dl->reserved[0] != 0 || dl->reserved[1] != 0)
 			return BAD("layer %u: unknown compression %u or flags", l, dl->compression);
 		if ((uint64_t)dl->first_checkpoint + dl->checkpoint_count > idx->ncps)
 			return BAD("layer %u: checkpoints %u+%u out of range", l,
@@ -248,7 +266,9 @@ check_layers(clip_index *idx, struct clip_error *err)
 			    cp->window_len > CLIP_WINDOW_SIZE ||
 			    (cp->bits > 0 && cp->in_offset == 0) ||
 			    cp->in_offset > dl->compressed_size ||
-			    (cp->out_offset >= dl->uncompressed_size && dl->uncompressed_size > 0))
+			    cp->reserved0 != 0 || cp->reserved1 != 0 ||
+			    (cp->kind != CLIP_CHECKPOINT_DEFLATE && (cp->bits != 0 || cp->window_len != 0)) ||
+			    (cp->out_offset >= dl->uncompressed_size && !(i == 0 && cp->out_offset == 0)))
 				return BAD("layer %u: checkpoint %u is malformed", l, i);
 			if (cp->window_off > idx->windows_len ||
 			    cp->window_zlen > idx->windows_len - cp->window_off ||
@@ -283,12 +303,21 @@ check_inode(clip_index *idx, uint32_t ino, struct clip_error *err)
 		for (i = 0; i < xs->count; i++) {
 			const struct clip_disk_xattr *x = &idx->xattrs[xs->first + i];
 			if (!str_ok(idx, x->name.off, x->name.len) || x->name.len == 0 ||
+			    x->name.len > CLIP_XATTR_NAME_MAX || x->value.len > CLIP_XATTR_VALUE_MAX ||
+			    memchr(idx->strings + x->name.off, '\0', x->name.len) != NULL ||
 			    !str_ok(idx, x->value.off, x->value.len))
 				return BAD("inode %u: xattr %u is malformed", ino, i);
+			/* Sorted and unique, as clip(5) says and getxattr relies on. */
+			if (i > 0 && clip_name_cmp((const char *)idx->strings + x[-1].name.off,
+			    x[-1].name.len, (const char *)idx->strings + x->name.off,
+			    x->name.len) >= 0)
+				return BAD("inode %u: xattrs not sorted or repeated", ino);
 		}
 	}
 	switch (di->mode & S_IFMT) {
 	case S_IFREG:
+		if (di->b != 0)
+			return BAD("inode %u is malformed", ino);
 		if (di->size == 0)
 			break;
 		if (di->a >= idx->nlayers)
@@ -305,7 +334,13 @@ check_inode(clip_index *idx, uint32_t ino, struct clip_error *err)
 		if (!str_ok(idx, di->a, di->b) || di->size != di->b)
 			return BAD("symlink inode %u: bad target", ino);
 		break;
-	case S_IFCHR: case S_IFBLK: case S_IFIFO: case S_IFSOCK:
+	case S_IFCHR: case S_IFBLK:
+		if (di->c != 0)
+			return BAD("inode %u is malformed", ino);
+		break;
+	case S_IFIFO: case S_IFSOCK:
+		if (di->a != 0 || di->b != 0 || di->c != 0)
+			return BAD("inode %u is malformed", ino);
 		break;
 	default:
 		return BAD("inode %u: unknown file type 0%o", ino, di->mode & S_IFMT);
@@ -313,20 +348,38 @@ check_inode(clip_index *idx, uint32_t ino, struct clip_error *err)
 	return CLIP_OK;
 }
 
+static clip_err check_dir_entries(clip_index *idx, uint8_t *named, struct clip_error *err);
+
 /*
  * Directory structure.  Every entry that names a directory must name it
  * from that directory's recorded parent, and no entry names the root.
- * Then a directory reachable from the root has exactly one path to it,
+ * And no directory is named twice.  Then a directory reachable from the
+ * root has exactly one path to it,
  * so the tree has no loops (a loop would need a directory whose parent
  * chain never reaches the root, and such a directory is unreachable).
  */
 static clip_err
 check_dirs(clip_index *idx, struct clip_error *err)
 {
-	uint32_t ino, i;
+	uint8_t *named;
+	clip_err rc;
 
 	if ((idx->inodes[0].mode & S_IFMT) != S_IFDIR || idx->inodes[0].c != CLIP_ROOT_INO)
 		return BAD("the root inode is not a directory");
+	/* One bit per inode: a directory named twice would have two paths. */
+	named = calloc((size_t)idx->ninodes / 8 + 1, 1);
+	if (named == NULL)
+		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
+	rc = check_dir_entries(idx, named, err);
+	free(named);
+	return rc;
+}
+
+static clip_err
+check_dir_entries(clip_index *idx, uint8_t *named, struct clip_error *err)
+{
+	uint32_t ino, i;
+
 	for (ino = 1; ino <= idx->ninodes; ino++) {
 		const struct clip_disk_inode *di = &idx->inodes[ino - 1];
 		if ((di->mode & S_IFMT) != S_IFDIR)
@@ -351,10 +404,17 @@ check_dirs(clip_index *idx, struct clip_error *err)
 			child = &idx->inodes[de->ino - 1];
 			if (de->type != (child->mode >> 12))
 				return BAD("directory inode %u: entry %u has the wrong type", ino, i);
-			if ((child->mode & S_IFMT) == S_IFDIR && child->c != ino)
+			if (de->reserved != 0)
+				return BAD("directory inode %u: entry %u is malformed", ino, i);
+			if ((child->mode & S_IFMT) != S_IFDIR)
+				continue;
+			if (child->c != ino)
 				return BAD("directory inode %u is named from inode %u but its parent is "
 				    "%llu (a loop or a second name)", de->ino, ino,
 				    (unsigned long long)child->c);
+			if (named[(de->ino - 1) / 8] & (1u << ((de->ino - 1) % 8)))
+				return BAD("directory inode %u is named twice", de->ino);
+			named[(de->ino - 1) / 8] |= (uint8_t)(1u << ((de->ino - 1) % 8));
 		}
 	}
 	return CLIP_OK;
@@ -369,6 +429,8 @@ check_image(clip_index *idx, struct clip_error *err)
 	for (i = 0; i < n; i++)
 		if (!str_ok(idx, s[i].off, s[i].len))
 			return BAD("image section: bad string reference");
+	if ((idx->image->storage_flags & ~CLIP_STORAGE_PLAIN_HTTP) != 0 || idx->image->reserved != 0)
+		return BAD("image section: unknown flags");
 	return CLIP_OK;
 }
 
@@ -590,6 +652,8 @@ clip_index_resolve(const clip_index *idx, const char *path, uint32_t *ino)
 			p = end;
 			continue;
 		}
+		if ((idx->inodes[cur - 1].mode & S_IFMT) != S_IFDIR)
+			return CLIP_ERR_NOTFOUND;
 		if (end - p == 2 && p[0] == '.' && p[1] == '.') {
 			cur = (uint32_t)idx->inodes[cur - 1].c;
 			p = end;

@@ -304,7 +304,7 @@ clip_writer_add_xattr(clip_writer *w, uint32_t ino, const char *name, const void
 
 	if (pi == NULL)
 		return clip_error_set(err, CLIP_ERR_INVALID, "xattr on bad inode %u", ino);
-	if (name[0] == '\0' || strlen(name) > 255 || len > 65536)
+	if (name[0] == '\0' || strlen(name) > CLIP_XATTR_NAME_MAX || len > CLIP_XATTR_VALUE_MAX)
 		return clip_error_set(err, CLIP_ERR_INVALID, "bad xattr '%.64s'", name);
 	for (i = 0; i < pi->nxattrs; i++)
 		if (strcmp(pi->xattrs[i].name, name) == 0)
@@ -729,8 +729,8 @@ clip_writer_finish(clip_writer *w, uint8_t **bufp, size_t *lenp, struct clip_err
 	hdr.header_size = sizeof(hdr);
 	hdr.file_size = total;
 	hdr.section_count = NSECT;
-	if (!EVP_Digest(buf + sizeof(hdr), total - sizeof(hdr), hdr.sha256, &mdlen,
-	    EVP_sha256(), NULL)) {
+	memcpy(buf, &hdr, sizeof(hdr));   /* sha256 still zero */
+	if (!EVP_Digest(buf, total, hdr.sha256, &mdlen, EVP_sha256(), NULL)) {
 		rc = clip_error_set(err, CLIP_ERR_NOMEM, "SHA-256 failed");
 		goto out;
 	}

@@ -24,7 +24,7 @@ struct clip_inode_attr {
 	uint32_t mode;            /* type and permission bits */
 	uint32_t uid;
 	uint32_t gid;
-	uint64_t size;            /* ignored for directories and symlinks */
+	uint64_t size;            /* stored as given; for symlinks, the target length */
 	int64_t  mtime_sec;
 	uint32_t mtime_nsec;
 	uint32_t rdev_major;

@@ -222,8 +222,8 @@ reseal(uint8_t *buf, size_t len)
 	struct clip_disk_header *h = (void *)buf;
 	unsigned int mdlen;
 
-	EVP_Digest(buf + h->header_size, len - h->header_size, h->sha256, &mdlen,
-	    EVP_sha256(), NULL);
+	memset(h->sha256, 0, sizeof(h->sha256));
+	EVP_Digest(buf, len, h->sha256, &mdlen, EVP_sha256(), NULL);
 }
 
 /* Touches everything an accepted index offers, as the mounter would. */
@@ -297,18 +297,12 @@ TEST(test_bit_flips_fail)
 	CHECK(buf != NULL);
 	copy = malloc(len);
 	CHECK(copy != NULL);
-	/* Every bit of the header and section table, then every 7th bit. */
+	/* Every bit of the header and section table, then every 7th bit;
+	 * the checksum covers them all, the version fields included. */
 	for (bit = 0; bit < len * 8; bit += bit < 8 * 300 ? 1 : 7) {
 		size_t byte = bit / 8;
 		memcpy(copy, buf, len);
 		copy[byte] ^= (uint8_t)(1u << (bit % 8));
-		if (byte == offsetof(struct clip_disk_header, version_minor) ||
-		    byte == offsetof(struct clip_disk_header, version_minor) + 1) {
-			/* A newer minor version is readable by design. */
-			CHECK(clip_index_open_buffer(copy, len, &idx, &err) == CLIP_OK);
-			clip_index_close(idx);
-			continue;
-		}
 		CHECK_MSG(clip_index_open_buffer(copy, len, &idx, &err) != CLIP_OK && idx == NULL,
 		    "bit %zu flipped was accepted", bit);
 	}

@@ -6,8 +6,8 @@
 # Typical use:
 #
 #   . "$top_srcdir/tests/lib/registry.sh"
-#   harness_init                     # temp dir + cleanup trap
 #   harness_require docker-registry umoci skopeo   # exit 77 if missing
+#   harness_init                     # temp dir + cleanup trap
 #   registry_start plain             # sets REGISTRY=127.0.0.1:PORT etc.
 #   push_oci "$dir:tag" "app:tag"
 #   curl $(registry_curl_args) "$REGISTRY_URL/v2/app/tags/list"
@@ -20,7 +20,9 @@
 # Variables after registry_start (all exported):
 #   REGISTRY          host:port, e.g. 127.0.0.1:40123
 #   REGISTRY_URL      http://... or https://...
-#   REGISTRY_MODE     plain | tls | tls-basic | token
+#   REGISTRY_MODE     the mode given to registry_start
+#   REGISTRY_TLS      yes | no
+#   REGISTRY_AUTH     none | basic | token
 #   REGISTRY_PID      the docker-registry process
 #   REGISTRY_DIR      its private dir (config, storage, logs)
 #   REGISTRY_LOG      its stdout+stderr (includes the access log)
@@ -34,18 +36,26 @@
 #                lifetime of tokens issued from then on)
 #
 # Modes:
-#   plain      HTTP, no auth.
-#   tls        HTTPS with a self-signed cert (SAN IP:127.0.0.1, DNS:localhost).
-#   tls-basic  HTTPS + htpasswd basic auth (distribution refuses htpasswd
-#              without TLS).
-#   token      HTTPS + bearer tokens from tests/lib/token_server.py (plain HTTP
-#              on its own 127.0.0.1 port). Before registry_start, set
-#              TOKEN_LIFETIME (seconds, default 300) and TOKEN_EXP_SHIFT
-#              (added to the exp claim only; distribution accepts tokens
-#              up to 60 s past exp, so -60 makes expiry bite at once).
+#   plain        HTTP, no auth.
+#   basic        HTTP + htpasswd basic auth (bcrypt file from htpasswd -B).
+#   tls          HTTPS with a self-signed cert (SAN IP:127.0.0.1,
+#                DNS:localhost), no auth.
+#   tls-basic    HTTPS + basic auth.
+#   token        HTTPS + bearer tokens from tests/lib/token_server.py (which
+#                itself is plain HTTP on its own 127.0.0.1 port).
+#   plain-token  HTTP + bearer tokens.
+#   Token modes: before registry_start, set TOKEN_LIFETIME (seconds, default
+#   300) and TOKEN_EXP_SHIFT (added to the exp claim only; distribution
+#   accepts tokens up to 60 s past exp, so -60 makes expiry bite at once).
 #
 # Other knobs: REGISTRY_HTTP2_DISABLED=1 before registry_start turns off
 # HTTP/2 on TLS registries. HARNESS_KEEP=1 keeps the temp dir.
+
+# The per-registry variables, saved in $REGISTRY_ENV for registry_use.
+_HARNESS_VARS=(REGISTRY REGISTRY_URL REGISTRY_MODE REGISTRY_TLS REGISTRY_AUTH
+	REGISTRY_PID REGISTRY_DIR REGISTRY_LOG REGISTRY_ENV REGISTRY_CACERT
+	REGISTRY_CERT_DIR REGISTRY_USER REGISTRY_PASS TOKEN_SERVER_URL
+	TOKEN_SERVER_PID TOKEN_REALM TOKEN_SERVICE TOKEN_LOG TOKEN_LIFETIME_FILE)
 
 # Everything lives under one temp dir so cleanup is one rm -rf.
 HARNESS_TMP=
@@ -61,6 +71,15 @@ harness_log() {
 harness_fail() {
 	printf 'FAIL: %s\n' "$*" >&2
 	exit 1
+}
+
+# Exit 77 unless running as root (mknod/chown in image_fixtures, umoci
+# unpack without --rootless, FUSE mounts).
+harness_require_root() {
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "SKIP: needs root"
+		exit 77
+	fi
 }
 
 # Exit 77 (automake: SKIP) unless every named program is on PATH.
@@ -108,11 +127,11 @@ _harness_cleanup() {
 
 # Stop one process we started: TERM, wait up to 5 s, then KILL.
 _harness_kill() {
-	local pid=$1 i
+	local pid=$1
 	[ -n "$pid" ] || return 0
 	kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
 	kill -TERM "$pid" 2>/dev/null
-	for i in $(seq 1 100); do
+	for _ in $(seq 1 100); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.05
 	done
@@ -150,9 +169,9 @@ _harness_pki() {
 # Wait until URL answers with any HTTP status (200 or 401 mean "up"), or the
 # process dies, or 10 s pass. Returns 0 when up.
 _harness_wait_http() {
-	local url=$1 pid=$2 code i
+	local url=$1 pid=$2 code
 	shift 2
-	for i in $(seq 1 200); do
+	for _ in $(seq 1 200); do
 		kill -0 "$pid" 2>/dev/null || return 1
 		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$@" "$url" 2>/dev/null)
 		case $code in
@@ -165,7 +184,7 @@ _harness_wait_http() {
 
 # Start a token server for the registry in $1 (its dir); sets TOKEN_*.
 _harness_start_token_server() {
-	local dir=$1 i
+	local dir=$1
 	TOKEN_SERVICE=clipfs-test-registry
 	TOKEN_LOG=$dir/token.log
 	TOKEN_LIFETIME_FILE=$dir/token.lifetime
@@ -180,7 +199,7 @@ _harness_start_token_server() {
 		>"$dir/token.out" 2>"$dir/token.err" &
 	TOKEN_SERVER_PID=$!
 	_HARNESS_PIDS+=("$TOKEN_SERVER_PID")
-	for i in $(seq 1 200); do
+	for _ in $(seq 1 200); do
 		[ -s "$dir/token.port" ] && break
 		kill -0 "$TOKEN_SERVER_PID" 2>/dev/null || break
 		sleep 0.05
@@ -195,7 +214,7 @@ _harness_start_token_server() {
 }
 
 _harness_write_config() {
-	local dir=$1 mode=$2 port=$3
+	local dir=$1 port=$2
 	{
 		echo "version: 0.1"
 		echo "log:"
@@ -209,7 +228,7 @@ _harness_write_config() {
 		echo "http:"
 		echo "  addr: 127.0.0.1:$port"
 		echo "  secret: $(openssl rand -hex 16)"
-		if [ "$mode" != plain ]; then
+		if [ "$REGISTRY_TLS" = yes ]; then
 			echo "  tls:"
 			echo "    certificate: $HARNESS_TMP/pki/ca.crt"
 			echo "    key: $HARNESS_TMP/pki/tls.key"
@@ -218,8 +237,8 @@ _harness_write_config() {
 				echo "    disabled: true"
 			fi
 		fi
-		case $mode in
-		tls-basic)
+		case $REGISTRY_AUTH in
+		basic)
 			echo "auth:"
 			echo "  htpasswd:"
 			echo "    realm: clipfs-test"
@@ -237,24 +256,30 @@ _harness_write_config() {
 	} >"$dir/config.yml"
 }
 
-# registry_start [plain|tls|tls-basic|token]
+# registry_start [plain|basic|tls|tls-basic|token|plain-token]
 # Start a registry on 127.0.0.1 (free port), wait until /v2/ answers, export
 # the REGISTRY_* variables described at the top. Returns non-zero (after
 # printing why) if it could not start.
 registry_start() {
-	local mode=${1:-plain} dir port attempt scheme=https
+	local mode=${1:-plain} dir port
 	case $mode in
-	plain) scheme=http ;;
-	tls|tls-basic|token) ;;
+	plain)       REGISTRY_TLS=no  REGISTRY_AUTH=none ;;
+	basic)       REGISTRY_TLS=no  REGISTRY_AUTH=basic ;;
+	tls)         REGISTRY_TLS=yes REGISTRY_AUTH=none ;;
+	tls-basic)   REGISTRY_TLS=yes REGISTRY_AUTH=basic ;;
+	token)       REGISTRY_TLS=yes REGISTRY_AUTH=token ;;
+	plain-token) REGISTRY_TLS=no  REGISTRY_AUTH=token ;;
 	*) echo "registry_start: unknown mode '$mode'" >&2; return 2 ;;
 	esac
 	[ -n "$HARNESS_TMP" ] || { echo "registry_start: call harness_init first" >&2; return 2; }
-	if [ "$mode" != plain ]; then
+	# The token signing cert lives there too, so token modes need it as well.
+	if [ "$REGISTRY_TLS" = yes ] || [ "$REGISTRY_AUTH" = token ]; then
 		_harness_pki || { echo "registry_start: openssl failed" >&2; return 1; }
 	fi
 	dir=$(mktemp -d "$HARNESS_TMP/reg.XXXXXX") || return 1
 	mkdir -p "$dir/storage"
 
+	# shellcheck disable=SC2034  # exported through _HARNESS_VARS
 	REGISTRY_MODE=$mode
 	REGISTRY_DIR=$dir
 	REGISTRY_LOG=$dir/registry.log
@@ -262,22 +287,22 @@ registry_start() {
 	REGISTRY_CERT_DIR=
 	REGISTRY_USER=
 	REGISTRY_PASS=
-	TOKEN_SERVER_URL= TOKEN_SERVER_PID= TOKEN_REALM= TOKEN_SERVICE=
-	TOKEN_LOG= TOKEN_LIFETIME_FILE=
-	if [ "$mode" != plain ]; then
+	TOKEN_SERVER_URL='' TOKEN_SERVER_PID='' TOKEN_REALM='' TOKEN_SERVICE=''
+	TOKEN_LOG='' TOKEN_LIFETIME_FILE=
+	if [ "$REGISTRY_TLS" = yes ]; then
 		REGISTRY_CACERT=$HARNESS_TMP/pki/ca.crt
 		REGISTRY_CERT_DIR=$HARNESS_TMP/pki/certs.d
 	fi
-	if [ "$mode" = tls-basic ] || [ "$mode" = token ]; then
+	if [ "$REGISTRY_AUTH" != none ]; then
 		REGISTRY_USER=clipuser
 		REGISTRY_PASS=$(openssl rand -hex 12)
 	fi
-	if [ "$mode" = tls-basic ]; then
+	if [ "$REGISTRY_AUTH" = basic ]; then
 		htpasswd -Bbc "$dir/htpasswd" "$REGISTRY_USER" "$REGISTRY_PASS" \
 			>/dev/null 2>"$dir/htpasswd.err" ||
 			{ cat "$dir/htpasswd.err" >&2; return 1; }
 	fi
-	if [ "$mode" = token ]; then
+	if [ "$REGISTRY_AUTH" = token ]; then
 		_harness_start_token_server "$dir" ||
 			{ echo "registry_start: token server did not start" >&2; return 1; }
 	fi
@@ -285,9 +310,9 @@ registry_start() {
 	# The port is picked before the registry binds it; if another process
 	# wins the race the registry exits and we try another port.
 	REGISTRY_PID=
-	for attempt in 1 2 3 4 5; do
+	for _ in 1 2 3 4 5; do
 		port=$(_harness_free_port) || return 1
-		_harness_write_config "$dir" "$mode" "$port"
+		_harness_write_config "$dir" "$port"
 		# distribution reads REGISTRY_* environment variables as config
 		# overrides (REGISTRY_LOG would replace the log section), and we
 		# export exactly such names: give it a clean environment.
@@ -296,7 +321,11 @@ registry_start() {
 		REGISTRY_PID=$!
 		_HARNESS_PIDS+=("$REGISTRY_PID")
 		REGISTRY=127.0.0.1:$port
-		REGISTRY_URL=$scheme://$REGISTRY
+		if [ "$REGISTRY_TLS" = yes ]; then
+			REGISTRY_URL=https://$REGISTRY
+		else
+			REGISTRY_URL=http://$REGISTRY
+		fi
 		if _harness_wait_http "$REGISTRY_URL/v2/" "$REGISTRY_PID" \
 			${REGISTRY_CACERT:+--cacert "$REGISTRY_CACERT"}; then
 			break
@@ -311,15 +340,9 @@ registry_start() {
 	fi
 
 	REGISTRY_ENV=$dir/env
-	export REGISTRY REGISTRY_URL REGISTRY_MODE REGISTRY_PID REGISTRY_DIR \
-		REGISTRY_LOG REGISTRY_ENV REGISTRY_CACERT REGISTRY_CERT_DIR \
-		REGISTRY_USER REGISTRY_PASS TOKEN_SERVER_URL TOKEN_SERVER_PID \
-		TOKEN_REALM TOKEN_SERVICE TOKEN_LOG TOKEN_LIFETIME_FILE
 	local v
-	for v in REGISTRY REGISTRY_URL REGISTRY_MODE REGISTRY_PID REGISTRY_DIR \
-		REGISTRY_LOG REGISTRY_ENV REGISTRY_CACERT REGISTRY_CERT_DIR \
-		REGISTRY_USER REGISTRY_PASS TOKEN_SERVER_URL TOKEN_SERVER_PID \
-		TOKEN_REALM TOKEN_SERVICE TOKEN_LOG TOKEN_LIFETIME_FILE; do
+	for v in "${_HARNESS_VARS[@]}"; do
+		export "${v?}"
 		printf 'export %s=%q\n' "$v" "${!v}"
 	done >"$REGISTRY_ENV"
 	_HARNESS_ENVS+=("$REGISTRY_ENV")
@@ -367,12 +390,12 @@ harness_pids() {
 	printf '%s\n' "${_HARNESS_PIDS[@]}"
 }
 
-# curl options for the current registry: CA cert and, for tls-basic, the
+# curl options for the current registry: CA cert and, for basic auth, the
 # credentials. Word-split on purpose: paths under $HARNESS_TMP have no spaces.
 # Token mode gets no credentials here: use registry_token.
 registry_curl_args() {
 	[ -n "$REGISTRY_CACERT" ] && printf -- '--cacert %s ' "$REGISTRY_CACERT"
-	[ "$REGISTRY_MODE" = tls-basic ] &&
+	[ "$REGISTRY_AUTH" = basic ] &&
 		printf -- '--user %s:%s ' "$REGISTRY_USER" "$REGISTRY_PASS"
 	return 0
 }
@@ -400,7 +423,7 @@ push_oci() {
 	local src=$1 dst=$2
 	shift 2
 	local args=()
-	if [ "$REGISTRY_MODE" = plain ]; then
+	if [ "$REGISTRY_TLS" = no ]; then
 		args+=(--dest-tls-verify=false)
 	else
 		args+=(--dest-cert-dir "$REGISTRY_CERT_DIR")

@@ -12,7 +12,10 @@ it because the same certificate is in its auth.token.rootcertbundle). The
 signature comes from `openssl dgst -sha256 -sign KEY`: Python's stdlib has no
 RSA, and a subprocess per token is cheap enough for tests.
 
-Requests without valid basic credentials get 401; a valid user gets every
+POST /token with an OAuth2 password grant (form fields grant_type=password,
+username, password, service, scope) works too; refresh tokens do not (400).
+
+Requests without valid credentials get 401; a valid user gets every
 action it asks for (the registry is what enforces scopes; tests only need to
 tell "no token" from "a token for repository X").
 
@@ -109,10 +112,7 @@ class TokenHandler(BaseHTTPRequestHandler):
                 "utf-8").partition(":")
         except (ValueError, UnicodeDecodeError):
             return None
-        opts = self.server.opts
-        if user == opts.user and password == opts.password:
-            return user
-        return None
+        return self._check_password(user, password)
 
     def _lifetime(self):
         opts = self.server.opts
@@ -124,18 +124,48 @@ class TokenHandler(BaseHTTPRequestHandler):
                 pass
         return opts.lifetime
 
+    def _check_password(self, user, password):
+        opts = self.server.opts
+        return user if (user == opts.user and password == opts.password) else None
+
     def do_GET(self):
         url = urlsplit(self.path)
-        query = parse_qs(url.query)
-        service = query.get("service", [""])[0]
-        scopes = query.get("scope", [])
-        user = self._user()
-        record = {"time": time.time(), "path": url.path, "service": service,
-                  "scopes": scopes, "user": user}
         if url.path == "/health":  # readiness probe, not logged
             self._reply(200, {})
             return
-        if url.path != "/token":
+        query = parse_qs(url.query)
+        self._issue("GET", url.path, query.get("service", [""])[0],
+                    query.get("scope", []), self._user())
+
+    def do_POST(self):
+        """OAuth2 form (grant_type=password), as containerd tries first.
+        Refresh tokens are not supported: 400, so clients fall back to GET."""
+        url = urlsplit(self.path)
+        try:
+            length = int(self.headers.get("Content-Length", "0"))
+        except ValueError:
+            length = -1
+        if length < 0 or length > 65536:
+            self._reply(400, {"error": "invalid_request"})
+            return
+        form = parse_qs(self.rfile.read(length).decode("utf-8", "replace"))
+        if form.get("grant_type", [""])[0] != "password":
+            self._log({"time": time.time(), "method": "POST", "path": url.path,
+                       "grant_type": form.get("grant_type", [""])[0],
+                       "status": 400})
+            self._reply(400, {"error": "unsupported_grant_type"})
+            return
+        user = self._check_password(form.get("username", [""])[0],
+                                    form.get("password", [""])[0])
+        scopes = []
+        for s in form.get("scope", []):
+            scopes.extend(x for x in s.split(" ") if x)
+        self._issue("POST", url.path, form.get("service", [""])[0], scopes, user)
+
+    def _issue(self, method, path, service, scopes, user):
+        record = {"time": time.time(), "method": method, "path": path,
+                  "service": service, "scopes": scopes, "user": user}
+        if path != "/token":
             record["status"] = 404
             self._log(record)
             self._reply(404, {"errors": [{"code": "NOT_FOUND"}]})

@@ -1,4 +1,5 @@
 # tests/lib/images.sh: build small OCI images offline with umoci.
+# shellcheck shell=bash
 # Sourced by bash test scripts after registry.sh: call harness_init first so
 # scratch bundles land in $HARNESS_TMP and get removed. Needs umoci, openssl,
 # python3; image_fixtures also needs root (mknod, chown) and uses setfattr.

@@ -1,4 +1,5 @@
 # tests/lib/registry.sh: start and stop real OCI registries for shell tests.
+# shellcheck shell=bash
 # Sourced by bash test scripts; needs docker-registry (CNCF distribution),
 # curl, openssl, python3; htpasswd (apache2-utils) for tls-basic; skopeo for
 # push_oci.
@@ -11,6 +12,21 @@
 #   registry_start plain             # sets REGISTRY=127.0.0.1:PORT etc.
 #   push_oci "$dir:tag" "app:tag"
 #   curl $(registry_curl_args) "$REGISTRY_URL/v2/app/tags/list"
+#
+# Functions:
+#   harness_require PROG...   skip (77) unless all are on PATH
+#   harness_require_root      skip (77) unless root
+#   harness_skip REASON       skip; under CI=true an error (99) instead
+#   harness_init              temp dir $HARNESS_TMP + EXIT/INT/TERM trap
+#   harness_fail MESSAGE      print and exit 1 (the trap cleans up)
+#   harness_pids              every PID the harness started
+#   registry_start [MODE]     start a registry (modes below)
+#   registry_use ENV_FILE     switch to a registry started earlier
+#   registry_stop [ENV_FILE]  stop one registry (default: current)
+#   registry_stop_all         stop all (the trap does this)
+#   registry_curl_args        curl options: CA cert, basic credentials
+#   registry_token SCOPE      print a bearer token (token modes)
+#   push_oci [--v2s2] LAYOUT:TAG NAME:TAG [skopeo args]
 #
 # Several registries at once: each registry_start writes its variables to
 # $REGISTRY_ENV (a file); save that path and switch back with
@@ -73,23 +89,28 @@ harness_fail() {
 	exit 1
 }
 
-# Exit 77 unless running as root (mknod/chown in image_fixtures, umoci
-# unpack without --rootless, FUSE mounts).
-harness_require_root() {
-	if [ "$(id -u)" -ne 0 ]; then
-		echo "SKIP: needs root"
-		exit 77
+# Skip the test (exit 77) with a reason. Under CI=true (.ci/run installs
+# everything) a skip would hide a broken setup, so it is a hard error (99).
+harness_skip() {
+	if [ "${CI:-}" = true ]; then
+		printf 'ERROR: %s (CI=true: tests must not skip)\n' "$*"
+		exit 99
 	fi
+	printf 'SKIP: %s\n' "$*"
+	exit 77
 }
 
-# Exit 77 (automake: SKIP) unless every named program is on PATH.
+# Skip unless running as root (mknod/chown in image_fixtures, umoci unpack
+# without --rootless, FUSE mounts).
+harness_require_root() {
+	[ "$(id -u)" -eq 0 ] || harness_skip "needs root"
+}
+
+# Skip unless every named program is on PATH.
 harness_require() {
 	local p
 	for p in "$@"; do
-		if ! command -v "$p" >/dev/null 2>&1; then
-			printf 'SKIP: %s not found\n' "$p"
-			exit 77
-		fi
+		command -v "$p" >/dev/null 2>&1 || harness_skip "$p not found"
 	done
 }
 

@@ -8,11 +8,13 @@
 # missing, shared if it exists, so several images can live in one layout)
 # and returns non-zero if any umoci step fails. Layers are gzip tars made by
 # `umoci repack --refresh-bundle` (one per step) or `umoci insert` (opaque
-# dirs, explicit whiteouts; those layers are truncated tars without the
-# end-of-archive blocks, which real images also contain).
+# dirs, explicit whiteouts). umoci insert layers can be truncated tars (no
+# end-of-archive blocks, see RIG.md): Go's archive/tar, hence umoci and
+# containerd, accepts them, GNU tar and Python's tarfile do not, so an
+# indexer must cope.
 #
 # Functions:
-#   image_basic DIR TAG              3-4 small layers of common content.
+#   image_basic DIR TAG              4 small layers of common content.
 #   image_fixtures DIR TAG           the fidelity zoo for indexer tests.
 #   image_config_set DIR TAG ARGS..  umoci config (Entrypoint/Cmd/Env/...).
 #   image_platform DIR TAG OS ARCH   set the config's platform.

@@ -1,0 +1,22 @@
+#!/bin/bash
+# tests/install-deps.sh: installs, from Debian's packages, everything clipfs
+# needs to build and to run its tests. Used by .ci/run, tests/run-all.sh
+# --install and tests/quickstart.sh. Must run as root.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+# Build: compiler, autotools, the five libraries. Test: a real registry
+# (docker-registry), image tools (umoci, skopeo), htpasswd (apache2-utils),
+# openssl + python3 (token server, certs), curl, jq, attr, fuse3.
+PACKAGES=(
+	build-essential autoconf automake pkg-config
+	libfuse3-dev fuse3 libcurl4-openssl-dev zlib1g-dev libssl-dev
+	libjansson-dev uthash-dev
+	docker-registry umoci skopeo apache2-utils openssl python3 curl jq attr
+	ca-certificates
+)
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps.sh: must run as root (apt-get install)" >&2
+	exit 2
+fi
+apt-get update </dev/null
+apt-get install -y --no-install-recommends "${PACKAGES[@]}" </dev/null

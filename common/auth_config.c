@@ -201,12 +201,14 @@ lookup_file(const char *path, const char *registry, struct clip_creds *out,
 	/* Exact key first, then the normalized forms. */
 	entry = json_object_get(auths, registry);
 	if (!json_is_object(entry)) {
+		json_t *v;
 		entry = NULL;
-		json_object_foreach(auths, key, entry) {
-			if (json_is_object(entry) && key_matches(key, registry))
+		json_object_foreach(auths, key, v) {
+			if (json_is_object(v) && key_matches(key, registry)) {
+				entry = v;
 				break;
+			}
 		}
-		/* json_object_foreach leaves entry NULL when it ran to the end */
 	}
 	if (entry == NULL)
 		goto out;

@@ -17,6 +17,8 @@
 #ifndef CLIP_AUTH_CONFIG_H
 #define CLIP_AUTH_CONFIG_H
 
+#include <stddef.h>
+
 #include "common/error.h"
 
 /* Owned by the struct; free with clip_creds_free (which wipes them). */

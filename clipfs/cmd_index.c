@@ -192,7 +192,7 @@ cmd_index(int argc, char **argv)
 	indexer_opts_init(&o);
 	clip_error_clear(&err);
 	memset(&progress, 0, sizeof(progress));
-	while ((c = getopt_long(argc, argv, "+o:j:qh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:j:qh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'o': out = optarg; break;
 		case OPT_STORAGE_REF: o.storage_ref = optarg; break;

@@ -206,7 +206,7 @@ cmd_inspect(int argc, char **argv)
 	clip_index *idx = NULL;
 	int c, json = 0, rc;
 
-	while ((c = getopt_long(argc, argv, "+jh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = 1; break;
 		case 'h': inspect_usage(stdout); return EXIT_OK;

@@ -145,7 +145,7 @@ cmd_ls(int argc, char **argv)
 	uint32_t ino;
 	int c, rc = EXIT_OK;
 
-	while ((c = getopt_long(argc, argv, "+Rixdh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "Rixdh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'R': o.recursive = 1; break;
 		case 'i': o.inodes = 1; break;
@@ -167,9 +167,17 @@ cmd_ls(int argc, char **argv)
 		fprintf(stderr, "clipfs: ls: %s: no such file or directory in the index\n", path);
 		rc = EXIT_FAILURE_GENERIC;
 	} else if (clip_index_stat(idx, ino, &st) == CLIP_OK && (!S_ISDIR(st.mode) || o.all_dirs)) {
-		const char *base = strrchr(path, '/');
-		base = base ? base + 1 : path;
-		print_entry(idx, &o, ino, "", 0, base, strlen(base));
+		/* The last component of PATH, trailing slashes ignored. */
+		size_t end = strlen(path), start;
+		while (end > 1 && path[end - 1] == '/')
+			end--;
+		start = end;
+		while (start > 0 && path[start - 1] != '/')
+			start--;
+		if (end - start == 0)
+			print_entry(idx, &o, ino, "", 0, "/", 1);
+		else
+			print_entry(idx, &o, ino, "", 0, path + start, end - start);
 	} else if (list_dir(idx, &o, ino, "", 0, 0) != 0) {
 		rc = EXIT_FAILURE_GENERIC;
 	}

@@ -15,6 +15,7 @@ struct subcommand {
 };
 
 static const struct subcommand subcommands[] = {
+	{ "index",   cmd_index,   "build an index from an image (registry or OCI layout)" },
 	{ "inspect", cmd_inspect, "print a summary of an index" },
 	{ "ls",      cmd_ls,      "list the tree inside an index" },
 };
@@ -117,8 +118,13 @@ main(int argc, char **argv)
 		return EXIT_OK;
 	}
 	for (i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
-		if (strcmp(argv[1], subcommands[i].name) == 0)
+		if (strcmp(argv[1], subcommands[i].name) == 0) {
+			/* getopt names argv[0] in its messages: "clipfs ls: ..." */
+			char name[64];
+			snprintf(name, sizeof(name), "clipfs %s", subcommands[i].name);
+			argv[1] = name;
 			return subcommands[i].run(argc - 1, argv + 1);
+		}
 	fprintf(stderr, "clipfs: unknown command '%s' (see clipfs --help)\n", argv[1]);
 	return EXIT_USAGE;
 }

@@ -107,6 +107,12 @@ layer_scan_entries(const struct layer_scan *s)
 	return &s->entries;
 }
 
+void
+layer_scan_drop_entries(struct layer_scan *s)
+{
+	layer_entries_free(&s->entries);
+}
+
 const clip_gzindex *
 layer_scan_gzindex(const struct layer_scan *s)
 {

@@ -35,6 +35,9 @@ clip_err layer_scan_finish(struct layer_scan *s, const char *digest, struct clip
 const struct layer_entries *layer_scan_entries(const struct layer_scan *s);
 const clip_gzindex *layer_scan_gzindex(const struct layer_scan *s);
 
+/* Frees the entries once they are merged (the checkpoints stay). */
+void layer_scan_drop_entries(struct layer_scan *s);
+
 /* Maps a layer media type to a compression; CLIP_ERR_UNSUPPORTED (naming
  * it) for zstd and anything unknown. */
 clip_err layer_media_compression(const char *media_type, uint32_t *compression,

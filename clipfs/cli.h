@@ -30,5 +30,9 @@ int clipfs_index_open(const char *path, clip_index **idx);
 int cmd_index(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
+int cmd_mount(int argc, char **argv);
+int cmd_umount(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+int mount_helper_main(int argc, char **argv);
 
 #endif

@@ -18,6 +18,9 @@ static const struct subcommand subcommands[] = {
 	{ "index",   cmd_index,   "build an index from an image (registry or OCI layout)" },
 	{ "inspect", cmd_inspect, "print a summary of an index" },
 	{ "ls",      cmd_ls,      "list the tree inside an index" },
+	{ "mount",   cmd_mount,   "serve an index over FUSE, fetching data lazily" },
+	{ "umount",  cmd_umount,  "unmount a clipfs mount" },
+	{ "stats",   cmd_stats,   "show the counters of a mounted clipfs" },
 };
 
 static void
@@ -102,8 +105,12 @@ clipfs_index_open(const char *path, clip_index **idx)
 int
 main(int argc, char **argv)
 {
+	const char *base = strrchr(argv[0], '/');
 	size_t i;
 
+	/* mount(8) runs mount.clipfs for "-t clipfs". */
+	if (strcmp(base ? base + 1 : argv[0], "mount.clipfs") == 0)
+		return mount_helper_main(argc, argv);
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;

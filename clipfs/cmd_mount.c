@@ -1,0 +1,550 @@
+/*
+ * cmd_mount.c - clipfs mount: serve an index over FUSE; clipfs umount;
+ * and mount.clipfs, the helper mount(8) runs for "-t clipfs".
+ *
+ * Everything that can be checked is checked before anything is mounted
+ * (the index, the mountpoint, where the layers come from), so a failure
+ * is an exit status, not a broken mount.  The daemon detaches once the
+ * mount is ready; threads and network handles start only after that
+ * (threads do not survive fork).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "clipfs/cli.h"
+#include "clipfs/fs.h"
+#include "clipfs/log.h"
+#include "clipfs/stats.h"
+#include "common/auth_config.h"
+#include "common/blob_source.h"
+#include "common/reference.h"
+#include "common/registry.h"
+
+#define DEFAULT_CACHE_DIR "/var/cache/clipfs"
+#define DEFAULT_TIMEOUT_S 30
+
+enum {
+	OPT_LAYOUT = 256, OPT_CREDS, OPT_AUTHFILE, OPT_CACERT, OPT_PLAIN_HTTP, OPT_TLS_VERIFY,
+	OPT_CACHE_DIR, OPT_NO_DISK_CACHE, OPT_CACHE_SIZE, OPT_MEM_CACHE, OPT_TIMEOUT,
+	OPT_READAHEAD, OPT_TRACE, OPT_LOG_LEVEL,
+};
+
+struct mount_opts {
+	const char *index_path;
+	const char *mountpoint;
+	int foreground, debug;
+	const char *layout;
+	const char *creds, *authfile, *cacert;
+	int plain_http, tls_verify;
+	const char *cache_dir;
+	int no_disk_cache;
+	uint64_t cache_size, mem_cache;
+	long timeout_s;
+	unsigned readahead;
+	const char *trace;
+	char fuse_opts[4096];   /* -o options passed on to FUSE */
+};
+
+static void
+mount_usage(FILE *out)
+{
+	fprintf(out,
+	    "Usage: clipfs mount [OPTIONS] IMAGE.clip MOUNTPOINT\n"
+	    "\n"
+	    "Serve the image described by IMAGE.clip at MOUNTPOINT, read-only, fetching\n"
+	    "file data lazily from the registry recorded in the index (or --layout).\n"
+	    "Returns once the mount is ready; unmount with clipfs umount MOUNTPOINT.\n"
+	    "\n"
+	    "  -f, --foreground        stay in the foreground (logs to stderr)\n"
+	    "  -d, --debug             FUSE debug output (implies -f)\n"
+	    "  -o OPT[,OPT...]         FUSE options (allow_other, ...) and the options below\n"
+	    "                          as key=value (layout=DIR, cache_dir=DIR, ...)\n"
+	    "      --layout DIR        read layers from a local OCI layout, not a registry\n"
+	    "      --creds USER:PASS   registry credentials\n"
+	    "      --authfile FILE     credentials file (containers auth.json format)\n"
+	    "      --cacert FILE       trust this CA for the registry\n"
+	    "      --plain-http        talk HTTP to the registry (also taken from the index)\n"
+	    "      --tls-verify=BOOL   verify the registry's certificate (default true)\n"
+	    "      --cache-dir DIR     disk cache of spans (default " DEFAULT_CACHE_DIR ")\n"
+	    "      --no-disk-cache     memory cache only\n"
+	    "      --cache-size SIZE   disk cache bound (default 4G)\n"
+	    "      --mem-cache SIZE    memory cache bound (default 256M)\n"
+	    "      --timeout SECONDS   a read that needs the registry fails with EIO after\n"
+	    "                          about this long (default %d)\n"
+	    "      --readahead N       spans fetched ahead of sequential reads (default 2)\n"
+	    "      --trace FILE        write each file's first read (path, time, offset)\n"
+	    "      --log-level LEVEL   error, warn (default), info or debug\n"
+	    "  -h, --help              show this help\n", DEFAULT_TIMEOUT_S);
+}
+
+static int
+parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || end == s || s[0] == '-')
+		return -1;
+	switch (*end) {
+	case 'k': case 'K': v <<= 10; end++; break;
+	case 'm': case 'M': v <<= 20; end++; break;
+	case 'g': case 'G': v <<= 30; end++; break;
+	}
+	if (*end != '\0')
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int
+parse_bool(const char *s, int *out)
+{
+	if (strcmp(s, "true") == 0 || strcmp(s, "1") == 0 || strcmp(s, "yes") == 0)
+		*out = 1;
+	else if (strcmp(s, "false") == 0 || strcmp(s, "0") == 0 || strcmp(s, "no") == 0)
+		*out = 0;
+	else
+		return -1;
+	return 0;
+}
+
+/* Applies one clipfs option (long name without "--", value or NULL);
+ * -1 if it is not one of ours. */
+static int
+apply_opt(struct mount_opts *m, const char *key, const char *val)
+{
+	if (strcmp(key, "layout") == 0 && val)
+		m->layout = val;
+	else if (strcmp(key, "creds") == 0 && val)
+		m->creds = val;
+	else if (strcmp(key, "authfile") == 0 && val)
+		m->authfile = val;
+	else if (strcmp(key, "cacert") == 0 && val)
+		m->cacert = val;
+	else if (strcmp(key, "plain_http") == 0 || strcmp(key, "plain-http") == 0)
+		m->plain_http = 1;
+	else if ((strcmp(key, "tls_verify") == 0 || strcmp(key, "tls-verify") == 0) && val)
+		return parse_bool(val, &m->tls_verify) == 0 ? 0 : -2;
+	else if ((strcmp(key, "cache_dir") == 0 || strcmp(key, "cache-dir") == 0) && val)
+		m->cache_dir = val;
+	else if (strcmp(key, "no_disk_cache") == 0 || strcmp(key, "no-disk-cache") == 0)
+		m->no_disk_cache = 1;
+	else if ((strcmp(key, "cache_size") == 0 || strcmp(key, "cache-size") == 0) && val)
+		return parse_size(val, &m->cache_size) == 0 ? 0 : -2;
+	else if ((strcmp(key, "mem_cache") == 0 || strcmp(key, "mem-cache") == 0) && val)
+		return parse_size(val, &m->mem_cache) == 0 ? 0 : -2;
+	else if (strcmp(key, "timeout") == 0 && val) {
+		char *end;
+		m->timeout_s = strtol(val, &end, 10);
+		return *end == '\0' && m->timeout_s > 0 ? 0 : -2;
+	} else if (strcmp(key, "readahead") == 0 && val) {
+		char *end;
+		long n = strtol(val, &end, 10);
+		if (*end != '\0' || n < 0 || n > 64)
+			return -2;
+		m->readahead = (unsigned)n;
+	} else if (strcmp(key, "trace") == 0 && val)
+		m->trace = val;
+	else if ((strcmp(key, "log_level") == 0 || strcmp(key, "log-level") == 0) && val) {
+		int l = log_level_parse(val);
+		if (l < 0)
+			return -2;
+		log_set_level(l);
+	} else
+		return -1;
+	return 0;
+}
+
+/* Splits a -o list: our keys are applied, the rest go to FUSE. */
+static int
+apply_o(struct mount_opts *m, char *list)
+{
+	char *save = NULL, *tok;
+
+	for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+		int rc;
+		if (eq)
+			*eq = '\0';
+		rc = apply_opt(m, tok, eq ? eq + 1 : NULL);
+		if (eq)
+			*eq = '=';
+		if (rc == -2) {
+			fprintf(stderr, "clipfs mount: bad value in -o %s\n", tok);
+			return -1;
+		}
+		if (rc == 0)
+			continue;
+		/* "rw" cannot be honoured: the image is read-only. */
+		if (strcmp(tok, "rw") == 0) {
+			fprintf(stderr, "clipfs mount: the image is read-only; -o rw is not possible\n");
+			return -1;
+		}
+		if (strlen(m->fuse_opts) + strlen(tok) + 2 >= sizeof(m->fuse_opts)) {
+			fprintf(stderr, "clipfs mount: too many -o options\n");
+			return -1;
+		}
+		strcat(m->fuse_opts, ",");
+		strcat(m->fuse_opts, tok);
+	}
+	return 0;
+}
+
+static int
+parse_args(int argc, char **argv, struct mount_opts *m)
+{
+	static const struct option longopts[] = {
+		{ "foreground", no_argument, NULL, 'f' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "layout", required_argument, NULL, OPT_LAYOUT },
+		{ "creds", required_argument, NULL, OPT_CREDS },
+		{ "authfile", required_argument, NULL, OPT_AUTHFILE },
+		{ "cacert", required_argument, NULL, OPT_CACERT },
+		{ "plain-http", no_argument, NULL, OPT_PLAIN_HTTP },
+		{ "tls-verify", required_argument, NULL, OPT_TLS_VERIFY },
+		{ "cache-dir", required_argument, NULL, OPT_CACHE_DIR },
+		{ "no-disk-cache", no_argument, NULL, OPT_NO_DISK_CACHE },
+		{ "cache-size", required_argument, NULL, OPT_CACHE_SIZE },
+		{ "mem-cache", required_argument, NULL, OPT_MEM_CACHE },
+		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "readahead", required_argument, NULL, OPT_READAHEAD },
+		{ "trace", required_argument, NULL, OPT_TRACE },
+		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c, i;
+
+	while ((c = getopt_long(argc, argv, "fdo:h", longopts, &i)) != -1) {
+		int rc = 0;
+		switch (c) {
+		case 'f': m->foreground = 1; break;
+		case 'd': m->debug = m->foreground = 1; break;
+		case 'o': rc = apply_o(m, optarg) == 0 ? 0 : -2; break;
+		case 'h': mount_usage(stdout); exit(EXIT_OK);
+		case '?': mount_usage(stderr); return -1;
+		default:
+			rc = apply_opt(m, longopts[i].name, optarg);
+			break;
+		}
+		if (rc != 0) {
+			if (rc == -1 || c != 'o')
+				fprintf(stderr, "clipfs mount: bad value for --%s\n",
+				    c == 'o' ? "o" : longopts[i].name);
+			return -1;
+		}
+	}
+	if (argc - optind != 2) {
+		fprintf(stderr, "clipfs mount: need IMAGE.clip and MOUNTPOINT\n");
+		mount_usage(stderr);
+		return -1;
+	}
+	m->index_path = argv[optind];
+	m->mountpoint = argv[optind + 1];
+	return 0;
+}
+
+/* A clear error before mounting on something missing or already mounted. */
+static int
+check_mountpoint(const char *mp)
+{
+	struct stat st, up;
+	char parent[PATH_MAX];
+
+	if (stat(mp, &st) != 0) {
+		fprintf(stderr, "clipfs mount: %s: %s\n", mp, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "clipfs mount: %s: not a directory\n", mp);
+		return -1;
+	}
+	if (snprintf(parent, sizeof(parent), "%s/..", mp) >= (int)sizeof(parent) ||
+	    stat(parent, &up) != 0)
+		return 0;
+	if (st.st_dev != up.st_dev || st.st_ino == up.st_ino) {
+		fprintf(stderr, "clipfs mount: %s: already a mount point (busy)\n", mp);
+		return -1;
+	}
+	return 0;
+}
+
+/* Where the layers come from, decided before mounting. */
+struct data_source {
+	clip_layout_source *layout;
+	clip_registry *registry;
+	struct clip_blob_source src;
+	struct clip_reference ref;
+	struct clip_registry_opts ro;
+	struct clip_creds creds;
+};
+
+static clip_err
+registry_fetch(void *ctx, const char *digest, uint64_t off, size_t len, void *buf,
+    struct clip_error *err)
+{
+	return clip_registry_read_range(ctx, digest, off, len, buf, err);
+}
+
+/* Everything that needs no thread and no connection. */
+static int
+source_prepare(const struct mount_opts *m, const clip_index *idx, struct data_source *ds)
+{
+	struct clip_index_image im;
+	struct clip_error err;
+	char *name = NULL;
+	long t = m->timeout_s;
+
+	clip_error_clear(&err);
+	if (m->layout != NULL)
+		return 0;
+	clip_index_image(idx, &im);
+	if (im.storage_registry.len == 0 || im.storage_repository.len == 0) {
+		fprintf(stderr, "clipfs mount: %s names no registry to fetch from (it was indexed "
+		    "from a local layout without --storage-ref); use --layout DIR\n", m->index_path);
+		return EXIT_USAGE;
+	}
+	if (asprintf(&name, "%s/%s", im.storage_registry.ptr, im.storage_repository.ptr) < 0)
+		return EXIT_FAILURE_GENERIC;
+	if (clip_reference_parse(name, &ds->ref, &err) != CLIP_OK ||
+	    ds->ref.kind != CLIP_REF_REGISTRY) {
+		fprintf(stderr, "clipfs mount: storage reference '%s' in the index: %s\n", name,
+		    clip_error_message(&err));
+		free(name);
+		return EXIT_BAD_INDEX;
+	}
+	free(name);
+	if (clip_auth_lookup(ds->ref.registry, m->creds, m->authfile, &ds->creds, &err) != CLIP_OK) {
+		clipfs_report("mount", &err);
+		return EXIT_USAGE;
+	}
+	clip_registry_opts_init(&ds->ro);
+	ds->ro.plain_http = m->plain_http || (im.storage_flags & CLIP_STORAGE_PLAIN_HTTP);
+	ds->ro.tls_verify = m->tls_verify;
+	ds->ro.cacert = m->cacert;
+	ds->ro.username = ds->creds.username;
+	ds->ro.password = ds->creds.password;
+	/* A read must fail with EIO in about t seconds when the registry is
+	 * gone: two tries, each bounded. */
+	ds->ro.connect_timeout_s = t < 10 ? t : 10;
+	ds->ro.low_speed_time_s = t < 10 ? t : 10;
+	ds->ro.request_timeout_s = t / 2 > 0 ? t / 2 : 1;
+	ds->ro.max_retries = 1;
+	return 0;
+}
+
+/* After fork: opens the layout or the registry handle. */
+static clip_err
+source_open(const struct mount_opts *m, struct data_source *ds, struct clip_error *err)
+{
+	clip_err rc;
+
+	if (m->layout != NULL)
+		return clip_layout_source_new(m->layout, &ds->layout, &ds->src, err);
+	if ((rc = clip_registry_global_init(err)) != CLIP_OK)
+		return rc;
+	rc = clip_registry_open(ds->ref.api_host, ds->ref.repository, &ds->ro, &ds->registry, err);
+	if (rc != CLIP_OK)
+		return rc;
+	ds->src.fetch = registry_fetch;
+	ds->src.ctx = ds->registry;
+	return CLIP_OK;
+}
+
+static void
+source_close(struct data_source *ds)
+{
+	clip_layout_source_free(ds->layout);
+	clip_registry_close(ds->registry);
+	clip_reference_free(&ds->ref);
+	clip_creds_free(&ds->creds);
+}
+
+static void
+reader_warn(void *ctx, const char *msg)
+{
+	(void)ctx;
+	log_warn("%s", msg);
+}
+
+static int
+run_mount(struct mount_opts *m)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_loop_config loop = { .clone_fd = 0, .max_idle_threads = 16 };
+	struct clip_reader_opts ro;
+	struct data_source ds;
+	struct clipfs_fs fs;
+	struct stats_server *stats = NULL;
+	struct fuse_session *se = NULL;
+	struct clip_error err;
+	clip_index *idx = NULL;
+	char opts[4352], cache_dir[PATH_MAX];
+	int rc, mounted = 0;
+
+	memset(&fs, 0, sizeof(fs));
+	memset(&ds, 0, sizeof(ds));
+	clip_error_clear(&err);
+	fs.start_time = fs_now();
+	if ((rc = clipfs_index_open(m->index_path, &idx)) != EXIT_OK)
+		return rc;
+	if (check_mountpoint(m->mountpoint) != 0) {
+		clip_index_close(idx);
+		return EXIT_MOUNT;
+	}
+	if ((rc = source_prepare(m, idx, &ds)) != 0)
+		goto out;
+	if (m->layout != NULL && access(m->layout, R_OK | X_OK) != 0) {
+		fprintf(stderr, "clipfs mount: --layout %s: %s\n", m->layout, strerror(errno));
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	snprintf(opts, sizeof(opts), "ro,default_permissions,fsname=clipfs,subtype=clipfs%s",
+	    m->fuse_opts);
+	if (fuse_opt_add_arg(&args, "clipfs") != 0 || fuse_opt_add_arg(&args, "-o") != 0 ||
+	    fuse_opt_add_arg(&args, opts) != 0 || (m->debug && fuse_opt_add_arg(&args, "-d") != 0)) {
+		rc = EXIT_FAILURE_GENERIC;
+		goto out;
+	}
+	fs.idx = idx;
+	fs.entry_timeout = 365.0 * 24 * 3600;
+	se = fuse_session_new(&args, &clipfs_ops, sizeof(clipfs_ops), &fs);
+	if (se == NULL) {
+		fprintf(stderr, "clipfs mount: bad FUSE options: %s\n", opts);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if (fuse_set_signal_handlers(se) != 0 || fuse_session_mount(se, m->mountpoint) != 0) {
+		fprintf(stderr, "clipfs mount: cannot mount on %s\n", m->mountpoint);
+		rc = EXIT_MOUNT;
+		goto out;
+	}
+	mounted = 1;
+	fs.ready_time = fs_now();
+	/* Returns in the child; the parent exits 0 once this is done. */
+	if (fuse_daemonize(m->foreground) != 0) {
+		rc = EXIT_MOUNT;
+		goto out;
+	}
+	if (!m->foreground)
+		log_use_syslog();
+	if (source_open(m, &ds, &err) != CLIP_OK) {
+		log_error("cannot open the layer source: %s", clip_error_message(&err));
+		rc = EXIT_REGISTRY;
+		goto out;
+	}
+	clip_reader_opts_init(&ro);
+	if (m->mem_cache)
+		ro.mem_cache_bytes = m->mem_cache;
+	if (m->cache_size)
+		ro.disk_cache_bytes = m->cache_size;
+	ro.readahead_spans = m->readahead;
+	ro.warn = reader_warn;
+	if (!m->no_disk_cache) {
+		snprintf(cache_dir, sizeof(cache_dir), "%s", m->cache_dir ? m->cache_dir :
+		    DEFAULT_CACHE_DIR);
+		ro.disk_cache_dir = cache_dir;
+	}
+	if (clip_reader_new(idx, &ds.src, &ro, &fs.reader, &err) != CLIP_OK) {
+		log_error("%s", clip_error_message(&err));
+		rc = EXIT_FAILURE_GENERIC;
+		goto out;
+	}
+	if (m->trace != NULL && (fs.trace = fs_trace_open(m->trace,
+	    clip_index_inode_count(idx))) == NULL)
+		log_warn("--trace %s: %s; not tracing", m->trace, strerror(errno));
+	stats = stats_server_start(&fs, m->mountpoint, m->index_path);
+	if (stats == NULL)
+		log_warn("clipfs stats will not answer for %s: %s", m->mountpoint, strerror(errno));
+	log_info("serving %s at %s", m->index_path, m->mountpoint);
+	rc = fuse_session_loop_mt(se, &loop) == 0 ? EXIT_OK : EXIT_FAILURE_GENERIC;
+out:
+	stats_server_stop(stats);
+	if (se != NULL) {
+		if (mounted)
+			fuse_session_unmount(se);
+		fuse_remove_signal_handlers(se);
+		fuse_session_destroy(se);
+	}
+	fs_trace_close(fs.trace);
+	clip_reader_free(fs.reader);
+	source_close(&ds);
+	clip_index_close(idx);
+	fuse_opt_free_args(&args);
+	return rc;
+}
+
+int
+cmd_mount(int argc, char **argv)
+{
+	struct mount_opts m;
+
+	memset(&m, 0, sizeof(m));
+	m.tls_verify = 1;
+	m.timeout_s = DEFAULT_TIMEOUT_S;
+	m.readahead = 2;
+	if (parse_args(argc, argv, &m) != 0)
+		return EXIT_USAGE;
+	return run_mount(&m);
+}
+
+int
+cmd_umount(int argc, char **argv)
+{
+	if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+		printf("Usage: clipfs umount MOUNTPOINT\n\nUnmount a clipfs mount (fusermount3 -u);"
+		    " the daemon then exits.\n");
+		return EXIT_OK;
+	}
+	if (argc != 2) {
+		fprintf(stderr, "Usage: clipfs umount MOUNTPOINT\n");
+		return EXIT_USAGE;
+	}
+	execlp("fusermount3", "fusermount3", "-u", argv[1], (char *)NULL);
+	fprintf(stderr, "clipfs umount: cannot run fusermount3: %s\n", strerror(errno));
+	return EXIT_FAILURE_GENERIC;
+}
+
+/*
+ * mount.clipfs SPEC DIR [-sfnv] [-N NS] [-o OPTIONS], as mount(8) runs
+ * it: becomes clipfs mount -o OPTIONS SPEC DIR.
+ */
+int
+mount_helper_main(int argc, char **argv)
+{
+	char *nargv[8];
+	int nargc = 0, i;
+	const char *o = NULL;
+
+	if (argc < 3) {
+		fprintf(stderr, "Usage: mount.clipfs IMAGE.clip MOUNTPOINT [-o OPTIONS]\n");
+		return EXIT_USAGE;
+	}
+	for (i = 3; i < argc; i++) {
+		if (strcmp(argv[i], "-o") == 0 && i + 1 < argc)
+			o = argv[++i];
+		else if (strcmp(argv[i], "-N") == 0 && i + 1 < argc)
+			i++;   /* namespaces: not supported, ignored */
+		/* -s (sloppy), -f (fake), -n (no mtab), -v (verbose): nothing to do */
+	}
+	nargv[nargc++] = "clipfs mount";
+	if (o != NULL) {
+		nargv[nargc++] = "-o";
+		nargv[nargc++] = (char *)o;
+	}
+	nargv[nargc++] = argv[1];
+	nargv[nargc++] = argv[2];
+	nargv[nargc] = NULL;
+	optind = 1;
+	return cmd_mount(nargc, nargv);
+}

@@ -1,0 +1,325 @@
+/* stats.c - counters over a unix socket, and the clipfs stats command. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "clipfs/cli.h"
+#include "clipfs/log.h"
+#include "clipfs/stats.h"
+
+#define STATS_MAX_REPLY (64 * 1024)
+
+struct stats_server {
+	struct clipfs_fs *fs;
+	int fd;
+	int stop_pipe[2];
+	pthread_t tid;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char *mountpoint;
+	char *index_path;
+};
+
+static int
+run_dir(char *buf, size_t len)
+{
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+
+	if (geteuid() == 0 || xdg == NULL)
+		return snprintf(buf, len, "/run/clipfs") >= (int)len ? -1 : 0;
+	return snprintf(buf, len, "%s/clipfs", xdg) >= (int)len ? -1 : 0;
+}
+
+int
+stats_socket_path(const char *mountpoint, char *buf, size_t len)
+{
+	char abs[PATH_MAX], dir[PATH_MAX];
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen, i;
+	char hex[33];
+
+	if (realpath(mountpoint, abs) == NULL)
+		return -1;
+	if (!EVP_Digest(abs, strlen(abs), md, &mdlen, EVP_sha256(), NULL))
+		return -1;
+	for (i = 0; i < 16; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	if (run_dir(dir, sizeof(dir)) != 0)
+		return -1;
+	return snprintf(buf, len, "%s/%s.sock", dir, hex) >= (int)len ? -1 : 0;
+}
+
+static json_t *
+stats_json(const struct stats_server *s)
+{
+	struct clipfs_fs *fs = s->fs;
+	struct clip_reader_stats rs;
+	json_t *j;
+
+	clip_reader_stats(fs->reader, &rs);
+	j = json_object();
+	json_object_set_new(j, "mountpoint", json_string(s->mountpoint));
+	json_object_set_new(j, "index", json_string(s->index_path));
+	json_object_set_new(j, "pid", json_integer(getpid()));
+	json_object_set_new(j, "uptime_seconds", json_real(fs_now() - fs->start_time));
+	json_object_set_new(j, "ready_ms", json_real(1000.0 * (fs->ready_time - fs->start_time)));
+	json_object_set_new(j, "fuse", json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+	    "lookups", (json_int_t)atomic_load(&fs->counters.lookups),
+	    "getattrs", (json_int_t)atomic_load(&fs->counters.getattrs),
+	    "readdirs", (json_int_t)atomic_load(&fs->counters.readdirs),
+	    "opens", (json_int_t)atomic_load(&fs->counters.opens),
+	    "reads", (json_int_t)atomic_load(&fs->counters.reads),
+	    "readlinks", (json_int_t)atomic_load(&fs->counters.readlinks),
+	    "xattrs", (json_int_t)atomic_load(&fs->counters.xattrs)));
+	json_object_set_new(j, "requests", json_integer((json_int_t)rs.fetch_requests));
+	json_object_set_new(j, "bytes_fetched", json_integer((json_int_t)rs.bytes_fetched));
+	json_object_set_new(j, "bytes_served", json_integer((json_int_t)rs.bytes_served));
+	json_object_set_new(j, "spans_inflated", json_integer((json_int_t)rs.spans_inflated));
+	json_object_set_new(j, "readahead_spans", json_integer((json_int_t)rs.readahead_spans));
+	json_object_set_new(j, "cache", json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
+	    "memory_hits", (json_int_t)rs.mem_hits, "memory_misses", (json_int_t)rs.mem_misses,
+	    "memory_bytes", (json_int_t)rs.mem_bytes, "disk_hits", (json_int_t)rs.disk_hits,
+	    "disk_misses", (json_int_t)rs.disk_misses, "disk_bytes", (json_int_t)rs.disk_bytes,
+	    "disk_writes", (json_int_t)rs.disk_writes, "disk_damaged", (json_int_t)rs.disk_damaged));
+	json_object_set_new(j, "fetch_latency_us", json_pack("{s:I,s:I,s:I}",
+	    "p50", (json_int_t)clip_reader_stats_latency_quantile(&rs, 0.50),
+	    "p90", (json_int_t)clip_reader_stats_latency_quantile(&rs, 0.90),
+	    "p99", (json_int_t)clip_reader_stats_latency_quantile(&rs, 0.99)));
+	json_object_set_new(j, "errors", json_pack("{s:I,s:I,s:I,s:I}",
+	    "fetch", (json_int_t)rs.fetch_errors, "checksum", (json_int_t)rs.checksum_errors,
+	    "read_eio", (json_int_t)atomic_load(&fs->counters.read_errors),
+	    "disk_cache", (json_int_t)rs.disk_errors));
+	return j;
+}
+
+static void *
+stats_thread(void *arg)
+{
+	struct stats_server *s = arg;
+	struct pollfd p[2] = { { s->fd, POLLIN, 0 }, { s->stop_pipe[0], POLLIN, 0 } };
+
+	for (;;) {
+		int c;
+		char *text;
+		json_t *j;
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[1].revents)
+			break;
+		c = accept4(s->fd, NULL, NULL, SOCK_CLOEXEC);
+		if (c < 0)
+			continue;
+		j = stats_json(s);
+		text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		json_decref(j);
+		if (text != NULL) {
+			size_t len = strlen(text), done = 0;
+			while (done < len) {
+				ssize_t n = send(c, text + done, len - done, MSG_NOSIGNAL);
+				if (n <= 0)
+					break;
+				done += (size_t)n;
+			}
+			free(text);
+		}
+		close(c);
+	}
+	return NULL;
+}
+
+struct stats_server *
+stats_server_start(struct clipfs_fs *fs, const char *mountpoint, const char *index_path)
+{
+	struct stats_server *s = calloc(1, sizeof(*s));
+	struct sockaddr_un sa;
+	char dir[PATH_MAX];
+
+	if (s == NULL)
+		return NULL;
+	s->fd = -1;
+	s->stop_pipe[0] = s->stop_pipe[1] = -1;
+	s->fs = fs;
+	s->mountpoint = realpath(mountpoint, NULL);
+	s->index_path = realpath(index_path, NULL);
+	if (s->mountpoint == NULL || s->index_path == NULL ||
+	    stats_socket_path(mountpoint, s->path, sizeof(s->path)) != 0 ||
+	    run_dir(dir, sizeof(dir)) != 0)
+		goto fail;
+	/* Private to the owner: counters reveal what a container reads. */
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		goto fail;
+	s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s->fd < 0 || pipe2(s->stop_pipe, O_CLOEXEC) != 0)
+		goto fail;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, s->path, strlen(s->path) + 1);
+	unlink(s->path);   /* a stale socket of a daemon that died */
+	if (bind(s->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || chmod(s->path, 0600) != 0 ||
+	    listen(s->fd, 8) != 0)
+		goto fail;
+	if (pthread_create(&s->tid, NULL, stats_thread, s) != 0) {
+		unlink(s->path);
+		goto fail;
+	}
+	return s;
+fail:
+	if (s->fd >= 0)
+		close(s->fd);
+	if (s->stop_pipe[0] >= 0) {
+		close(s->stop_pipe[0]);
+		close(s->stop_pipe[1]);
+	}
+	free(s->mountpoint);
+	free(s->index_path);
+	free(s);
+	return NULL;
+}
+
+void
+stats_server_stop(struct stats_server *s)
+{
+	if (s == NULL)
+		return;
+	if (write(s->stop_pipe[1], "x", 1) != 1)
+		log_warn("stats: cannot stop the stats thread");
+	pthread_join(s->tid, NULL);
+	close(s->fd);
+	close(s->stop_pipe[0]);
+	close(s->stop_pipe[1]);
+	unlink(s->path);
+	free(s->mountpoint);
+	free(s->index_path);
+	free(s);
+}
+
+static void
+stats_usage(FILE *out)
+{
+	fprintf(out,
+	    "Usage: clipfs stats [--json] MOUNTPOINT\n"
+	    "\n"
+	    "Show the counters of the clipfs daemon serving MOUNTPOINT since it mounted:\n"
+	    "requests and bytes fetched from the registry, bytes served, spans inflated,\n"
+	    "cache hits and misses, fetch latency percentiles, errors by kind, and the time\n"
+	    "from start to mount ready.\n"
+	    "\n"
+	    "  -j, --json   print the daemon's JSON as is\n"
+	    "  -h, --help   show this help\n");
+}
+
+static json_int_t
+jint(json_t *o, const char *a, const char *b)
+{
+	json_t *v = json_object_get(o, a);
+
+	if (b != NULL)
+		v = json_object_get(v, b);
+	return json_integer_value(v);
+}
+
+int
+cmd_stats(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct sockaddr_un sa;
+	char path[sizeof(sa.sun_path)];
+	char *buf;
+	size_t len = 0;
+	int c, fd, json = 0;
+	json_t *j;
+
+	while ((c = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j': json = 1; break;
+		case 'h': stats_usage(stdout); return EXIT_OK;
+		default: stats_usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 1) {
+		stats_usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (stats_socket_path(argv[optind], path, sizeof(path)) != 0) {
+		fprintf(stderr, "clipfs stats: %s: %s\n", argv[optind], strerror(errno));
+		return EXIT_FAILURE_GENERIC;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		fprintf(stderr, "clipfs stats: %s: no clipfs daemon answers for this mountpoint\n",
+		    argv[optind]);
+		if (fd >= 0)
+			close(fd);
+		return EXIT_FAILURE_GENERIC;
+	}
+	buf = malloc(STATS_MAX_REPLY + 1);
+	while (buf != NULL && len < STATS_MAX_REPLY) {
+		ssize_t n = read(fd, buf + len, STATS_MAX_REPLY - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	if (buf == NULL)
+		return EXIT_FAILURE_GENERIC;
+	buf[len] = '\0';
+	j = json_loads(buf, 0, NULL);
+	if (j == NULL) {
+		fprintf(stderr, "clipfs stats: the daemon's answer is not JSON\n");
+		free(buf);
+		return EXIT_FAILURE_GENERIC;
+	}
+	if (json) {
+		fputs(buf, stdout);
+		putchar('\n');
+	} else {
+		printf("mountpoint:      %s\n", json_string_value(json_object_get(j, "mountpoint")));
+		printf("index:           %s\n", json_string_value(json_object_get(j, "index")));
+		printf("ready after:     %.1f ms\n", json_real_value(json_object_get(j, "ready_ms")));
+		printf("requests:        %lld (%lld bytes fetched)\n", (long long)jint(j, "requests", NULL),
+		    (long long)jint(j, "bytes_fetched", NULL));
+		printf("bytes served:    %lld\n", (long long)jint(j, "bytes_served", NULL));
+		printf("spans inflated:  %lld (%lld by readahead)\n",
+		    (long long)jint(j, "spans_inflated", NULL), (long long)jint(j, "readahead_spans", NULL));
+		printf("memory cache:    %lld hits, %lld misses\n", (long long)jint(j, "cache", "memory_hits"),
+		    (long long)jint(j, "cache", "memory_misses"));
+		printf("disk cache:      %lld hits, %lld misses, %lld bytes\n",
+		    (long long)jint(j, "cache", "disk_hits"), (long long)jint(j, "cache", "disk_misses"),
+		    (long long)jint(j, "cache", "disk_bytes"));
+		printf("fetch latency:   p50 %lld us, p90 %lld us, p99 %lld us\n",
+		    (long long)jint(j, "fetch_latency_us", "p50"),
+		    (long long)jint(j, "fetch_latency_us", "p90"),
+		    (long long)jint(j, "fetch_latency_us", "p99"));
+		printf("errors:          fetch %lld, checksum %lld, EIO replies %lld, disk cache %lld\n",
+		    (long long)jint(j, "errors", "fetch"), (long long)jint(j, "errors", "checksum"),
+		    (long long)jint(j, "errors", "read_eio"), (long long)jint(j, "errors", "disk_cache"));
+	}
+	json_decref(j);
+	free(buf);
+	return EXIT_OK;
+}

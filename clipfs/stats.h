@@ -1,0 +1,27 @@
+/*
+ * stats.h - clipfs stats: the daemon answers on a private unix socket
+ * (nothing appears in the mounted tree); the client finds it from the
+ * mountpoint's path.
+ */
+#ifndef CLIPFS_STATS_H
+#define CLIPFS_STATS_H
+
+#include <stddef.h>
+
+#include "clipfs/fs.h"
+
+struct stats_server;
+
+/* The socket for mountpoint (made absolute): RUNDIR/<hash>.sock, with
+ * RUNDIR /run/clipfs for root, else $XDG_RUNTIME_DIR/clipfs.  -1 if it
+ * does not fit. */
+int stats_socket_path(const char *mountpoint, char *buf, size_t len);
+
+/* Starts answering; NULL on failure (errno set). */
+struct stats_server *stats_server_start(struct clipfs_fs *fs, const char *mountpoint,
+    const char *index_path);
+void stats_server_stop(struct stats_server *s);
+
+int cmd_stats(int argc, char **argv);
+
+#endif

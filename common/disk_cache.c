@@ -46,7 +46,7 @@ _Static_assert(sizeof(struct span_file_header) == 88, "span file header layout")
 struct dc_entry {
 	char name[NAME_LEN];
 	uint64_t size;
-	int64_t mtime;               /* only while scanning */
+	int64_t mtime_ns;            /* only while scanning */
 	struct dc_entry *prev, *next;  /* LRU: head is the most recent */
 	UT_hash_handle hh;
 };
@@ -188,7 +188,7 @@ by_mtime(const void *a, const void *b)
 	const struct dc_entry *x = *(struct dc_entry *const *)a;
 	const struct dc_entry *y = *(struct dc_entry *const *)b;
 
-	return (x->mtime > y->mtime) - (x->mtime < y->mtime);
+	return (x->mtime_ns > y->mtime_ns) - (x->mtime_ns < y->mtime_ns);
 }
 
 static clip_err
@@ -238,13 +238,14 @@ scan(disk_cache *dc, struct clip_error *err)
 		}
 		snprintf(e->name, sizeof(e->name), "%s", de->d_name);
 		e->size = (uint64_t)st.st_size;
-		e->mtime = (int64_t)st.st_mtime;
+		e->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
 		found[n++] = e;
 	}
 	closedir(d);
 	if (rc == CLIP_OK) {
 		/* Oldest first onto the head, so the oldest ends at the tail. */
-		qsort(found, n, sizeof(*found), by_mtime);
+		if (n > 0)
+			qsort(found, n, sizeof(*found), by_mtime);
 		for (i = 0; i < n; i++) {
 			HASH_ADD_STR(dc->table, name, found[i]);
 			lru_push(dc, found[i]);

@@ -896,6 +896,49 @@ TEST(test_disk_cache_bound)
 	clip_reader_free(r);
 	CHECK(cache_files("cache", names, MAX_SPANS) <= 1);
 
+	/* Oldest access is evicted first, and access order survives a
+	 * restart: write spans 0, 1, 2; in a new reader hit 0 on disk, then
+	 * write 3: span 1 goes, 0 stays. */
+	{
+		struct clip_checkpoint c[4];
+		uint64_t bound = 0;
+		char path[4][300];
+		uint32_t j;
+
+		for (j = 0; j < 4; j++) {
+			CHECK_OK(clip_index_checkpoint(f->idx, 0, j, &c[j]), NULL);
+			bound += c[j].out_end - c[j].out_offset + 88;
+		}
+		o.disk_cache_dir = "lru";
+		o.disk_cache_bytes = bound - 1;   /* room for three of the four */
+		CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+		for (j = 0; j < 3; j++) {
+			struct timespec ts = { 0, 20 * 1000000L };
+			CHECK(read_cmp(r, f, c[j].out_offset, 10, &err) == 0);
+			nanosleep(&ts, NULL);   /* distinct mtimes */
+		}
+		clip_reader_free(r);
+		CHECK(cache_files("lru", names, MAX_SPANS) == 3);
+		CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+		CHECK(read_cmp(r, f, c[0].out_offset, 10, &err) == 0);
+		CHECK(read_cmp(r, f, c[3].out_offset, 10, &err) == 0);
+		clip_reader_stats(r, &s);
+		CHECK(s.disk_hits == 1 && s.disk_writes == 1);
+		clip_reader_free(r);
+		for (j = 0; j < 4; j++) {
+			char hexsha[65];
+			unsigned b;
+			for (b = 0; b < 32; b++)
+				sprintf(hexsha + 2 * b, "%02x", c[j].span_sha256[b]);
+			snprintf(path[j], sizeof(path[j]), "lru/sha256-%s.%u.%s", f->digest + 7, j,
+			    hexsha);
+		}
+		CHECK(access(path[0], F_OK) == 0);
+		CHECK(access(path[1], F_OK) != 0);
+		CHECK(access(path[2], F_OK) == 0);
+		CHECK(access(path[3], F_OK) == 0);
+	}
+
 	clip_layout_source_free(ls);
 	free_layer(f);
 	free(f);

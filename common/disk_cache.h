@@ -1,0 +1,80 @@
+/*
+ * disk_cache.h - inflated spans on local disk, shared across mounts.
+ *
+ * An entry is keyed by layer digest, span index and the span's SHA-256,
+ * so two images sharing a base layer share its entries, and an index
+ * that describes a layer's spans differently never picks up the wrong
+ * bytes.  The entry holds the INFLATED span behind a small header with
+ * the SHA-256 of those bytes: a warm read then costs a read and a hash
+ * instead of a read, a hash and an inflate, and the header hash catches a
+ * damaged file (that file is deleted and the span refetched, never
+ * served).  The price is disk space: roughly the layer's uncompressed
+ * size for a fully read layer.
+ *
+ * Only bytes that were already verified against the index are stored.
+ * Files are written to a temporary name and renamed into place, so a
+ * crash leaves at worst a stale temporary that a later open removes.
+ * The directory is created 0700 and files 0600.
+ *
+ * Eviction is by total size, least recently accessed first; access times
+ * are kept in memory and mirrored into each file's mtime so the order
+ * survives a restart (the directory is scanned at open).  Several
+ * processes may share a directory; each keeps its own size accounting,
+ * so the bound is per process.
+ *
+ * After a write fails (disk full, I/O error, permissions) the cache stops
+ * writing for good and only serves what it has: the caller degrades to
+ * memory-only rather than failing reads.  All functions are thread-safe.
+ */
+#ifndef CLIP_DISK_CACHE_H
+#define CLIP_DISK_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+
+typedef struct disk_cache disk_cache;
+
+struct disk_cache_key {
+	const char *layer_digest;    /* "sha256:<hex>" */
+	uint32_t span;               /* checkpoint index within the layer */
+	const uint8_t *span_sha256;  /* 32 bytes: the compressed span's hash */
+};
+
+/*
+ * Opens (creating it 0700 if needed; not its parents) the cache in dir,
+ * learns its size, deletes stale temporaries and evicts down to
+ * max_bytes.  CLIP_ERR_IO if dir cannot be created or read; *out is then
+ * NULL.
+ */
+clip_err disk_cache_open(const char *dir, uint64_t max_bytes, disk_cache **out,
+    struct clip_error *err);
+
+/* Accepts NULL.  No get/put may be running. */
+void disk_cache_close(disk_cache *dc);
+
+/*
+ * Looks up key, expecting len inflated bytes.  CLIP_OK: *data is a
+ * malloc'ed copy (the caller frees it), already checked against the
+ * header's hash.  CLIP_ERR_NOTFOUND: a miss; if the file was there but
+ * damaged (short, wrong size, bad header, hash mismatch) it has been
+ * deleted and *damaged is 1.  Other codes: NOMEM, IO on a read error.
+ */
+clip_err disk_cache_get(disk_cache *dc, const struct disk_cache_key *key, size_t len,
+    uint8_t **data, int *damaged, struct clip_error *err);
+
+/*
+ * Stores len bytes for key, evicting older entries to make room.
+ * *stored says whether a file was written: 0 when writes are off, the
+ * entry alone exceeds the bound, or the digest cannot be a file name.
+ * A write failure returns CLIP_ERR_IO (with the cause) and turns writes
+ * off; later puts return CLIP_OK with *stored 0.
+ */
+clip_err disk_cache_put(disk_cache *dc, const struct disk_cache_key *key,
+    const uint8_t *data, size_t len, int *stored, struct clip_error *err);
+
+/* Bytes and files this process accounts for. */
+void disk_cache_usage(disk_cache *dc, uint64_t *bytes, uint64_t *files);
+
+#endif

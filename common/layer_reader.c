@@ -1,0 +1,586 @@
+/*
+ * layer_reader.c - the read path: spans from memory, disk or the blob
+ * source, verified and inflated (see layer_reader.h).
+ *
+ * The pieces: span_cache.c (memory LRU and single-flight), disk_cache.c,
+ * readahead.c (background loads) and the blob source.  This file ties
+ * them together: find the spans of a read, load each one that is
+ * missing, copy out, and decide whether to read ahead.
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <openssl/evp.h>
+
+#include "common/disk_cache.h"
+#include "common/gzindex.h"
+#include "common/layer_reader.h"
+#include "common/readahead.h"
+#include "common/span_cache.h"
+
+#define MiB (UINT64_C(1) << 20)
+#define GiB (UINT64_C(1) << 30)
+#define READAHEAD_QUEUE 64
+#define NO_SPAN UINT32_MAX
+
+struct counters {
+	atomic_uint_least64_t reads, bytes_served, bytes_fetched, fetch_requests,
+	    fetch_errors, checksum_errors, spans_inflated, mem_hits, mem_misses,
+	    mem_waits, disk_hits, disk_misses, disk_damaged, disk_writes, disk_errors,
+	    readahead_spans;
+	atomic_uint_least64_t latency[CLIP_READER_LATENCY_BUCKETS];
+};
+
+struct clip_reader {
+	const clip_index *idx;
+	struct clip_blob_source src;
+	struct clip_reader_opts o;
+	span_cache *mem;
+	disk_cache *disk;
+	readahead *ra;
+
+	/* A counting semaphore on calls into the blob source. */
+	pthread_mutex_t fetch_lock;
+	pthread_cond_t fetch_free;
+	unsigned fetching;
+
+	/* Per layer: the last span the previous read touched (NO_SPAN). */
+	atomic_uint_least32_t *last_span;
+	uint32_t nlayers;
+
+	atomic_int disk_warned;
+	struct counters c;
+};
+
+#define COUNT(r, field, n) atomic_fetch_add_explicit(&(r)->c.field, (n), memory_order_relaxed)
+
+void
+clip_reader_opts_init(struct clip_reader_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->mem_cache_bytes = 256 * MiB;
+	o->max_fetches = 8;
+	o->disk_cache_dir = NULL;
+	o->disk_cache_bytes = 4 * GiB;
+	o->readahead_spans = 2;
+	o->readahead_threads = 2;
+	o->max_span_bytes = 256 * MiB;
+}
+
+static void
+warn(clip_reader *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+warn(clip_reader *r, const char *fmt, ...)
+{
+	char msg[CLIP_ERROR_MSG_MAX + 128];
+	va_list ap;
+
+	if (r->o.warn == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	r->o.warn(r->o.warn_ctx, msg);
+}
+
+static uint64_t
+span_key(uint32_t layer, uint32_t span)
+{
+	return (uint64_t)layer << 32 | span;
+}
+
+/* ---- fetching ------------------------------------------------------------- */
+
+static uint64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void
+record_latency(clip_reader *r, uint64_t us)
+{
+	unsigned b = 0;
+
+	while (us > 1 && b < CLIP_READER_LATENCY_BUCKETS - 1) {
+		us >>= 1;
+		b++;
+	}
+	COUNT(r, latency[b], 1);
+}
+
+/* One call into the source, inside a fetch slot, timed and counted. */
+static clip_err
+fetch(clip_reader *r, const char *digest, uint64_t off, size_t len, uint8_t *buf,
+    struct clip_error *err)
+{
+	uint64_t t0;
+	clip_err rc;
+
+	pthread_mutex_lock(&r->fetch_lock);
+	while (r->fetching >= r->o.max_fetches)
+		pthread_cond_wait(&r->fetch_free, &r->fetch_lock);
+	r->fetching++;
+	pthread_mutex_unlock(&r->fetch_lock);
+
+	t0 = now_us();
+	rc = r->src.fetch(r->src.ctx, digest, off, len, buf, err);
+	record_latency(r, now_us() - t0);
+
+	pthread_mutex_lock(&r->fetch_lock);
+	r->fetching--;
+	pthread_cond_signal(&r->fetch_free);
+	pthread_mutex_unlock(&r->fetch_lock);
+
+	COUNT(r, fetch_requests, 1);
+	if (rc != CLIP_OK) {
+		if (err != NULL && err->code == CLIP_OK)
+			clip_error_set(err, rc, "%s", clip_strerror(rc));
+		COUNT(r, fetch_errors, 1);
+	} else {
+		COUNT(r, bytes_fetched, len);
+	}
+	return rc;
+}
+
+/* ---- loading one span ----------------------------------------------------- */
+
+/* Turns verified compressed bytes into the span's uncompressed bytes.
+ * Takes comp (freed or handed on as *data). */
+static clip_err
+inflate_whole(const struct clip_checkpoint *cp, uint8_t *comp, size_t comp_len,
+    size_t out_len, uint8_t **data, struct clip_error *err)
+{
+	uint8_t *window = NULL, *out;
+	clip_err rc;
+
+	if (cp->kind == CLIP_CHECKPOINT_STORED) {
+		if (comp_len != out_len) {
+			free(comp);
+			return clip_error_set(err, CLIP_ERR_FORMAT,
+			    "stored span: %zu compressed bytes for %zu uncompressed", comp_len,
+			    out_len);
+		}
+		*data = comp;
+		return CLIP_OK;
+	}
+	out = malloc(out_len ? out_len : 1);
+	if (cp->window_len > 0)
+		window = malloc(CLIP_WINDOW_SIZE);
+	if (out == NULL || (cp->window_len > 0 && window == NULL)) {
+		rc = clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	rc = clip_index_window(cp, window, err);
+	if (rc == CLIP_OK)
+		rc = clip_inflate_span(cp, window, comp, comp_len, out, out_len, err);
+	if (rc != CLIP_OK)
+		goto fail;
+	free(window);
+	free(comp);
+	*data = out;
+	return CLIP_OK;
+fail:
+	free(window);
+	free(comp);
+	free(out);
+	return rc;
+}
+
+/* Loads span i of a layer from the disk cache (*from_disk = 1) or the
+ * source.  *data is malloc'ed, *len bytes: the span's whole uncompressed
+ * output. */
+static clip_err
+load_span(clip_reader *r, const struct clip_layer *L, uint32_t i, uint8_t **data,
+    size_t *len, int *from_disk, struct clip_error *err)
+{
+	struct clip_checkpoint cp;
+	struct disk_cache_key key;
+	uint8_t md[32], *comp;
+	unsigned int mdlen = 0;
+	uint64_t comp_len, out_len;
+	int damaged;
+	clip_err rc;
+
+	*data = NULL;
+	*len = 0;
+	*from_disk = 0;
+	if (clip_index_checkpoint(r->idx, L->index, i, &cp) != CLIP_OK)
+		return clip_error_set(err, CLIP_ERR_INVALID, "no span %u", i);
+	if (cp.span_end < cp.span_start || cp.out_end <= cp.out_offset)
+		return clip_error_set(err, CLIP_ERR_FORMAT, "span %u has a negative size", i);
+	comp_len = cp.span_end - cp.span_start;
+	out_len = cp.out_end - cp.out_offset;
+	if (comp_len > r->o.max_span_bytes || out_len > r->o.max_span_bytes)
+		return clip_error_set(err, CLIP_ERR_TOOBIG,
+		    "span %u: %llu compressed / %llu uncompressed bytes exceeds the %llu byte limit",
+		    i, (unsigned long long)comp_len, (unsigned long long)out_len,
+		    (unsigned long long)r->o.max_span_bytes);
+
+	if (r->disk != NULL) {
+		key.layer_digest = L->digest.ptr;
+		key.span = i;
+		key.span_sha256 = cp.span_sha256;
+		rc = disk_cache_get(r->disk, &key, (size_t)out_len, data, &damaged, NULL);
+		if (rc == CLIP_OK) {
+			COUNT(r, disk_hits, 1);
+			*len = (size_t)out_len;
+			*from_disk = 1;
+			return CLIP_OK;
+		}
+		COUNT(r, disk_misses, 1);
+		if (damaged) {
+			COUNT(r, disk_damaged, 1);
+			warn(r, "disk cache: layer %s span %u was damaged; deleted, refetching",
+			    L->digest.ptr, i);
+		}
+	}
+
+	comp = malloc(comp_len ? (size_t)comp_len : 1);
+	if (comp == NULL)
+		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
+	rc = fetch(r, L->digest.ptr, cp.span_start, (size_t)comp_len, comp, err);
+	if (rc != CLIP_OK) {
+		free(comp);
+		return clip_error_prefix(err, "span %u: fetch", i);
+	}
+	if (EVP_Digest(comp, (size_t)comp_len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
+	    mdlen != 32) {
+		free(comp);
+		return clip_error_set(err, CLIP_ERR_NOMEM, "span %u: sha256 failed", i);
+	}
+	if (memcmp(md, cp.span_sha256, 32) != 0) {
+		free(comp);
+		COUNT(r, checksum_errors, 1);
+		return clip_error_set(err, CLIP_ERR_CHECKSUM,
+		    "span %u (compressed bytes %llu-%llu): sha256 mismatch, the source's bytes "
+		    "are not the indexed ones", i, (unsigned long long)cp.span_start,
+		    (unsigned long long)cp.span_end);
+	}
+	rc = inflate_whole(&cp, comp, (size_t)comp_len, (size_t)out_len, data, err);
+	if (rc != CLIP_OK)
+		return clip_error_prefix(err, "span %u", i);
+	if (cp.kind != CLIP_CHECKPOINT_STORED)
+		COUNT(r, spans_inflated, 1);
+	*len = (size_t)out_len;
+	return CLIP_OK;
+}
+
+static void
+disk_store(clip_reader *r, const struct clip_layer *L, uint32_t i, const uint8_t *data,
+    size_t len)
+{
+	struct clip_checkpoint cp;
+	struct disk_cache_key key;
+	struct clip_error e;
+	int stored;
+
+	if (clip_index_checkpoint(r->idx, L->index, i, &cp) != CLIP_OK)
+		return;
+	key.layer_digest = L->digest.ptr;
+	key.span = i;
+	key.span_sha256 = cp.span_sha256;
+	clip_error_clear(&e);
+	if (disk_cache_put(r->disk, &key, data, len, &stored, &e) != CLIP_OK) {
+		COUNT(r, disk_errors, 1);
+		if (atomic_exchange(&r->disk_warned, 1) == 0)
+			warn(r, "%s; continuing with the memory cache only",
+			    clip_error_message(&e));
+	} else if (stored) {
+		COUNT(r, disk_writes, 1);
+	}
+}
+
+/*
+ * Gets a reference to span i of L, loading it if needed (once, however
+ * many threads ask).  foreground: a caller's read, counted as a memory
+ * hit or miss; otherwise readahead.
+ */
+static clip_err
+get_span(clip_reader *r, const struct clip_layer *L, uint32_t i, int foreground,
+    struct span **sp, struct clip_error *err)
+{
+	struct clip_error e;
+	uint8_t *data;
+	size_t len;
+	int waited, from_disk;
+	clip_err rc;
+
+	clip_error_clear(&e);
+	switch (span_cache_get(r->mem, span_key(L->index, i), sp, &waited, &e)) {
+	case SPAN_READY:
+		if (foreground) {
+			if (waited) {
+				COUNT(r, mem_misses, 1);
+				COUNT(r, mem_waits, 1);
+			} else {
+				COUNT(r, mem_hits, 1);
+			}
+		}
+		return CLIP_OK;
+	case SPAN_FAILED:
+		if (foreground) {
+			COUNT(r, mem_misses, 1);
+			COUNT(r, mem_waits, 1);
+		}
+		if (err != NULL)
+			*err = e;
+		return e.code != CLIP_OK ? e.code : CLIP_ERR_IO;
+	case SPAN_LOAD:
+		break;
+	}
+
+	if (foreground)
+		COUNT(r, mem_misses, 1);
+	rc = load_span(r, L, i, &data, &len, &from_disk, &e);
+	if (rc != CLIP_OK) {
+		clip_error_prefix(&e, "layer %s", L->digest.ptr);
+		span_cache_fail(r->mem, *sp, &e);
+		*sp = NULL;
+		if (err != NULL)
+			*err = e;
+		return rc;
+	}
+	span_cache_fill(r->mem, *sp, data, len);
+	if (!foreground)
+		COUNT(r, readahead_spans, 1);
+	/* After the fill, so that waiters do not wait for the disk. */
+	if (r->disk != NULL && !from_disk)
+		disk_store(r, L, i, data, len);
+	return CLIP_OK;
+}
+
+/* ---- readahead ------------------------------------------------------------- */
+
+static void
+readahead_job(void *ctx, uint32_t layer, uint32_t span)
+{
+	clip_reader *r = ctx;
+	struct clip_layer L;
+	struct span *sp;
+
+	if (clip_index_layer(r->idx, layer, &L) != CLIP_OK)
+		return;
+	/* A failure is left to the foreground read that needs the span. */
+	if (get_span(r, &L, span, 0, &sp, NULL) == CLIP_OK)
+		span_cache_release(r->mem, sp);
+}
+
+/* A read touched spans [first, last]: if the previous read of this layer
+ * ended just before, the reader is streaming; queue what comes next. */
+static void
+maybe_read_ahead(clip_reader *r, const struct clip_layer *L, uint32_t first, uint32_t last)
+{
+	uint32_t prev, s, k;
+
+	prev = atomic_exchange(&r->last_span[L->index], last);
+	if (r->ra == NULL || prev == NO_SPAN || prev + 1 < first || prev + 1 > last)
+		return;
+	for (k = 1; k <= r->o.readahead_spans; k++) {
+		if ((uint64_t)last + k >= L->checkpoint_count)
+			break;
+		s = last + k;
+		if (!span_cache_contains(r->mem, span_key(L->index, s)))
+			readahead_push(r->ra, L->index, s);
+	}
+}
+
+/* ---- the API --------------------------------------------------------------- */
+
+clip_err
+clip_reader_read(clip_reader *r, uint32_t layer, uint64_t off, size_t len, uint8_t *buf,
+    size_t *got, struct clip_error *err)
+{
+	struct clip_layer L;
+	struct clip_checkpoint cp;
+	struct span *sp;
+	uint64_t end, pos, n;
+	uint32_t i, first;
+	clip_err rc;
+
+	if (got != NULL)
+		*got = 0;
+	if (r == NULL || got == NULL || (buf == NULL && len > 0))
+		return clip_error_set(err, CLIP_ERR_INVALID, "read: bad arguments");
+	COUNT(r, reads, 1);
+	if (clip_index_layer(r->idx, layer, &L) != CLIP_OK)
+		return clip_error_set(err, CLIP_ERR_INVALID, "read: no layer %u", layer);
+	if (len == 0 || off >= L.uncompressed_size)
+		return CLIP_OK;
+	end = L.uncompressed_size - off < len ? L.uncompressed_size : off + len;
+	if (clip_index_find_checkpoint(r->idx, layer, off, &i) != CLIP_OK)
+		return clip_error_set(err, CLIP_ERR_FORMAT, "layer %s: no span holds offset %llu",
+		    L.digest.ptr, (unsigned long long)off);
+
+	first = i;
+	for (pos = off; pos < end; i++) {
+		if (clip_index_checkpoint(r->idx, layer, i, &cp) != CLIP_OK ||
+		    cp.out_offset > pos || cp.out_end <= pos)
+			return clip_error_set(err, CLIP_ERR_FORMAT,
+			    "layer %s: spans do not cover offset %llu", L.digest.ptr,
+			    (unsigned long long)pos);
+		rc = get_span(r, &L, i, 1, &sp, err);
+		if (rc != CLIP_OK)
+			return rc;
+		n = (end < cp.out_end ? end : cp.out_end) - pos;
+		memcpy(buf + (pos - off), span_data(sp) + (pos - cp.out_offset), (size_t)n);
+		span_cache_release(r->mem, sp);
+		pos += n;
+		*got += (size_t)n;
+		COUNT(r, bytes_served, n);
+	}
+	if (r->ra != NULL)
+		maybe_read_ahead(r, &L, first, i - 1);
+	return CLIP_OK;
+}
+
+clip_err
+clip_reader_new(const clip_index *idx, const struct clip_blob_source *src,
+    const struct clip_reader_opts *o, clip_reader **out, struct clip_error *err)
+{
+	struct clip_reader_opts defaults;
+	struct clip_error e;
+	clip_reader *r;
+	uint32_t i;
+	clip_err rc;
+
+	*out = NULL;
+	if (o == NULL) {
+		clip_reader_opts_init(&defaults);
+		o = &defaults;
+	}
+	if (idx == NULL || src == NULL || src->fetch == NULL)
+		return clip_error_set(err, CLIP_ERR_INVALID, "reader: no index or source");
+	if (o->max_fetches == 0 || o->max_span_bytes == 0 ||
+	    (o->readahead_spans > 0 && o->readahead_threads == 0))
+		return clip_error_set(err, CLIP_ERR_INVALID,
+		    "reader: max_fetches, max_span_bytes and readahead_threads must be > 0");
+	if (o->max_span_bytes > SIZE_MAX / 2)
+		return clip_error_set(err, CLIP_ERR_INVALID, "reader: max_span_bytes too large");
+
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
+	r->idx = idx;
+	r->src = *src;
+	r->o = *o;
+	r->o.disk_cache_dir = NULL;   /* not kept: the caller's string */
+	pthread_mutex_init(&r->fetch_lock, NULL);
+	pthread_cond_init(&r->fetch_free, NULL);
+	r->nlayers = clip_index_layer_count(idx);
+	r->last_span = calloc(r->nlayers ? r->nlayers : 1, sizeof(*r->last_span));
+	if (r->last_span == NULL) {
+		clip_reader_free(r);
+		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
+	}
+	for (i = 0; i < r->nlayers; i++)
+		atomic_init(&r->last_span[i], NO_SPAN);
+
+	rc = span_cache_new(o->mem_cache_bytes, &r->mem, err);
+	if (rc != CLIP_OK) {
+		clip_reader_free(r);
+		return rc;
+	}
+	if (o->disk_cache_dir != NULL) {
+		clip_error_clear(&e);
+		if (disk_cache_open(o->disk_cache_dir, o->disk_cache_bytes, &r->disk, &e) != CLIP_OK) {
+			COUNT(r, disk_errors, 1);
+			warn(r, "%s; continuing with the memory cache only", clip_error_message(&e));
+		}
+	}
+	if (o->readahead_spans > 0) {
+		rc = readahead_new(o->readahead_threads, READAHEAD_QUEUE, readahead_job, r,
+		    &r->ra, err);
+		if (rc != CLIP_OK) {
+			clip_reader_free(r);
+			return rc;
+		}
+	}
+	*out = r;
+	return CLIP_OK;
+}
+
+void
+clip_reader_free(clip_reader *r)
+{
+	if (r == NULL)
+		return;
+	readahead_free(r->ra);     /* first: its jobs use everything below */
+	span_cache_free(r->mem);
+	disk_cache_close(r->disk);
+	free(r->last_span);
+	pthread_cond_destroy(&r->fetch_free);
+	pthread_mutex_destroy(&r->fetch_lock);
+	free(r);
+}
+
+void
+clip_reader_stats(const clip_reader *cr, struct clip_reader_stats *s)
+{
+	clip_reader *r = (clip_reader *)cr;   /* the caches lock to read totals */
+	uint64_t files;
+	unsigned b;
+
+	memset(s, 0, sizeof(*s));
+	if (r == NULL)
+		return;
+#define LOAD(field) s->field = atomic_load_explicit(&r->c.field, memory_order_relaxed)
+	LOAD(reads);
+	LOAD(bytes_served);
+	LOAD(bytes_fetched);
+	LOAD(fetch_requests);
+	LOAD(fetch_errors);
+	LOAD(checksum_errors);
+	LOAD(spans_inflated);
+	LOAD(mem_hits);
+	LOAD(mem_misses);
+	LOAD(mem_waits);
+	LOAD(disk_hits);
+	LOAD(disk_misses);
+	LOAD(disk_damaged);
+	LOAD(disk_writes);
+	LOAD(disk_errors);
+	LOAD(readahead_spans);
+#undef LOAD
+	for (b = 0; b < CLIP_READER_LATENCY_BUCKETS; b++)
+		s->fetch_latency_us[b] = atomic_load_explicit(&r->c.latency[b],
+		    memory_order_relaxed);
+	span_cache_usage(r->mem, &s->mem_bytes, &s->mem_spans);
+	if (r->disk != NULL)
+		disk_cache_usage(r->disk, &s->disk_bytes, &files);
+}
+
+uint64_t
+clip_reader_stats_latency_quantile(const struct clip_reader_stats *s, double p)
+{
+	uint64_t total = 0, want, seen = 0;
+	unsigned b;
+
+	for (b = 0; b < CLIP_READER_LATENCY_BUCKETS; b++)
+		total += s->fetch_latency_us[b];
+	if (total == 0 || p <= 0)
+		return 0;
+	if (p > 1)
+		p = 1;
+	want = (uint64_t)(p * (double)total + 0.999999);
+	if (want == 0)
+		want = 1;
+	for (b = 0; b < CLIP_READER_LATENCY_BUCKETS; b++) {
+		seen += s->fetch_latency_us[b];
+		if (seen >= want)
+			break;
+	}
+	if (b >= CLIP_READER_LATENCY_BUCKETS)
+		b = CLIP_READER_LATENCY_BUCKETS - 1;
+	return UINT64_C(2) << b;
+}

@@ -1,0 +1,139 @@
+/*
+ * readahead.c - the background span loader pool (see readahead.h).
+ *
+ * A ring buffer of jobs under one mutex; workers sleep on a condition
+ * variable.  The queue is short (tens of jobs), so the duplicate check
+ * is a linear scan.
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/readahead.h"
+
+struct job {
+	uint32_t layer;
+	uint32_t span;
+};
+
+struct readahead {
+	pthread_mutex_t lock;
+	pthread_cond_t work;
+	struct job *ring;
+	unsigned cap, head, len;
+	int stop;
+	readahead_fn fn;
+	void *ctx;
+	pthread_t *threads;
+	unsigned nthreads;           /* started */
+};
+
+static void *
+worker(void *arg)
+{
+	readahead *ra = arg;
+	struct job j;
+
+	pthread_mutex_lock(&ra->lock);
+	for (;;) {
+		while (!ra->stop && ra->len == 0)
+			pthread_cond_wait(&ra->work, &ra->lock);
+		if (ra->stop)
+			break;
+		j = ra->ring[ra->head];
+		ra->head = (ra->head + 1) % ra->cap;
+		ra->len--;
+		pthread_mutex_unlock(&ra->lock);
+		ra->fn(ra->ctx, j.layer, j.span);
+		pthread_mutex_lock(&ra->lock);
+	}
+	pthread_mutex_unlock(&ra->lock);
+	return NULL;
+}
+
+clip_err
+readahead_new(unsigned threads, unsigned queue_cap, readahead_fn fn, void *ctx,
+    readahead **out, struct clip_error *err)
+{
+	readahead *ra;
+	unsigned i;
+
+	*out = NULL;
+	if (threads == 0 || queue_cap == 0 || fn == NULL)
+		return clip_error_set(err, CLIP_ERR_INVALID, "readahead: bad arguments");
+	ra = calloc(1, sizeof(*ra));
+	if (ra == NULL)
+		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
+	ra->ring = calloc(queue_cap, sizeof(*ra->ring));
+	ra->threads = calloc(threads, sizeof(*ra->threads));
+	if (ra->ring == NULL || ra->threads == NULL) {
+		free(ra->ring);
+		free(ra->threads);
+		free(ra);
+		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
+	}
+	pthread_mutex_init(&ra->lock, NULL);
+	pthread_cond_init(&ra->work, NULL);
+	ra->cap = queue_cap;
+	ra->fn = fn;
+	ra->ctx = ctx;
+	for (i = 0; i < threads; i++) {
+		if (pthread_create(&ra->threads[i], NULL, worker, ra) != 0)
+			break;
+		ra->nthreads++;
+	}
+	if (ra->nthreads == 0) {
+		readahead_free(ra);
+		return clip_error_set(err, CLIP_ERR_IO, "readahead: cannot start a thread");
+	}
+	*out = ra;
+	return CLIP_OK;
+}
+
+void
+readahead_free(readahead *ra)
+{
+	unsigned i;
+
+	if (ra == NULL)
+		return;
+	pthread_mutex_lock(&ra->lock);
+	ra->stop = 1;
+	pthread_cond_broadcast(&ra->work);
+	pthread_mutex_unlock(&ra->lock);
+	for (i = 0; i < ra->nthreads; i++)
+		pthread_join(ra->threads[i], NULL);
+	pthread_cond_destroy(&ra->work);
+	pthread_mutex_destroy(&ra->lock);
+	free(ra->threads);
+	free(ra->ring);
+	free(ra);
+}
+
+int
+readahead_push(readahead *ra, uint32_t layer, uint32_t span)
+{
+	unsigned i;
+	struct job *j;
+
+	pthread_mutex_lock(&ra->lock);
+	if (ra->stop || ra->len == ra->cap)
+		goto drop;
+	for (i = 0; i < ra->len; i++) {
+		j = &ra->ring[(ra->head + i) % ra->cap];
+		if (j->layer == layer && j->span == span)
+			goto drop;
+	}
+	j = &ra->ring[(ra->head + ra->len) % ra->cap];
+	j->layer = layer;
+	j->span = span;
+	ra->len++;
+	pthread_cond_signal(&ra->work);
+	pthread_mutex_unlock(&ra->lock);
+	return 1;
+drop:
+	pthread_mutex_unlock(&ra->lock);
+	return 0;
+}

@@ -1,0 +1,31 @@
+/*
+ * readahead.h - a small pool of threads that load spans in the background.
+ *
+ * The queue is bounded: when it is full, or the span is already queued,
+ * a push is dropped (readahead is a hint, never a duty).  Jobs still
+ * queued when the pool is freed are dropped; running ones finish first.
+ */
+#ifndef CLIP_READAHEAD_H
+#define CLIP_READAHEAD_H
+
+#include <stdint.h>
+
+#include "common/error.h"
+
+typedef struct readahead readahead;
+
+/* Called on a pool thread for each job. */
+typedef void (*readahead_fn)(void *ctx, uint32_t layer, uint32_t span);
+
+/* threads >= 1 workers, a queue of queue_cap >= 1 jobs.  *out is NULL
+ * on failure (CLIP_ERR_NOMEM, or CLIP_ERR_IO if no thread starts). */
+clip_err readahead_new(unsigned threads, unsigned queue_cap, readahead_fn fn, void *ctx,
+    readahead **out, struct clip_error *err);
+
+/* Stops and joins the workers.  Accepts NULL. */
+void readahead_free(readahead *ra);
+
+/* 1 if queued, 0 if dropped (full, or already queued). */
+int readahead_push(readahead *ra, uint32_t layer, uint32_t span);
+
+#endif

@@ -1,0 +1,1170 @@
+/*
+ * test_reader.c - the read path: spans through memory, disk and a source.
+ *
+ * Each test builds a real layer: generated data, gzipped by zlib's own
+ * deflate (or stored), written as a blob of an OCI layout, indexed by
+ * clip_gzindex and turned into a CLIP index by clip_writer.  Every read
+ * is compared with the generated data, which never passed through the
+ * code under test.  Wrapper sources count, corrupt or fail fetches.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <zlib.h>
+#include <openssl/evp.h>
+
+#include "common/blob_source.h"
+#include "common/gzindex.h"
+#include "common/index.h"
+#include "common/index_write.h"
+#include "common/layer_reader.h"
+#include "tests/unit/test.h"
+
+#define KiB 1024u
+#define MiB (1024u * 1024u)
+#define SPAN (64 * KiB)
+#define MAX_SPANS 4096
+
+/* ---- data ---------------------------------------------------------------- */
+
+static uint64_t
+rnd(uint64_t *s)
+{
+	/* xorshift64*: deterministic, one state per thread. */
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 2685821657736338717ULL;
+}
+
+/* Segments of text-like words, random bytes and zeros. */
+static uint8_t *
+gen_data(size_t len, uint64_t seed)
+{
+	static const char *words[] = { "the", "quick", "brown", "fox", "jumps", "over",
+	    "lazy", "dog", "usr/lib/x86_64-linux-gnu", "libc.so.6", "etc", "passwd",
+	    "container", "layer", "span", "{\"key\": 42}", "\n", "\t", "clipfs" };
+	uint8_t *d = malloc(len ? len : 1);
+	uint64_t st = seed * 0x9E3779B97F4A7C15ULL + 1;
+	size_t pos = 0, seg, i, w;
+	uint64_t r;
+
+	if (d == NULL)
+		return NULL;
+	while (pos < len) {
+		seg = 1 + (size_t)(rnd(&st) % (100 * KiB));
+		if (seg > len - pos)
+			seg = len - pos;
+		r = rnd(&st) % 10;
+		if (r < 6) {
+			for (i = 0; i < seg;) {
+				const char *s = words[rnd(&st) % (sizeof(words) / sizeof(words[0]))];
+				for (w = 0; s[w] != '\0' && i < seg; w++)
+					d[pos + i++] = (uint8_t)s[w];
+				if (i < seg)
+					d[pos + i++] = ' ';
+			}
+		} else if (r < 9) {
+			for (i = 0; i < seg; i++)
+				d[pos + i] = (uint8_t)(rnd(&st) >> 56);
+		} else {
+			memset(d + pos, 0, seg);
+		}
+		pos += seg;
+	}
+	return d;
+}
+
+static uint8_t *
+gzip_data(const uint8_t *data, size_t len, size_t *out_len)
+{
+	z_stream s;
+	uint8_t *out;
+	size_t cap;
+
+	memset(&s, 0, sizeof(s));
+	if (deflateInit2(&s, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		return NULL;
+	cap = deflateBound(&s, (uLong)len) + 64;
+	out = malloc(cap);
+	if (out == NULL)
+		return NULL;
+	s.next_in = (Bytef *)data;
+	s.avail_in = (uInt)len;
+	s.next_out = out;
+	s.avail_out = (uInt)cap;
+	if (deflate(&s, Z_FINISH) != Z_STREAM_END) {
+		free(out);
+		deflateEnd(&s);
+		return NULL;
+	}
+	*out_len = cap - s.avail_out;
+	deflateEnd(&s);
+	return out;
+}
+
+/* ---- a layer and its index -------------------------------------------------- */
+
+struct layer_fx {
+	uint8_t *data;
+	size_t len;
+	uint8_t *blob;
+	size_t blob_len;
+	char digest[72];
+	uint8_t *idxbuf;
+	size_t idxlen;
+	clip_index *idx;
+	uint32_t nspans;
+	uint64_t span_start[MAX_SPANS];
+	uint64_t span_end[MAX_SPANS];
+};
+
+static clip_err
+ignore_data(void *ctx, const uint8_t *buf, size_t len, uint64_t out_offset,
+    struct clip_error *err)
+{
+	(void)ctx; (void)buf; (void)len; (void)out_offset; (void)err;
+	return CLIP_OK;
+}
+
+static int
+write_file(const char *path, const void *buf, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	int ok;
+
+	if (f == NULL)
+		return -1;
+	ok = fwrite(buf, 1, len, f) == len;
+	return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+#define TRY(x) do { rc = (x); if (rc != CLIP_OK) goto out; } while (0)
+
+static clip_err
+make_layer(struct layer_fx *f, uint32_t compression, size_t len, uint64_t seed,
+    struct clip_error *err)
+{
+	uint8_t md[32];
+	char path[256];
+	clip_gzindex *gz = NULL;
+	clip_writer *w = NULL;
+	struct clip_inode_attr a;
+	struct clip_layer_info li;
+	struct clip_checkpoint cp;
+	uint32_t root, file, layer, i;
+	size_t pos, n;
+	clip_err rc = CLIP_OK;
+
+	memset(f, 0, sizeof(*f));
+	f->len = len;
+	f->data = gen_data(len, seed);
+	if (f->data == NULL)
+		return clip_error_set(err, CLIP_ERR_NOMEM, "gen_data");
+	if (compression == CLIP_COMPRESSION_GZIP) {
+		f->blob = gzip_data(f->data, len, &f->blob_len);
+	} else {
+		f->blob = malloc(len);
+		if (f->blob != NULL)
+			memcpy(f->blob, f->data, len);
+		f->blob_len = len;
+	}
+	if (f->blob == NULL)
+		return clip_error_set(err, CLIP_ERR_NOMEM, "blob");
+	EVP_Digest(f->blob, f->blob_len, md, NULL, EVP_sha256(), NULL);
+	strcpy(f->digest, "sha256:");
+	for (i = 0; i < 32; i++)
+		sprintf(f->digest + 7 + 2 * i, "%02x", md[i]);
+	mkdir("layout", 0755);
+	mkdir("layout/blobs", 0755);
+	mkdir("layout/blobs/sha256", 0755);
+	snprintf(path, sizeof(path), "layout/blobs/sha256/%s", f->digest + 7);
+	if (write_file(path, f->blob, f->blob_len) != 0)
+		return clip_error_set(err, CLIP_ERR_IO, "write %s", path);
+
+	TRY(clip_gzindex_new(compression, SPAN, ignore_data, NULL, &gz, err));
+	for (pos = 0; pos < f->blob_len; pos += n) {
+		n = f->blob_len - pos < 300 * KiB ? f->blob_len - pos : 300 * KiB;
+		TRY(clip_gzindex_feed(gz, f->blob + pos, n, err));
+	}
+	TRY(clip_gzindex_finish(gz, err));
+
+	TRY(clip_writer_new(&w, err));
+	memset(&a, 0, sizeof(a));
+	a.mode = 040755;
+	TRY(clip_writer_add_inode(w, &a, &root, err));
+	memset(&li, 0, sizeof(li));
+	li.digest = f->digest;
+	li.media_type = compression ? "application/vnd.oci.image.layer.v1.tar+gzip" :
+	    "application/vnd.oci.image.layer.v1.tar";
+	li.compressed_size = f->blob_len;
+	li.uncompressed_size = len;
+	li.compression = compression;
+	TRY(clip_writer_add_layer(w, &li, &layer, err));
+	for (i = 0; i < clip_gzindex_checkpoint_count(gz); i++)
+		TRY(clip_writer_add_checkpoint(w, layer, clip_gzindex_checkpoint(gz, i), err));
+	memset(&a, 0, sizeof(a));
+	a.mode = 0100644;
+	a.size = len;
+	a.layer = layer;
+	a.data_offset = 0;
+	TRY(clip_writer_add_inode(w, &a, &file, err));
+	TRY(clip_writer_add_dirent(w, root, "data", 4, file, err));
+	TRY(clip_writer_finish(w, &f->idxbuf, &f->idxlen, err));
+	TRY(clip_index_open_buffer(f->idxbuf, f->idxlen, &f->idx, err));
+
+	f->nspans = clip_index_checkpoint_count(f->idx);
+	if (f->nspans > MAX_SPANS || f->nspans < 2) {
+		rc = clip_error_set(err, CLIP_ERR_INVALID, "%u spans", f->nspans);
+		goto out;
+	}
+	for (i = 0; i < f->nspans; i++) {
+		TRY(clip_index_checkpoint(f->idx, 0, i, &cp));
+		f->span_start[i] = cp.span_start;
+		f->span_end[i] = cp.span_end;
+	}
+out:
+	clip_gzindex_free(gz);
+	clip_writer_free(w);
+	return rc;
+}
+
+static void
+free_layer(struct layer_fx *f)
+{
+	clip_index_close(f->idx);
+	free(f->idxbuf);
+	free(f->blob);
+	free(f->data);
+}
+
+/* ---- wrapper sources --------------------------------------------------------- */
+
+struct wrap {
+	struct clip_blob_source inner;
+	const struct layer_fx *f;
+	atomic_int corrupt;          /* flip a byte of every fetch */
+	atomic_int fail;             /* fail every fetch */
+	atomic_int delay_ms;         /* sleep before fetching */
+	atomic_uint calls;
+	atomic_uint per_span[MAX_SPANS];
+	atomic_uint unknown_ranges;  /* fetches that are not exactly one span */
+};
+
+static clip_err
+wrap_fetch(void *ctx, const char *digest, uint64_t off, size_t len, void *buf,
+    struct clip_error *err)
+{
+	struct wrap *w = ctx;
+	uint32_t i;
+	clip_err rc;
+	int ms = atomic_load(&w->delay_ms);
+
+	atomic_fetch_add(&w->calls, 1);
+	for (i = 0; i < w->f->nspans; i++)
+		if (w->f->span_start[i] == off && w->f->span_end[i] - off == len)
+			break;
+	if (i < w->f->nspans)
+		atomic_fetch_add(&w->per_span[i], 1);
+	else
+		atomic_fetch_add(&w->unknown_ranges, 1);
+	if (ms > 0) {
+		struct timespec ts = { 0, (long)ms * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	if (atomic_load(&w->fail))
+		return clip_error_set(err, CLIP_ERR_NETWORK, "injected failure");
+	rc = w->inner.fetch(w->inner.ctx, digest, off, len, buf, err);
+	if (rc == CLIP_OK && atomic_load(&w->corrupt) && len > 0)
+		((uint8_t *)buf)[len / 2] ^= 0x40;
+	return rc;
+}
+
+static void
+wrap_init(struct wrap *w, const struct clip_blob_source *inner, const struct layer_fx *f,
+    struct clip_blob_source *out)
+{
+	memset(w, 0, sizeof(*w));
+	w->inner = *inner;
+	w->f = f;
+	out->fetch = wrap_fetch;
+	out->ctx = w;
+}
+
+static atomic_int warnings;
+
+static void
+count_warn(void *ctx, const char *msg)
+{
+	(void)ctx;
+	(void)msg;
+	atomic_fetch_add(&warnings, 1);
+}
+
+/* ---- helpers --------------------------------------------------------------- */
+
+/* Reads [off, off + len) and compares with the data; returns 0 if equal. */
+static int
+read_cmp(clip_reader *r, const struct layer_fx *f, uint64_t off, size_t len,
+    struct clip_error *err)
+{
+	uint8_t *buf = malloc(len ? len : 1);
+	size_t got = 12345, want;
+	int bad;
+
+	if (buf == NULL)
+		return -1;
+	want = off >= f->len ? 0 : (f->len - off < len ? f->len - off : len);
+	if (clip_reader_read(r, 0, off, len, buf, &got, err) != CLIP_OK) {
+		free(buf);
+		return -1;
+	}
+	bad = got != want || (want > 0 && memcmp(buf, f->data + off, want) != 0);
+	if (bad && err != NULL)
+		clip_error_set(err, CLIP_ERR_INVALID, "read %llu+%zu: got %zu want %zu%s",
+		    (unsigned long long)off, len, got, want, got == want ? ", bytes differ" : "");
+	free(buf);
+	return bad ? -1 : 0;
+}
+
+static void
+opts_quiet(struct clip_reader_opts *o)
+{
+	clip_reader_opts_init(o);
+	o->readahead_spans = 0;
+	o->warn = count_warn;
+}
+
+/* Mode bits of path, or -1. */
+static int
+mode_of(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? (int)(st.st_mode & 07777) : -1;
+}
+
+/* The names of the span files in dir (not temporaries), up to max. */
+static size_t
+cache_files(const char *dir, char names[][300], size_t max)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t n = 0;
+
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL && n < max) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(names[n++], 300, "%s/%s", dir, de->d_name);
+	}
+	closedir(d);
+	return n;
+}
+
+/* ---- tests ------------------------------------------------------------------ */
+
+TEST(test_random_reads)
+{
+	struct layer_fx *f = malloc(sizeof(*f));
+	struct clip_error err;
+	struct clip_blob_source src;
+	clip_layout_source *ls = NULL;
+	clip_reader *r = NULL;
+	uint64_t st = 42, off;
+	size_t len;
+	uint32_t i;
+	int k;
+
+	CHECK(f != NULL);
+	CHECK_OK(make_layer(f, CLIP_COMPRESSION_GZIP, 4 * MiB + 777, 1, &err), &err);
+	CHECK_MSG(f->nspans > 20, "%u spans, blob %zu", f->nspans, f->blob_len);
+	CHECK_OK(clip_layout_source_new("layout", &ls, &src, &err), &err);
+	CHECK_OK(clip_reader_new(f->idx, &src, NULL, &r, &err), &err);
+
+	for (k = 0; k < 300; k++) {
+		off = rnd(&st) % (f->len + 100);
+		len = 1 + (size_t)(rnd(&st) % (200 * KiB));
+		CHECK_MSG(read_cmp(r, f, off, len, &err) == 0, "%s", clip_error_message(&err));
+	}
+	/* Across each span boundary, and at the very end. */
+	for (i = 1; i < f->nspans; i++) {
+		struct clip_checkpoint cp;
+		CHECK_OK(clip_index_checkpoint(f->idx, 0, i, &cp), NULL);
+		CHECK_MSG(read_cmp(r, f, cp.out_offset - 1, 2, &err) == 0, "%s",
+		    clip_error_message(&err));
+		CHECK_MSG(read_cmp(r, f, cp.out_offset, 1, &err) == 0, "%s",
+		    clip_error_message(&err));
+	}
+	CHECK(read_cmp(r, f, f->len - 1, 1, &err) == 0);
+	CHECK(read_cmp(r, f, f->len - 1, 100, &err) == 0);
+	CHECK(read_cmp(r, f, f->len, 100, &err) == 0);
+	CHECK(read_cmp(r, f, f->len + 5000, 100, &err) == 0);
+	CHECK(read_cmp(r, f, 0, 0, &err) == 0);
+	CHECK_MSG(read_cmp(r, f, 0, f->len, &err) == 0, "%s", clip_error_message(&err));
+	CHECK(read_cmp(r, f, UINT64_MAX - 10, 100, &err) == 0);
+	{
+		uint8_t b[4];
+		size_t got = 7;
+		CHECK(clip_reader_read(r, 1, 0, 4, b, &got, &err) == CLIP_ERR_INVALID);
+		CHECK(got == 0);
+	}
+
+	clip_reader_free(r);
+	clip_layout_source_free(ls);
+	free_layer(f);
+	free(f);
+}
+
+TEST(test_counters_exact)
+{
+	struct layer_fx *f = malloc(sizeof(*f));
+	struct clip_error err;
+	struct clip_blob_source src;
+	struct clip_reader_opts o;
+	struct clip_reader_stats s;
+	struct clip_checkpoint cp;
+	clip_layout_source *ls = NULL;
+	clip_reader *r = NULL;
+
+	CHECK(f != NULL);
+	CHECK_OK(make_layer(f, CLIP_COMPRESSION_GZIP, 2 * MiB, 2, &err), &err);
+	CHECK_OK(clip_layout_source_new("layout", &ls, &src, &err), &err);
+	opts_quiet(&o);
+	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+	CHECK_OK(clip_index_checkpoint(f->idx, 0, 5, &cp), NULL);
+
+	CHECK_MSG(read_cmp(r, f, cp.out_offset + 100, 50, &err) == 0, "%s",
+	    clip_error_message(&err));
+	clip_reader_stats(r, &s);
+	CHECK(s.reads == 1);
+	CHECK(s.bytes_served == 50);
+	CHECK(s.fetch_requests == 1);
+	CHECK(s.bytes_fetched == cp.span_end - cp.span_start);
+	CHECK(s.spans_inflated == 1);
+	CHECK(s.mem_misses == 1 && s.mem_hits == 0);
+	CHECK(s.mem_spans == 1 && s.mem_bytes == cp.out_end - cp.out_offset);
+	CHECK(clip_reader_stats_latency_quantile(&s, 0.5) >= 1);
+	CHECK(clip_reader_stats_latency_quantile(&s, 0.99) >= clip_reader_stats_latency_quantile(&s, 0.5));
+
+	/* The same range, and another one inside the same span: memory hits. */
+	CHECK(read_cmp(r, f, cp.out_offset + 100, 50, &err) == 0);
+	CHECK(read_cmp(r, f, cp.out_offset, 10, &err) == 0);
+	clip_reader_stats(r, &s);
+	CHECK(s.mem_hits == 2 && s.mem_misses == 1);
+	CHECK(s.fetch_requests == 1);
+	CHECK(s.bytes_fetched == cp.span_end - cp.span_start);
+	CHECK(s.spans_inflated == 1);
+	CHECK(s.bytes_served == 110);
+	CHECK(s.checksum_errors == 0 && s.fetch_errors == 0);
+
+	clip_reader_free(r);
+	clip_layout_source_free(ls);
+	free_layer(f);
+	free(f);
+}
+
+struct thread_arg {
+	clip_reader *r;
+	const struct layer_fx *f;
+	uint64_t seed;
+	int fixed_off;               /* >= 0: every read at this offset */
+	int reads;
+	int bad;
+	clip_err last_rc;
+	pthread_barrier_t *barrier;
+	char msg[CLIP_ERROR_MSG_MAX];
+};
+
+static void *
+reader_thread(void *p)
+{
+	struct thread_arg *a = p;
+	struct clip_error err;
+	uint64_t st = a->seed, off;
+	size_t len;
+	int k;
+
+	if (a->barrier != NULL)
+		pthread_barrier_wait(a->barrier);
+	for (k = 0; k < a->reads; k++) {
+		if (a->fixed_off >= 0) {
+			off = (uint64_t)a->fixed_off;
+			len = 1000;
+		} else {
+			off = rnd(&st) % a->f->len;
+			len = 1 + (size_t)(rnd(&st) % (128 * KiB));
+		}
+		clip_error_clear(&err);
+		if (read_cmp(a->r, a->f, off, len, &err) != 0) {
+			a->bad++;
+			a->last_rc = err.code;
+			snprintf(a->msg, sizeof(a->msg), "%s", clip_error_message(&err));
+		}
+	}
+	return NULL;
+}
+
+TEST(test_threads_single_flight)
+{
+	struct layer_fx *f = malloc(sizeof(*f));
+	struct wrap *w = malloc(sizeof(*w));
+	struct clip_error err;
+	struct clip_blob_source lsrc, src;
+	struct clip_reader_opts o;
+	struct clip_reader_stats s;
+	clip_layout_source *ls = NULL;
+	clip_reader *r = NULL;
+	struct thread_arg args[16];
+	pthread_t th[16];
+	unsigned i, total = 0;
+	int one_off;
+
+	CHECK(f != NULL && w != NULL);
+	CHECK_OK(make_layer(f, CLIP_COMPRESSION_GZIP, 4 * MiB, 3, &err), &err);
+	CHECK_OK(clip_layout_source_new("layout", &ls, &lsrc, &err), &err);
+	wrap_init(w, &lsrc, f, &src);
+	clip_reader_opts_init(&o);   /* readahead on: it must share loads too */
+	o.max_fetches = 3;
+	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+
+	for (i = 0; i < 16; i++) {
+		memset(&args[i], 0, sizeof(args[i]));
+		args[i].r = r;
+		args[i].f = f;
+		args[i].seed = 100 + i;
+		args[i].fixed_off = -1;
+		args[i].reads = 200;
+		CHECK(pthread_create(&th[i], NULL, reader_thread, &args[i]) == 0);
+	}
+	for (i = 0; i < 16; i++)
+		pthread_join(th[i], NULL);
+	for (i = 0; i < 16; i++)
+		CHECK_MSG(args[i].bad == 0, "thread %u: %d bad reads: %s", i, args[i].bad,
+		    args[i].msg);
+	clip_reader_free(r);   /* waits for readahead */
+	r = NULL;
+	CHECK(atomic_load(&w->unknown_ranges) == 0);
+	for (i = 0; i < f->nspans; i++) {
+		CHECK_MSG(atomic_load(&w->per_span[i]) <= 1, "span %u fetched %u times", i,
+		    atomic_load(&w->per_span[i]));
+		total += atomic_load(&w->per_span[i]);
+	}
+	CHECK(total == atomic_load(&w->calls));
+	CHECK(total > f->nspans / 2);
+
+	/* Many threads, one span, a slow source: exactly one fetch. */
+	{
+		struct clip_checkpoint c4;
+		CHECK_OK(clip_index_checkpoint(f->idx, 0, 4, &c4), NULL);
+		CHECK(c4.out_end - c4.out_offset > 2000);
+		one_off = (int)c4.out_offset + 10;
+	}
+	memset(w, 0, sizeof(*w));
+	wrap_init(w, &lsrc, f, &src);
+	atomic_store(&w->delay_ms, 50);
+	opts_quiet(&o);
+	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+	{
+		pthread_barrier_t b;
+		pthread_barrier_init(&b, NULL, 8);
+		for (i = 0; i < 8; i++) {
+			memset(&args[i], 0, sizeof(args[i]));
+			args[i].r = r;
+			args[i].f = f;
+			args[i].fixed_off = one_off;
+			args[i].reads = 3;
+			args[i].barrier = &b;
+			CHECK(pthread_create(&th[i], NULL, reader_thread, &args[i]) == 0);
+		}
+		for (i = 0; i < 8; i++)
+			pthread_join(th[i], NULL);
+		pthread_barrier_destroy(&b);
+	}
+	for (i = 0; i < 8; i++)
+		CHECK(args[i].bad == 0);
+	CHECK(atomic_load(&w->calls) == 1);
+	clip_reader_stats(r, &s);
+	CHECK(s.fetch_requests == 1);
+	CHECK(s.mem_hits + s.mem_misses == 24);
+	CHECK(s.mem_waits >= 1);
+
+	/* The same with a failing source: every waiter gets the error. */
+	clip_reader_free(r);
+	memset(w, 0, sizeof(*w));
+	wrap_init(w, &lsrc, f, &src);
+	atomic_store(&w->delay_ms, 50);
+	atomic_store(&w->fail, 1);
+	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+	{
+		pthread_barrier_t b;
+		pthread_barrier_init(&b, NULL, 8);
+		for (i = 0; i < 8; i++) {
+			memset(&args[i], 0, sizeof(args[i]));
+			args[i].r = r;
+			args[i].f = f;
+			args[i].fixed_off = one_off;
+			args[i].reads = 1;
+			args[i].barrier = &b;
+			CHECK(pthread_create(&th[i], NULL, reader_thread, &args[i]) == 0);
+		}
+		for (i = 0; i < 8; i++)
+			pthread_join(th[i], NULL);
+		pthread_barrier_destroy(&b);
+	}
+	for (i = 0; i < 8; i++) {
+		CHECK(args[i].bad == 1);
+		CHECK(args[i].last_rc == CLIP_ERR_NETWORK);
+		CHECK_MSG(strstr(args[i].msg, "injected failure") != NULL, "%s", args[i].msg);
+	}
+	CHECK(atomic_load(&w->calls) >= 1 && atomic_load(&w->calls) <= 8);
+
+	clip_reader_free(r);
+	clip_layout_source_free(ls);
+	free_layer(f);
+	free(f);
+	free(w);
+}
+
+TEST(test_corrupt_source)
+{
+	struct layer_fx *f = malloc(sizeof(*f));
+	struct wrap *w = malloc(sizeof(*w));
+	struct clip_error err;
+	struct clip_blob_source lsrc, src;
+	struct clip_reader_opts o;
+	struct clip_reader_stats s;
+	struct clip_checkpoint cp;
+	clip_layout_source *ls = NULL;
+	clip_reader *r = NULL;
+	uint8_t buf[4096];
+	size_t got;
+
+	CHECK(f != NULL && w != NULL);
+	CHECK_OK(make_layer(f, CLIP_COMPRESSION_GZIP, 1 * MiB, 4, &err), &err);
+	CHECK_OK(clip_layout_source_new("layout", &ls, &lsrc, &err), &err);
+	wrap_init(w, &lsrc, f, &src);
+	opts_quiet(&o);
+	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+	CHECK_OK(clip_index_checkpoint(f->idx, 0, 3, &cp), NULL);
+
+	atomic_store(&w->corrupt, 1);
+	clip_error_clear(&err);
+	CHECK(clip_reader_read(r, 0, cp.out_offset + 10, sizeof(buf), buf, &got, &err) ==
+	    CLIP_ERR_CHECKSUM);
+	CHECK(got == 0);
+	CHECK_MSG(strstr(err.msg, "span 3") != NULL, "%s", err.msg);
+	CHECK_MSG(strstr(err.msg, f->digest) != NULL, "%s", err.msg);
+	/* Nothing was cached: the next read fetches (and fails) again. */
+	CHECK(clip_reader_read(r, 0, cp.out_offset + 10, sizeof(buf), buf, &got, &err) ==
+	    CLIP_ERR_CHECKSUM);
+	clip_reader_stats(r, &s);
+	CHECK(s.checksum_errors == 2 && s.fetch_requests == 2);
+	CHECK(s.spans_inflated == 0 && s.mem_spans == 0 && s.bytes_served == 0);
+
+	atomic_store(&w->corrupt, 0);
+	CHECK_MSG(read_cmp(r, f, cp.out_offset + 10, sizeof(buf), &err) == 0, "%s",
+	    clip_error_message(&err));
+	clip_reader_stats(r, &s);
+	CHECK(s.checksum_errors == 2 && s.fetch_requests == 3);
+
+	/* A read that spans several spans and fails in the middle. */
+	atomic_store(&w->corrupt, 1);
+	{
+		struct clip_checkpoint c5;
+		uint8_t *big = malloc(512 * KiB);
+		CHECK(big != NULL);
+		CHECK_OK(clip_index_checkpoint(f->idx, 0, 4, &c5), NULL);
+		CHECK(clip_reader_read(r, 0, cp.out_offset, 512 * KiB, big, &got, &err) ==
+		    CLIP_ERR_CHECKSUM);
+		/* Span 3 came from memory, span 4 failed. */
+		CHECK(got == c5.out_offset - cp.out_offset);
+		CHECK(memcmp(big, f->data + cp.out_offset, got) == 0);
+		CHECK_MSG(strstr(err.msg, "span 4") != NULL, "%s", err.msg);
+		free(big);
+	}
+
+	clip_reader_free(r);
+	clip_layout_source_free(ls);
+	free_layer(f);
+	free(f);
+	free(w);
+}
+
+TEST(test_failing_source)
+{
+	struct layer_fx *f = malloc(sizeof(*f));
+	struct wrap *w = malloc(sizeof(*w));
+	struct clip_error err;
+	struct clip_blob_source lsrc, src;
+	struct clip_reader_opts o;
+	struct clip_reader_stats s;
+	clip_layout_source *ls = NULL;
+	clip_reader *r = NULL;
+	uint8_t buf[100];
+	size_t got;
+
+	CHECK(f != NULL && w != NULL);
+	CHECK_OK(make_layer(f, CLIP_COMPRESSION_GZIP, 1 * MiB, 5, &err), &err);
+	CHECK_OK(clip_layout_source_new("layout", &ls, &lsrc, &err), &err);
+	wrap_init(w, &lsrc, f, &src);
+	opts_quiet(&o);
+	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+
+	atomic_store(&w->fail, 1);
+	CHECK(clip_reader_read(r, 0, 1000, sizeof(buf), buf, &got, &err) == CLIP_ERR_NETWORK);
+	CHECK_MSG(strstr(err.msg, "injected failure") != NULL && strstr(err.msg, "span 0"),
+	    "%s", err.msg);
+	clip_reader_stats(r, &s);
+	CHECK(s.fetch_errors == 1 && s.fetch_requests == 1 && s.bytes_fetched == 0);
+
+	atomic_store(&w->fail, 0);
+	CHECK(read_cmp(r, f, 1000, sizeof(buf), &err) == 0);
+	clip_reader_stats(r, &s);
+	CHECK(s.fetch_errors == 1 && s.fetch_requests == 2);
+	clip_reader_free(r);
+
+	/* The layout source's own errors. */
+	{
+		uint8_t b[16];
+		CHECK(src.fetch(src.ctx, "sha256:../../../etc/passwd", 0, 4, b, &err) ==
+		    CLIP_ERR_INVALID);
+		CHECK(lsrc.fetch(lsrc.ctx, "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+		    0, 4, b, &err) == CLIP_ERR_NOTFOUND);
+		CHECK(lsrc.fetch(lsrc.ctx, f->digest, f->blob_len - 4, 8, b, &err) == CLIP_ERR_IO);
+		CHECK(lsrc.fetch(lsrc.ctx, f->digest, f->blob_len - 4, 4, b, &err) == CLIP_OK);
+		CHECK(memcmp(b, f->blob + f->blob_len - 4, 4) == 0);
+	}
+
+	clip_layout_source_free(ls);
+	free_layer(f);
+	free(f);
+	free(w);
+}
+
+/* Reads the whole layer in 100 KiB pieces and compares. */
+static int
+read_all(clip_reader *r, const struct layer_fx *f, struct clip_error *err)
+{
+	uint64_t off;
+
+	for (off = 0; off < f->len; off += 100 * KiB)
+		if (read_cmp(r, f, off, 100 * KiB, err) != 0)
+			return -1;
+	return 0;
+}
+
+TEST(test_disk_cache)
+{
+	struct layer_fx *f = malloc(sizeof(*f));
+	struct wrap *w = malloc(sizeof(*w));
+	struct clip_error err;
+	struct clip_blob_source lsrc, src;
+	struct clip_reader_opts o;
+	struct clip_reader_stats s;
+	clip_layout_source *ls = NULL;
+	clip_reader *r = NULL;
+	static char names[MAX_SPANS][300];
+	size_t n, i;
+	int fd;
+
+	CHECK(f != NULL && w != NULL);
+	CHECK_OK(make_layer(f, CLIP_COMPRESSION_GZIP, 2 * MiB, 6, &err), &err);
+	CHECK_OK(clip_layout_source_new("layout", &ls, &lsrc, &err), &err);
+	opts_quiet(&o);
+	o.disk_cache_dir = "cache";
+
+	/* Cold: everything fetched and written. */
+	CHECK_OK(clip_reader_new(f->idx, &lsrc, &o, &r, &err), &err);
+	CHECK_MSG(read_all(r, f, &err) == 0, "%s", clip_error_message(&err));
+	clip_reader_stats(r, &s);
+	CHECK(s.disk_writes == f->nspans && s.disk_misses == f->nspans && s.disk_hits == 0);
+	CHECK(s.disk_errors == 0 && s.disk_bytes > f->len);
+	clip_reader_free(r);
+	CHECK(mode_of("cache") == 0700);
+	n = cache_files("cache", names, MAX_SPANS);
+	CHECK(n == f->nspans);
+	for (i = 0; i < n; i++)
+		CHECK_MSG(mode_of(names[i]) == 0600, "%s: %o", names[i], mode_of(names[i]));
+
+	/* Warm, in a new reader: no fetch at all. */
+	wrap_init(w, &lsrc, f, &src);
+	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+	CHECK_MSG(read_all(r, f, &err) == 0, "%s", clip_error_message(&err));
+	clip_reader_stats(r, &s);
+	CHECK(atomic_load(&w->calls) == 0);
+	CHECK_MSG(s.fetch_requests == 0 && s.disk_hits == f->nspans && s.disk_writes == 0,
+	    "fetches %llu disk hits %llu writes %llu spans %u", (unsigned long long)s.fetch_requests,
+	    (unsigned long long)s.disk_hits, (unsigned long long)s.disk_writes, f->nspans);
+	CHECK(s.disk_bytes > f->len);
+	clip_reader_free(r);
+
+	/* Damage three files: truncated, a data byte flipped, a header byte
+	 * flipped.  Each is detected, deleted, refetched. */
+	CHECK(truncate(names[0], 1000) == 0);
+	fd = open(names[1], O_RDWR);
+	CHECK(fd >= 0);
+	{
+		uint8_t b;
+		CHECK(pread(fd, &b, 1, 5000) == 1);
+		b ^= 1;
+		CHECK(pwrite(fd, &b, 1, 5000) == 1);
+		close(fd);
+	}
+	fd = open(names[2], O_RDWR);
+	CHECK(fd >= 0);
+	{
+		uint8_t b = 'X';
+		CHECK(pwrite(fd, &b, 1, 0) == 1);   /* the magic */
+		close(fd);
+	}
+	memset(w, 0, sizeof(*w));
+	wrap_init(w, &lsrc, f, &src);
+	atomic_store(&warnings, 0);
+	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+	CHECK_MSG(read_all(r, f, &err) == 0, "%s", clip_error_message(&err));
+	clip_reader_stats(r, &s);
+	CHECK(atomic_load(&w->calls) == 3);
+	CHECK(s.disk_damaged == 3 && s.disk_writes == 3);
+	CHECK(s.disk_hits == f->nspans - 3);
+	CHECK(atomic_load(&warnings) == 3);
+	clip_reader_free(r);
+
+	/* Repaired: warm again. */
+	memset(w, 0, sizeof(*w));
+	wrap_init(w, &lsrc, f, &src);
+	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+	CHECK_MSG(read_all(r, f, &err) == 0, "%s", clip_error_message(&err));
+	CHECK(atomic_load(&w->calls) == 0);
+	clip_reader_free(r);
+
+	clip_layout_source_free(ls);
+	free_layer(f);
+	free(f);
+	free(w);
+}
+
+TEST(test_disk_cache_bound)
+{
+	struct layer_fx *f = malloc(sizeof(*f));
+	struct clip_error err;
+	struct clip_blob_source src;
+	struct clip_reader_opts o;
+	struct clip_reader_stats s;
+	clip_layout_source *ls = NULL;
+	clip_reader *r = NULL;
+	static char names[MAX_SPANS][300];
+	struct stat st;
+	uint64_t total = 0;
+	size_t n, i;
+
+	CHECK(f != NULL);
+	CHECK_OK(make_layer(f, CLIP_COMPRESSION_GZIP, 2 * MiB, 7, &err), &err);
+	CHECK_OK(clip_layout_source_new("layout", &ls, &src, &err), &err);
+	opts_quiet(&o);
+	o.disk_cache_dir = "cache";
+	o.disk_cache_bytes = 400 * KiB;
+	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+	CHECK_MSG(read_all(r, f, &err) == 0, "%s", clip_error_message(&err));
+	clip_reader_stats(r, &s);
+	CHECK(s.disk_bytes <= 400 * KiB);
+	CHECK(s.disk_writes == f->nspans && s.disk_errors == 0);
+	clip_reader_free(r);
+	n = cache_files("cache", names, MAX_SPANS);
+	CHECK(n >= 2 && n < f->nspans);
+	for (i = 0; i < n; i++) {
+		CHECK(stat(names[i], &st) == 0);
+		total += (uint64_t)st.st_size;
+	}
+	CHECK(total <= 400 * KiB);
+
+	/* Reopen with a smaller bound: the scan evicts down to it. */
+	o.disk_cache_bytes = 100 * KiB;
+	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+	clip_reader_stats(r, &s);
+	CHECK(s.disk_bytes <= 100 * KiB);
+	CHECK(read_cmp(r, f, f->len / 2, 1000, &err) == 0);
+	clip_reader_free(r);
+	CHECK(cache_files("cache", names, MAX_SPANS) <= 1);
+
+	/* Oldest access is evicted first, and access order survives a
+	 * restart: write spans 0, 1, 2; in a new reader hit 0 on disk, then
+	 * write 3: span 1 goes, 0 stays. */
+	{
+		struct clip_checkpoint c[4];
+		uint64_t bound = 0;
+		char path[4][300];
+		uint32_t j;
+
+		for (j = 0; j < 4; j++) {
+			CHECK_OK(clip_index_checkpoint(f->idx, 0, j, &c[j]), NULL);
+			bound += c[j].out_end - c[j].out_offset + 88;
+		}
+		o.disk_cache_dir = "lru";
+		o.disk_cache_bytes = bound - 1;   /* room for three of the four */
+		CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+		for (j = 0; j < 3; j++) {
+			struct timespec ts = { 0, 20 * 1000000L };
+			CHECK(read_cmp(r, f, c[j].out_offset, 10, &err) == 0);
+			nanosleep(&ts, NULL);   /* distinct mtimes */
+		}
+		clip_reader_free(r);
+		CHECK(cache_files("lru", names, MAX_SPANS) == 3);
+		CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+		CHECK(read_cmp(r, f, c[0].out_offset, 10, &err) == 0);
+		CHECK(read_cmp(r, f, c[3].out_offset, 10, &err) == 0);
+		clip_reader_stats(r, &s);
+		CHECK(s.disk_hits == 1 && s.disk_writes == 1);
+		clip_reader_free(r);
+		for (j = 0; j < 4; j++) {
+			char hexsha[65];
+			unsigned b;
+			for (b = 0; b < 32; b++)
+				sprintf(hexsha + 2 * b, "%02x", c[j].span_sha256[b]);
+			snprintf(path[j], sizeof(path[j]), "lru/sha256-%s.%u.%s", f->digest + 7, j,
+			    hexsha);
+		}
+		CHECK(access(path[0], F_OK) == 0);
+		CHECK(access(path[1], F_OK) != 0);
+		CHECK(access(path[2], F_OK) == 0);
+		CHECK(access(path[3], F_OK) == 0);
+	}
+
+	clip_layout_source_free(ls);
+	free_layer(f);
+	free(f);
+}
+
+TEST(test_disk_cache_unusable)
+{
+	struct layer_fx *f = malloc(sizeof(*f));
+	struct clip_error err;
+	struct clip_blob_source src;
+	struct clip_reader_opts o;
+	struct clip_reader_stats s;
+	clip_layout_source *ls = NULL;
+	clip_reader *r = NULL;
+	static char names[MAX_SPANS][300];
+	struct rlimit old, lim;
+
+	CHECK(f != NULL);
+	CHECK_OK(make_layer(f, CLIP_COMPRESSION_GZIP, 1 * MiB, 8, &err), &err);
+	CHECK_OK(clip_layout_source_new("layout", &ls, &src, &err), &err);
+	opts_quiet(&o);
+
+	/* A cache directory that cannot be created: memory-only, with a warning. */
+	CHECK(write_file("plainfile", "x", 1) == 0);
+	o.disk_cache_dir = "plainfile/cache";
+	atomic_store(&warnings, 0);
+	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+	CHECK(atomic_load(&warnings) == 1);
+	CHECK_MSG(read_all(r, f, &err) == 0, "%s", clip_error_message(&err));
+	clip_reader_stats(r, &s);
+	CHECK(s.disk_errors == 1 && s.disk_writes == 0 && s.disk_hits == 0);
+	clip_reader_free(r);
+
+	/* A bound smaller than one span: nothing is written, reads work. */
+	o.disk_cache_dir = "tiny";
+	o.disk_cache_bytes = 1000;
+	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+	CHECK_MSG(read_all(r, f, &err) == 0, "%s", clip_error_message(&err));
+	clip_reader_stats(r, &s);
+	CHECK(s.disk_writes == 0 && s.disk_errors == 0);
+	clip_reader_free(r);
+	CHECK(cache_files("tiny", names, MAX_SPANS) == 0);
+
+	/* Writes that fail (a file size limit stands in for a full disk):
+	 * one warning, memory-only from then on, reads still right. */
+	o.disk_cache_dir = "full";
+	o.disk_cache_bytes = 1u << 30;
+	atomic_store(&warnings, 0);
+	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+	CHECK(getrlimit(RLIMIT_FSIZE, &old) == 0);
+	signal(SIGXFSZ, SIG_IGN);
+	lim = old;
+	lim.rlim_cur = 4096;
+	CHECK(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+	err.code = CLIP_OK;
+	{
+		int rc = read_all(r, f, &err);
+		setrlimit(RLIMIT_FSIZE, &old);
+		signal(SIGXFSZ, SIG_DFL);
+		CHECK_MSG(rc == 0, "%s", clip_error_message(&err));
+	}
+	clip_reader_stats(r, &s);
+	CHECK(s.disk_errors == 1 && s.disk_writes == 0);
+	CHECK(atomic_load(&warnings) == 1);
+	clip_reader_free(r);
+	CHECK(cache_files("full", names, MAX_SPANS) == 0);   /* no temporaries left */
+
+	clip_layout_source_free(ls);
+	free_layer(f);
+	free(f);
+}
+
+TEST(test_readahead)
+{
+	struct layer_fx *f = malloc(sizeof(*f));
+	struct wrap *w = malloc(sizeof(*w));
+	struct clip_error err;
+	struct clip_blob_source lsrc, src;
+	struct clip_reader_opts o;
+	struct clip_reader_stats s;
+	struct clip_checkpoint c1;
+	clip_layout_source *ls = NULL;
+	clip_reader *r = NULL;
+	uint64_t off;
+	unsigned i;
+	int k;
+
+	CHECK(f != NULL && w != NULL);
+	CHECK_OK(make_layer(f, CLIP_COMPRESSION_GZIP, 2 * MiB, 9, &err), &err);
+	CHECK_OK(clip_layout_source_new("layout", &ls, &lsrc, &err), &err);
+	wrap_init(w, &lsrc, f, &src);
+	clip_reader_opts_init(&o);
+	o.readahead_spans = 2;
+	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+	CHECK_OK(clip_index_checkpoint(f->idx, 0, 1, &c1), NULL);
+
+	/* Random-looking reads do not read ahead. */
+	CHECK(read_cmp(r, f, f->len / 2, 10, &err) == 0);
+	CHECK(read_cmp(r, f, 10, 10, &err) == 0);
+	clip_reader_stats(r, &s);
+	CHECK(s.readahead_spans == 0);
+
+	/* Span 0, then span 1: sequential, so spans 2 and 3 load in the
+	 * background.  Wait for them (bounded). */
+	CHECK(read_cmp(r, f, c1.out_offset - 10, 20, &err) == 0);
+	for (k = 0; k < 400; k++) {
+		struct timespec ts = { 0, 5 * 1000000L };
+		clip_reader_stats(r, &s);
+		if (s.readahead_spans >= 2)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	CHECK_MSG(s.readahead_spans >= 2, "%llu", (unsigned long long)s.readahead_spans);
+	CHECK(atomic_load(&w->per_span[2]) == 1 && atomic_load(&w->per_span[3]) == 1);
+
+	/* Stream the rest; every span is still fetched once at most. */
+	for (off = 0; off < f->len; off += 16 * KiB)
+		CHECK_MSG(read_cmp(r, f, off, 16 * KiB, &err) == 0, "%s", clip_error_message(&err));
+	clip_reader_free(r);
+	for (i = 0; i < f->nspans; i++)
+		CHECK_MSG(atomic_load(&w->per_span[i]) == 1, "span %u fetched %u times", i,
+		    atomic_load(&w->per_span[i]));
+
+	clip_layout_source_free(ls);
+	free_layer(f);
+	free(f);
+	free(w);
+}
+
+TEST(test_stored_layer)
+{
+	struct layer_fx *f = malloc(sizeof(*f));
+	struct wrap *w = malloc(sizeof(*w));
+	struct clip_error err;
+	struct clip_blob_source lsrc, src;
+	struct clip_reader_opts o;
+	struct clip_reader_stats s;
+	clip_layout_source *ls = NULL;
+	clip_reader *r = NULL;
+	uint64_t st = 7, off;
+	uint8_t buf[100];
+	size_t len, got;
+	int k;
+
+	CHECK(f != NULL && w != NULL);
+	CHECK_OK(make_layer(f, CLIP_COMPRESSION_NONE, 1 * MiB + 3, 10, &err), &err);
+	CHECK(f->nspans >= 16);
+	CHECK_OK(clip_layout_source_new("layout", &ls, &lsrc, &err), &err);
+	wrap_init(w, &lsrc, f, &src);
+	opts_quiet(&o);
+	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+	for (k = 0; k < 200; k++) {
+		off = rnd(&st) % (f->len + 10);
+		len = 1 + (size_t)(rnd(&st) % (150 * KiB));
+		CHECK_MSG(read_cmp(r, f, off, len, &err) == 0, "%s", clip_error_message(&err));
+	}
+	CHECK(read_cmp(r, f, 0, f->len, &err) == 0);
+	clip_reader_stats(r, &s);
+	CHECK(s.spans_inflated == 0 && s.fetch_requests == f->nspans);
+	CHECK(s.bytes_fetched == f->len);
+	clip_reader_free(r);
+
+	/* Still verified. */
+	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+	atomic_store(&w->corrupt, 1);
+	CHECK(clip_reader_read(r, 0, 5, sizeof(buf), buf, &got, &err) == CLIP_ERR_CHECKSUM);
+	atomic_store(&w->corrupt, 0);
+	CHECK(read_cmp(r, f, 5, sizeof(buf), &err) == 0);
+	clip_reader_free(r);
+
+	clip_layout_source_free(ls);
+	free_layer(f);
+	free(f);
+	free(w);
+}
+
+TEST(test_no_memory_cache)
+{
+	struct layer_fx *f = malloc(sizeof(*f));
+	struct clip_error err;
+	struct clip_blob_source src;
+	struct clip_reader_opts o;
+	struct clip_reader_stats s;
+	clip_layout_source *ls = NULL;
+	clip_reader *r = NULL;
+	uint64_t st = 9, off;
+	int k;
+
+	CHECK(f != NULL);
+	CHECK_OK(make_layer(f, CLIP_COMPRESSION_GZIP, 1 * MiB, 11, &err), &err);
+	CHECK_OK(clip_layout_source_new("layout", &ls, &src, &err), &err);
+	opts_quiet(&o);
+	o.mem_cache_bytes = 0;
+	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+	for (k = 0; k < 50; k++) {
+		off = rnd(&st) % f->len;
+		CHECK(read_cmp(r, f, off, 70 * KiB, &err) == 0);
+	}
+	CHECK(read_cmp(r, f, 0, f->len, &err) == 0);
+	clip_reader_stats(r, &s);
+	CHECK(s.mem_bytes == 0 && s.mem_spans == 0 && s.mem_hits == 0);
+
+	/* Bad options are refused. */
+	{
+		clip_reader *r2 = (clip_reader *)1;
+		o.max_fetches = 0;
+		CHECK(clip_reader_new(f->idx, &src, &o, &r2, &err) == CLIP_ERR_INVALID);
+		CHECK(r2 == NULL);
+	}
+	/* A span bigger than the limit is refused, not allocated. */
+	clip_reader_free(r);
+	opts_quiet(&o);
+	o.max_span_bytes = 1000;
+	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+	{
+		uint8_t b[10];
+		size_t got;
+		CHECK(clip_reader_read(r, 0, 0, sizeof(b), b, &got, &err) == CLIP_ERR_TOOBIG);
+	}
+	clip_reader_free(r);
+
+	clip_layout_source_free(ls);
+	free_layer(f);
+	free(f);
+}
+
+TEST_MAIN(test_random_reads, test_counters_exact, test_threads_single_flight,
+    test_corrupt_source, test_failing_source, test_disk_cache, test_disk_cache_bound,
+    test_disk_cache_unusable, test_readahead, test_stored_layer, test_no_memory_cache)

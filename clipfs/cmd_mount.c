@@ -381,7 +381,7 @@ static int
 run_mount(struct mount_opts *m)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	struct fuse_loop_config loop = { .clone_fd = 0, .max_idle_threads = 16 };
+	struct fuse_loop_config *loop = NULL;
 	struct clip_reader_opts ro;
 	struct data_source ds;
 	struct clipfs_fs fs;
@@ -467,8 +467,16 @@ run_mount(struct mount_opts *m)
 	if (stats == NULL)
 		log_warn("clipfs stats will not answer for %s: %s", m->mountpoint, strerror(errno));
 	log_info("serving %s at %s", m->index_path, m->mountpoint);
-	rc = fuse_session_loop_mt(se, &loop) == 0 ? EXIT_OK : EXIT_FAILURE_GENERIC;
+	loop = fuse_loop_cfg_create();
+	if (loop == NULL) {
+		rc = EXIT_FAILURE_GENERIC;
+		goto out;
+	}
+	fuse_loop_cfg_set_idle_threads(loop, 16);
+	rc = fuse_session_loop_mt(se, loop) == 0 ? EXIT_OK : EXIT_FAILURE_GENERIC;
 out:
+	if (loop != NULL)
+		fuse_loop_cfg_destroy(loop);
 	stats_server_stop(stats);
 	if (se != NULL) {
 		if (mounted)
@@ -484,10 +492,28 @@ out:
 	return rc;
 }
 
+/* The daemon runs in "/" (fuse_daemonize), so relative paths given on
+ * the command line are made absolute first.  Returns -1 on ENOMEM. */
+static int
+absolute(const char **path, char **keep)
+{
+	char cwd[PATH_MAX];
+
+	*keep = NULL;
+	if (*path == NULL || (*path)[0] == '/')
+		return 0;
+	if (getcwd(cwd, sizeof(cwd)) == NULL || asprintf(keep, "%s/%s", cwd, *path) < 0)
+		return -1;
+	*path = *keep;
+	return 0;
+}
+
 int
 cmd_mount(int argc, char **argv)
 {
 	struct mount_opts m;
+	char *keep[7] = { NULL };
+	int rc, i;
 
 	memset(&m, 0, sizeof(m));
 	m.tls_verify = 1;
@@ -495,7 +521,16 @@ cmd_mount(int argc, char **argv)
 	m.readahead = 2;
 	if (parse_args(argc, argv, &m) != 0)
 		return EXIT_USAGE;
-	return run_mount(&m);
+	if (absolute(&m.index_path, &keep[0]) || absolute(&m.mountpoint, &keep[1]) ||
+	    absolute(&m.layout, &keep[2]) || absolute(&m.cache_dir, &keep[3]) ||
+	    absolute(&m.trace, &keep[4]) || absolute(&m.cacert, &keep[5]) ||
+	    absolute(&m.authfile, &keep[6]))
+		rc = EXIT_FAILURE_GENERIC;
+	else
+		rc = run_mount(&m);
+	for (i = 0; i < 7; i++)
+		free(keep[i]);
+	return rc;
 }
 
 int

@@ -50,6 +50,10 @@ fill_stat(const struct clipfs_fs *fs, fuse_ino_t ino, struct stat *st)
 	st->st_uid = cs.uid;
 	st->st_gid = cs.gid;
 	st->st_size = (off_t)cs.size;
+	/* tar gives directories no size; report what a real unpacked
+	 * rootfs on a block file system shows for a small directory. */
+	if (S_ISDIR(cs.mode) && cs.size == 0)
+		st->st_size = FS_BLOCK;
 	st->st_blksize = FS_BLOCK;
 	st->st_blocks = (blkcnt_t)((cs.size + 511) / 512);
 	st->st_rdev = makedev(cs.rdev_major, cs.rdev_minor);

@@ -27,6 +27,7 @@ void clipfs_report(const char *what, const struct clip_error *err);
 /* Opens an index, reporting a failure; returns EXIT_OK or the exit code. */
 int clipfs_index_open(const char *path, clip_index **idx);
 
+int cmd_bundle(int argc, char **argv);
 int cmd_index(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_ls(int argc, char **argv);

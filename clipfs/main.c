@@ -15,6 +15,7 @@ struct subcommand {
 };
 
 static const struct subcommand subcommands[] = {
+	{ "bundle",  cmd_bundle,  "write an OCI runtime bundle that runs a mounted image" },
 	{ "index",   cmd_index,   "build an index from an image (registry or OCI layout)" },
 	{ "inspect", cmd_inspect, "print a summary of an index" },
 	{ "ls",      cmd_ls,      "list the tree inside an index" },

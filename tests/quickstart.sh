@@ -27,8 +27,13 @@ CLIPFS=$top/clipfs/clipfs
 . tests/lib/images.sh
 harness_init
 mnt=$HARNESS_TMP/mnt
-cleanup_mount() { mountpoint -q "$mnt" 2>/dev/null && fusermount3 -u "$mnt"; true; }
-trap 'cleanup_mount; _harness_cleanup' EXIT
+cleanup() {
+	local rc=$?
+	mountpoint -q "$mnt" 2>/dev/null && fusermount3 -u "$mnt"
+	(exit "$rc")   # _harness_cleanup reads the status from $?
+	_harness_cleanup
+}
+trap cleanup EXIT
 
 say "Starting a local registry and pushing a sample image"
 registry_start plain >/dev/null

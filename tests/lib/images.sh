@@ -355,3 +355,28 @@ with open(tmp, "w") as f:
 os.rename(tmp, os.path.join(out, "index.json"))
 EOF
 }
+
+# image_busybox DIR TAG: a tiny runnable image (static busybox, a user
+# "app" with a supplementary group, /proc /dev /sys /tmp for runc) whose
+# config runs a shell script that reports who and where it runs.
+image_busybox() {
+	local dir=$1 tag=$2 bundle r bb t
+	bb=$(command -v busybox) || return 1
+	bundle=$(_img_begin "$dir" "$tag") || return 1
+	r=$bundle/rootfs
+	mkdir -p "$r/bin" "$r/etc" "$r/proc" "$r/dev" "$r/sys" "$r/tmp" "$r/home/app" &&
+	chmod 1777 "$r/tmp" &&
+	cp "$bb" "$r/bin/busybox" &&
+	for t in sh echo id cat ls touch mkdir pwd; do ln -s busybox "$r/bin/$t" || return 1; done &&
+	printf 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\n' >"$r/etc/passwd" &&
+	printf 'root:x:0:\napp:x:1000:\nstaff:x:50:app\n' >"$r/etc/group" &&
+	echo "motd from the image" >"$r/etc/motd" &&
+	chown 1000:1000 "$r/home/app" &&
+	_img_layer "$dir" "$tag" "$bundle" || return 1
+	_img_end "$dir" "$bundle" || return 1
+	umoci config --image "$dir:$tag" --config.user app --config.workingdir /home/app \
+		--config.env "GREETING=hello from clipfs" \
+		--config.entrypoint /bin/sh --config.entrypoint -c \
+		--config.cmd 'echo "$GREETING"; id; pwd; cat /etc/motd; if touch /tmp/probe 2>/dev/null; then echo root-writable; else echo root-read-only; fi' \
+		>/dev/null
+}

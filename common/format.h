@@ -18,7 +18,7 @@
 #define CLIP_MAGIC          "\x89" "CLIP\r\n\x1a\n"
 #define CLIP_MAGIC_LEN      9
 #define CLIP_VERSION_MAJOR  2
-#define CLIP_VERSION_MINOR  0
+#define CLIP_VERSION_MINOR  1   /* 1: the optional PREFETCH section */
 #define CLIP_ALIGN          8
 #define CLIP_ROOT_INO       1   /* inode number n is record n - 1 */
 #define CLIP_NAME_MAX       255
@@ -64,8 +64,9 @@ enum clip_section_type {
 	CLIP_SECTION_CHECKPOINTS = 7, /* struct clip_disk_checkpoint[] */
 	CLIP_SECTION_WINDOWS     = 8, /* bytes: zlib-compressed windows */
 	CLIP_SECTION_IMAGE       = 9, /* one struct clip_disk_image */
+	CLIP_SECTION_PREFETCH    = 10, /* struct clip_disk_prefetch[]; optional */
 };
-#define CLIP_SECTION_MAX_KNOWN 9
+#define CLIP_SECTION_MAX_KNOWN 10
 
 /*
  * A string: bytes [off, off + len) of the STRINGS section, followed there
@@ -202,6 +203,19 @@ struct clip_disk_image {
 	uint32_t reserved;                     /* 0 */
 };
 
+/*
+ * What to fetch first when the image is mounted, in order: bytes
+ * [offset, offset + length) of a regular file (length 0: to its end).
+ * Written without CLIP_SECTION_REQUIRED: a reader that does not know it
+ * mounts the image all the same, only without prefetching.
+ */
+struct clip_disk_prefetch {
+	uint32_t ino;
+	uint32_t reserved;        /* 0 */
+	uint64_t offset;
+	uint64_t length;
+};
+
 /* The registry speaks plain HTTP (recorded from --plain-http). */
 #define CLIP_STORAGE_PLAIN_HTTP 0x1u
 
@@ -214,5 +228,6 @@ _Static_assert(sizeof(struct clip_disk_xattr) == 16, "xattr layout");
 _Static_assert(sizeof(struct clip_disk_layer) == 64, "layer layout");
 _Static_assert(sizeof(struct clip_disk_checkpoint) == 72, "checkpoint layout");
 _Static_assert(sizeof(struct clip_disk_image) == 88, "image layout");
+_Static_assert(sizeof(struct clip_disk_prefetch) == 24, "prefetch layout");
 
 #endif

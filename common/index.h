@@ -174,4 +174,25 @@ clip_err clip_index_window(const struct clip_checkpoint *cp, uint8_t *buf,
 
 void clip_index_image(const clip_index *idx, struct clip_index_image *out);
 
+/* The prefetch list (clip(5), PREFETCH): entry i names bytes
+ * [*offset, *offset + *length) of regular file *ino, clamped to the file
+ * (a length of 0 in the file means "to the end"). */
+uint32_t clip_index_prefetch_count(const clip_index *idx);
+clip_err clip_index_prefetch(const clip_index *idx, uint32_t i, uint32_t *ino,
+    uint64_t *offset, uint64_t *length);
+
+/*
+ * Replaces (or adds) the PREFETCH section of the index at path with n
+ * entries, rewriting the file atomically (temporary file, rename).  Every
+ * other section is kept byte for byte.  CLIP_ERR_INVALID for an entry that
+ * does not name a regular file; errors of clip_index_open otherwise.
+ */
+struct clip_prefetch_entry {
+	uint32_t ino;
+	uint64_t offset;
+	uint64_t length;          /* 0: to the end of the file */
+};
+clip_err clip_index_set_prefetch(const char *path, const struct clip_prefetch_entry *v,
+    size_t n, struct clip_error *err);
+
 #endif

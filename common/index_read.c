@@ -46,6 +46,8 @@ struct clip_index {
 	const uint8_t *windows;
 	uint64_t windows_len;
 	const struct clip_disk_image *image;
+	const struct clip_disk_prefetch *prefetch;
+	uint32_t nprefetch;
 };
 
 static const size_t record_size[CLIP_SECTION_MAX_KNOWN + 1] = {
@@ -58,6 +60,7 @@ static const size_t record_size[CLIP_SECTION_MAX_KNOWN + 1] = {
 	[CLIP_SECTION_CHECKPOINTS] = sizeof(struct clip_disk_checkpoint),
 	[CLIP_SECTION_WINDOWS] = 1,
 	[CLIP_SECTION_IMAGE] = sizeof(struct clip_disk_image),
+	[CLIP_SECTION_PREFETCH] = sizeof(struct clip_disk_prefetch),
 };
 
 const char *
@@ -73,6 +76,7 @@ clip_section_name(uint32_t type)
 	case CLIP_SECTION_CHECKPOINTS: return "checkpoints";
 	case CLIP_SECTION_WINDOWS:     return "windows";
 	case CLIP_SECTION_IMAGE:       return "image";
+	case CLIP_SECTION_PREFETCH:    return "prefetch";
 	}
 	return "unknown";
 }
@@ -236,6 +240,8 @@ check_sections(clip_index *idx, struct clip_error *err)
 	idx->windows = where[CLIP_SECTION_WINDOWS];
 	idx->windows_len = lens[CLIP_SECTION_WINDOWS];
 	idx->image = where[CLIP_SECTION_IMAGE];
+	idx->prefetch = where[CLIP_SECTION_PREFETCH];
+	idx->nprefetch = (uint32_t)(lens[CLIP_SECTION_PREFETCH] / sizeof(*idx->prefetch));
 	if (idx->strings[idx->strings_len - 1] != '\0')
 		return BAD("the strings section does not end in NUL");
 	return CLIP_OK;
@@ -435,6 +441,20 @@ check_image(clip_index *idx, struct clip_error *err)
 }
 
 static clip_err
+check_prefetch(clip_index *idx, struct clip_error *err)
+{
+	uint32_t i;
+
+	for (i = 0; i < idx->nprefetch; i++) {
+		const struct clip_disk_prefetch *p = &idx->prefetch[i];
+		if (p->ino == 0 || p->ino > idx->ninodes || p->reserved != 0 ||
+		    (idx->inodes[p->ino - 1].mode & S_IFMT) != S_IFREG)
+			return BAD("prefetch entry %u does not name a regular file", i);
+	}
+	return CLIP_OK;
+}
+
+static clip_err
 check_all(clip_index *idx, struct clip_error *err)
 {
 	clip_err rc;
@@ -443,7 +463,8 @@ check_all(clip_index *idx, struct clip_error *err)
 	if ((rc = check_header(idx, err)) != CLIP_OK ||
 	    (rc = check_sections(idx, err)) != CLIP_OK ||
 	    (rc = check_layers(idx, err)) != CLIP_OK ||
-	    (rc = check_image(idx, err)) != CLIP_OK)
+	    (rc = check_image(idx, err)) != CLIP_OK ||
+	    (rc = check_prefetch(idx, err)) != CLIP_OK)
 		return rc;
 	for (ino = 1; ino <= idx->ninodes; ino++)
 		if ((rc = check_inode(idx, ino, err)) != CLIP_OK)
@@ -786,6 +807,32 @@ clip_index_window(const struct clip_checkpoint *cp, uint8_t *buf, struct clip_er
 		return clip_error_set(err, CLIP_ERR_FORMAT,
 		    "checkpoint window at offset %llu does not inflate to %u bytes",
 		    (unsigned long long)cp->in_offset, cp->window_len);
+	return CLIP_OK;
+}
+
+uint32_t
+clip_index_prefetch_count(const clip_index *idx)
+{
+	return idx->nprefetch;
+}
+
+clip_err
+clip_index_prefetch(const clip_index *idx, uint32_t i, uint32_t *ino, uint64_t *offset,
+    uint64_t *length)
+{
+	const struct clip_disk_prefetch *p;
+	uint64_t size;
+
+	*ino = 0;
+	*offset = *length = 0;
+	if (i >= idx->nprefetch)
+		return CLIP_ERR_INVALID;
+	p = &idx->prefetch[i];
+	size = idx->inodes[p->ino - 1].size;
+	*ino = p->ino;
+	/* Clamped to the file, so a caller can use the range as is. */
+	*offset = p->offset < size ? p->offset : size;
+	*length = p->length == 0 || p->length > size - *offset ? size - *offset : p->length;
 	return CLIP_OK;
 }
 

@@ -19,6 +19,7 @@
 #include <uthash.h>
 #include <zlib.h>
 
+#include "common/atomic_file.h"
 #include "common/index_write.h"
 #include "common/strtab.h"
 
@@ -750,57 +751,12 @@ clip_err
 clip_writer_write_file(clip_writer *w, const char *path, struct clip_error *err)
 {
 	uint8_t *buf = NULL;
-	size_t len = 0, done = 0;
-	char *tmp = NULL;
-	int fd = -1;
+	size_t len = 0;
 	clip_err rc;
 
 	if ((rc = clip_writer_finish(w, &buf, &len, err)) != CLIP_OK)
 		return rc;
-	if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0) {
-		tmp = NULL;
-		rc = clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	fd = mkstemp(tmp);
-	if (fd < 0) {
-		rc = clip_error_set(err, CLIP_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-		goto out;
-	}
-	while (done < len) {
-		ssize_t n = write(fd, buf + done, len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			rc = clip_error_set(err, CLIP_ERR_IO, "%s: write: %s", path,
-			    n < 0 ? strerror(errno) : "short write");
-			goto out;
-		}
-		done += (size_t)n;
-	}
-	if (fchmod(fd, 0644) != 0 || fsync(fd) != 0) {
-		rc = clip_error_set(err, CLIP_ERR_IO, "%s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (close(fd) != 0) {
-		fd = -1;
-		rc = clip_error_set(err, CLIP_ERR_IO, "%s: close: %s", path, strerror(errno));
-		goto out;
-	}
-	fd = -1;
-	if (rename(tmp, path) != 0) {
-		rc = clip_error_set(err, CLIP_ERR_IO, "%s: rename: %s", path, strerror(errno));
-		goto out;
-	}
-	free(tmp);
-	tmp = NULL;
-out:
-	if (fd >= 0)
-		close(fd);
-	if (tmp != NULL) {
-		unlink(tmp);
-		free(tmp);
-	}
+	rc = clip_write_file_atomic(path, buf, len, 0644, err);
 	free(buf);
 	return rc;
 }

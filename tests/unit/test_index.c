@@ -517,6 +517,62 @@ TEST(test_random_resealed_damage_never_crashes)
 	free(buf);
 }
 
+TEST(test_set_prefetch)
+{
+	struct clip_error err;
+	struct clip_prefetch_entry v[2] = { { 3, 4096, 100 }, { 10, 0, 0 } };
+	struct clip_stat a, b;
+	clip_writer *w = NULL;
+	clip_index *before = NULL, *after = NULL;
+	uint32_t ino, i;
+	uint64_t off, len;
+	uint8_t *orig;
+	size_t olen;
+
+	orig = make_index(&olen, &err);
+	CHECK(orig != NULL);
+	CHECK_OK(clip_index_open_buffer(orig, olen, &before, &err), &err);
+	CHECK_OK(clip_writer_new(&w, &err), &err);
+	CHECK_OK(build(w, &err), &err);
+	CHECK_OK(clip_writer_write_file(w, "p.clip", &err), &err);
+	clip_writer_free(w);
+
+	CHECK_OK(clip_index_set_prefetch("p.clip", v, 2, &err), &err);
+	CHECK_OK(clip_index_open("p.clip", &after, &err), &err);
+	CHECK(clip_index_prefetch_count(after) == 2);
+	CHECK(clip_index_prefetch(after, 0, &ino, &off, &len) == CLIP_OK);
+	CHECK(ino == 3 && off == 4096 && len == 100);
+	CHECK(clip_index_prefetch(after, 1, &ino, &off, &len) == CLIP_OK);
+	CHECK(ino == 10 && off == 0 && len == 0);   /* an empty file: nothing to fetch */
+	CHECK(clip_index_prefetch(after, 2, &ino, &off, &len) == CLIP_ERR_INVALID);
+	/* Everything else is as it was. */
+	CHECK(clip_index_inode_count(after) == clip_index_inode_count(before));
+	for (i = 1; i <= clip_index_inode_count(before); i++) {
+		CHECK(clip_index_stat(before, i, &a) == CLIP_OK && clip_index_stat(after, i, &b) == CLIP_OK);
+		CHECK(memcmp(&a, &b, sizeof(a)) == 0);
+	}
+	walk_all(after);
+	clip_index_close(after);
+
+	/* Replacing keeps one PREFETCH section; a directory is refused and
+	 * leaves the file as it was. */
+	v[0].length = 0;
+	CHECK_OK(clip_index_set_prefetch("p.clip", v, 1, &err), &err);
+	CHECK_OK(clip_index_open("p.clip", &after, &err), &err);
+	CHECK(clip_index_prefetch_count(after) == 1);
+	CHECK(clip_index_section_count(after) == 10);
+	CHECK(clip_index_prefetch(after, 0, &ino, &off, &len) == CLIP_OK);
+	CHECK(ino == 3 && off == 4096 && len == ZOO_BIG_SIZE - 4096);
+	clip_index_close(after);
+	v[0].ino = 2;
+	CHECK(clip_index_set_prefetch("p.clip", v, 1, &err) == CLIP_ERR_INVALID);
+	CHECK_OK(clip_index_open("p.clip", &after, &err), &err);
+	CHECK(clip_index_prefetch_count(after) == 1);
+	clip_index_close(after);
+	clip_index_close(before);
+	free(orig);
+}
+
 TEST_MAIN(test_round_trip, test_deterministic_and_file, test_writer_refuses_bad_trees,
     test_every_truncation_fails, test_bit_flips_fail, test_structural_lies_refused,
-    test_unknown_sections, test_random_resealed_damage_never_crashes)
+    test_unknown_sections, test_random_resealed_damage_never_crashes, test_set_prefetch)

@@ -197,6 +197,36 @@ fail:
 	return rc;
 }
 
+/* Checks fetched span bytes against the index and inflates them.  Takes
+ * comp (freed, or handed on as *data for a stored span). */
+static clip_err
+verify_and_inflate(clip_reader *r, const struct clip_checkpoint *cp, uint32_t i, uint8_t *comp,
+    size_t comp_len, uint8_t **data, struct clip_error *err)
+{
+	uint8_t md[32];
+	unsigned int mdlen = 0;
+	clip_err rc;
+
+	if (EVP_Digest(comp, comp_len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
+		free(comp);
+		return clip_error_set(err, CLIP_ERR_NOMEM, "span %u: sha256 failed", i);
+	}
+	if (memcmp(md, cp->span_sha256, 32) != 0) {
+		free(comp);
+		COUNT(r, checksum_errors, 1);
+		return clip_error_set(err, CLIP_ERR_CHECKSUM,
+		    "span %u (compressed bytes %llu-%llu): sha256 mismatch, the source's bytes "
+		    "are not the indexed ones", i, (unsigned long long)cp->span_start,
+		    (unsigned long long)cp->span_end);
+	}
+	rc = inflate_whole(cp, comp, comp_len, (size_t)(cp->out_end - cp->out_offset), data, err);
+	if (rc != CLIP_OK)
+		return clip_error_prefix(err, "span %u", i);
+	if (cp->kind != CLIP_CHECKPOINT_STORED)
+		COUNT(r, spans_inflated, 1);
+	return CLIP_OK;
+}
+
 /* Loads span i of a layer from the disk cache (*from_disk = 1) or the
  * source.  *data is malloc'ed, *len bytes: the span's whole uncompressed
  * output. */
@@ -206,8 +236,7 @@ load_span(clip_reader *r, const struct clip_layer *L, uint32_t i, uint8_t **data
 {
 	struct clip_checkpoint cp;
 	struct disk_cache_key key;
-	uint8_t md[32], *comp;
-	unsigned int mdlen = 0;
+	uint8_t *comp;
 	uint64_t comp_len, out_len;
 	int damaged;
 	clip_err rc;
@@ -254,26 +283,10 @@ load_span(clip_reader *r, const struct clip_layer *L, uint32_t i, uint8_t **data
 		free(comp);
 		return clip_error_prefix(err, "span %u: fetch", i);
 	}
-	if (EVP_Digest(comp, (size_t)comp_len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
-	    mdlen != 32) {
-		free(comp);
-		return clip_error_set(err, CLIP_ERR_NOMEM, "span %u: sha256 failed", i);
-	}
-	if (memcmp(md, cp.span_sha256, 32) != 0) {
-		free(comp);
-		COUNT(r, checksum_errors, 1);
-		return clip_error_set(err, CLIP_ERR_CHECKSUM,
-		    "span %u (compressed bytes %llu-%llu): sha256 mismatch, the source's bytes "
-		    "are not the indexed ones", i, (unsigned long long)cp.span_start,
-		    (unsigned long long)cp.span_end);
-	}
-	rc = inflate_whole(&cp, comp, (size_t)comp_len, (size_t)out_len, data, err);
-	if (rc != CLIP_OK)
-		return clip_error_prefix(err, "span %u", i);
-	if (cp.kind != CLIP_CHECKPOINT_STORED)
-		COUNT(r, spans_inflated, 1);
-	*len = (size_t)out_len;
-	return CLIP_OK;
+	rc = verify_and_inflate(r, &cp, i, comp, (size_t)comp_len, data, err);
+	if (rc == CLIP_OK)
+		*len = (size_t)out_len;
+	return rc;
 }
 
 static void

@@ -170,6 +170,25 @@ span_cache_get(span_cache *c, uint64_t key, struct span **sp, int *waited,
 	return res;
 }
 
+struct span *
+span_cache_try_claim(span_cache *c, uint64_t key)
+{
+	struct span *s;
+
+	pthread_mutex_lock(&c->lock);
+	HASH_FIND(hh, c->table, &key, sizeof(key), s);
+	if (s != NULL) {
+		s = NULL;   /* present, or being loaded by someone else */
+	} else if ((s = calloc(1, sizeof(*s))) != NULL) {
+		s->key = key;
+		s->state = LOADING;
+		s->refs = 1;
+		HASH_ADD(hh, c->table, key, sizeof(s->key), s);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return s;
+}
+
 int
 span_cache_contains(span_cache *c, uint64_t key)
 {

@@ -48,6 +48,11 @@ enum span_lookup span_cache_get(span_cache *c, uint64_t key, struct span **sp,
     int *waited, struct clip_error *err);
 
 /* 1 if key is ready or being loaded.  Takes no reference. */
+/* Like span_cache_get for an absent key (a LOADING entry the caller must
+ * fill or fail), but never waits: NULL if the key is present or being
+ * loaded, or on ENOMEM.  For prefetching, which skips what others have. */
+struct span *span_cache_try_claim(span_cache *c, uint64_t key);
+
 int span_cache_contains(span_cache *c, uint64_t key);
 
 /* Publishes a loaded span: data (malloc'ed, len bytes) now belongs to

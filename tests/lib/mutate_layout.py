@@ -19,8 +19,9 @@ diff_ids, so only the change you asked for is wrong):
                              (application/vnd.oci.image.layer.v1.tar)
   set-media-type N TYPE      only the layer's media type changes
 Ops that break the image on purpose:
-  corrupt-layer N            flip one byte in the middle of layer N's blob
-                             file (its name, the digest, stays)
+  corrupt-layer N [OFFSET]   flip one byte of layer N's blob file (at
+                             OFFSET, default the middle); its name, the
+                             digest, stays
   remove-layer-blob N        delete layer N's blob file
 
 diff_ids: the config's rootfs.diff_ids[N] is set to the SHA-256 of the new
@@ -193,13 +194,16 @@ def main(argv):
             os.unlink(tmp)
     elif op == "set-media-type" and len(args) == 2:
         img.manifest["layers"][img.layer(args[0])]["mediaType"] = args[1]
-    elif op == "corrupt-layer" and len(args) == 1:
+    elif op == "corrupt-layer" and len(args) in (1, 2):
         path = img.layer_path(img.layer(args[0]))
         size = os.path.getsize(path)
+        off = int(args[1]) if len(args) == 2 else size // 2
+        if not 0 <= off < size:
+            sys.exit("mutate_layout: offset %d outside the %d-byte blob" % (off, size))
         with open(path, "r+b") as f:
-            f.seek(size // 2)
+            f.seek(off)
             b = f.read(1)
-            f.seek(size // 2)
+            f.seek(off)
             f.write(bytes([b[0] ^ 0x55]))
         return 0
     elif op == "remove-layer-blob" and len(args) == 1:

@@ -37,7 +37,11 @@ Left out on purpose, because they legitimately differ:
     filesystem (overlayfs, an SELinux policy) may add them to the
     unpacked tree; they never come from the image.
 Everything else, including the mtimes of directories and symlinks, is
-compared; if a difference shows up there, it is a real one.
+compared; if a difference shows up there, it is a real one.  One known
+legitimate difference is NOT excluded, so test images must avoid it: a
+directory that no layer has an entry for (an implicit parent of a deeper
+path) has no mtime in the image; umoci gives it the time of the unpack,
+the index 0.  Every test layer therefore names its directories.
 """
 
 import os

@@ -292,6 +292,11 @@ set_attrs(struct tree_inode *in, const struct layer_entry *e, uint32_t layer,
 	size_t i;
 
 	in->attr.mode = (in->attr.mode & S_IFMT) | (e->mode & 07777);
+	/* Linux has no symlink permissions: every unpacker (umoci,
+	 * containerd, tar) gets 0777 whatever the tar header says, and the
+	 * mount must show what they show. */
+	if ((in->attr.mode & S_IFMT) == S_IFLNK)
+		in->attr.mode = S_IFLNK | 0777;
 	in->attr.uid = e->uid;
 	in->attr.gid = e->gid;
 	in->attr.mtime_sec = e->mtime_sec;

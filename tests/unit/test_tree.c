@@ -233,5 +233,29 @@ TEST(test_bad_links_and_depth)
 	free(deep);
 }
 
+/* Symlinks are 0777 whatever the tar header says, as umoci and
+ * containerd unpack them (Linux has no symlink permissions); a later
+ * layer's symlink over a file gets 0777 too. */
+TEST(test_symlink_mode)
+{
+	struct layer_entries l[2];
+	struct clip_error err;
+	uint8_t *buf;
+	clip_index *idx;
+
+	memset(l, 0, sizeof(l));
+	add(&l[0], "plain", CLIP_TAR_SYMLINK, 0644, "target", 0, 0);
+	add(&l[0], "odd", CLIP_TAR_SYMLINK, 04700, "target", 0, 0);
+	add(&l[0], "was-file", CLIP_TAR_REG, 0600, NULL, 1, 512);
+	add(&l[1], "was-file", CLIP_TAR_SYMLINK, 0, "plain", 0, 0);
+	idx = merge(l, 2, &buf, &err);
+	CHECK_MSG(idx != NULL, "%s", clip_error_message(&err));
+	CHECK(stat_of(idx, "/plain").mode == (S_IFLNK | 0777));
+	CHECK(stat_of(idx, "/odd").mode == (S_IFLNK | 0777));
+	CHECK(stat_of(idx, "/was-file").mode == (S_IFLNK | 0777));
+	clip_index_close(idx);
+	free(buf);
+}
+
 TEST_MAIN(test_whiteouts_opaque_and_replacement, test_opaque_keeps_own_layer, test_hardlinks,
-    test_bad_links_and_depth)
+    test_bad_links_and_depth, test_symlink_mode)

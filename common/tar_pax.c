@@ -283,6 +283,20 @@ xattr_record(struct tar_pax *p, const char *key, size_t klen, bool libarchive,
 	if (klen == 0)
 		return clip_error_set(err, CLIP_ERR_TAR,
 		    "PAX xattr record without an attribute name");
+	/* POSIX: an empty value deletes the keyword.  Go's archive/tar (and so
+	 * containerd and umoci) drops such an xattr; so do we. */
+	if (vlen == 0 && !libarchive) {
+		size_t i;
+		for (i = 0; i < p->nxattrs; i++)
+			if (strlen(p->xattrs[i].name) == klen &&
+			    memcmp(p->xattrs[i].name, key, klen) == 0) {
+				free(p->xattrs[i].name);
+				free(p->xattrs[i].value);
+				p->xattrs[i] = p->xattrs[--p->nxattrs];
+				break;
+			}
+		return CLIP_OK;
+	}
 	name = malloc(klen + 1);
 	value = malloc(vlen + 1);
 	if (name == NULL || value == NULL) {

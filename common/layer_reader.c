@@ -33,7 +33,7 @@ struct counters {
 	atomic_uint_least64_t reads, bytes_served, bytes_fetched, fetch_requests,
 	    fetch_errors, checksum_errors, spans_inflated, mem_hits, mem_misses,
 	    mem_waits, disk_hits, disk_misses, disk_damaged, disk_writes, disk_errors,
-	    readahead_spans;
+	    readahead_spans, prefetch_spans, prefetch_requests;
 	atomic_uint_least64_t latency[CLIP_READER_LATENCY_BUCKETS];
 };
 
@@ -408,6 +408,153 @@ maybe_read_ahead(clip_reader *r, const struct clip_layer *L, uint32_t first, uin
 	}
 }
 
+/* ---- prefetch --------------------------------------------------------------- */
+
+#define PREFETCH_RUN_MAX 64
+
+/* Span i from the disk cache straight into its claimed entry; 1 if done. */
+static int
+prefetch_from_disk(clip_reader *r, const struct clip_layer *L, uint32_t i, struct span *sp)
+{
+	struct clip_checkpoint cp;
+	struct disk_cache_key key;
+	uint8_t *data;
+	int damaged;
+
+	if (r->disk == NULL || clip_index_checkpoint(r->idx, L->index, i, &cp) != CLIP_OK)
+		return 0;
+	key.layer_digest = L->digest.ptr;
+	key.span = i;
+	key.span_sha256 = cp.span_sha256;
+	if (disk_cache_get(r->disk, &key, (size_t)(cp.out_end - cp.out_offset), &data, &damaged,
+	    NULL) != CLIP_OK) {
+		if (damaged)
+			COUNT(r, disk_damaged, 1);
+		return 0;
+	}
+	COUNT(r, disk_hits, 1);
+	span_cache_fill(r->mem, sp, data, (size_t)(cp.out_end - cp.out_offset));
+	span_cache_release(r->mem, sp);
+	return 1;
+}
+
+/* Fetches claimed spans [first, first + n) of L with one request, then
+ * verifies, inflates and publishes each; fails the rest on an error. */
+static clip_err
+prefetch_run(clip_reader *r, const struct clip_layer *L, uint32_t first, struct span **sp,
+    size_t n, struct clip_error *err)
+{
+	struct clip_checkpoint a, b, cp;
+	uint8_t *buf = NULL, *comp, *data;
+	uint64_t len;
+	clip_err rc = CLIP_OK;
+	size_t k;
+
+	if (clip_index_checkpoint(r->idx, L->index, first, &a) != CLIP_OK ||
+	    clip_index_checkpoint(r->idx, L->index, first + (uint32_t)(n - 1), &b) != CLIP_OK ||
+	    b.span_end < a.span_start) {
+		rc = clip_error_set(err, CLIP_ERR_INVALID, "bad prefetch run");
+		goto fail;
+	}
+	len = b.span_end - a.span_start;
+	if (len > r->o.max_span_bytes * PREFETCH_RUN_MAX || (buf = malloc(len ? len : 1)) == NULL) {
+		rc = clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	rc = fetch(r, L->digest.ptr, a.span_start, (size_t)len, buf, err);
+	if (rc != CLIP_OK) {
+		clip_error_prefix(err, "layer %s: spans %u-%zu: fetch", L->digest.ptr, first,
+		    first + n - 1);
+		goto fail;
+	}
+	COUNT(r, prefetch_requests, 1);
+	for (k = 0; k < n; k++) {
+		struct clip_error e;
+		uint32_t i = first + (uint32_t)k;
+		clip_error_clear(&e);
+		if (clip_index_checkpoint(r->idx, L->index, i, &cp) != CLIP_OK ||
+		    (comp = malloc(cp.span_end - cp.span_start + 1)) == NULL) {
+			span_cache_fail(r->mem, sp[k], NULL);
+			continue;
+		}
+		/* Spans overlap by the byte that holds a boundary's bits. */
+		memcpy(comp, buf + (cp.span_start - a.span_start), cp.span_end - cp.span_start);
+		if (verify_and_inflate(r, &cp, i, comp, cp.span_end - cp.span_start, &data, &e) !=
+		    CLIP_OK) {
+			clip_error_prefix(&e, "layer %s", L->digest.ptr);
+			if (rc == CLIP_OK) {
+				rc = e.code;
+				if (err != NULL)
+					*err = e;
+			}
+			span_cache_fail(r->mem, sp[k], &e);
+			continue;
+		}
+		span_cache_fill(r->mem, sp[k], data, (size_t)(cp.out_end - cp.out_offset));
+		COUNT(r, prefetch_spans, 1);
+		if (r->disk != NULL)
+			disk_store(r, L, i, data, (size_t)(cp.out_end - cp.out_offset));
+		span_cache_release(r->mem, sp[k]);
+	}
+	free(buf);
+	return rc;
+fail:
+	for (k = 0; k < n; k++)
+		span_cache_fail(r->mem, sp[k], err);
+	free(buf);
+	return rc;
+}
+
+clip_err
+clip_reader_prefetch(clip_reader *r, uint32_t layer, uint32_t first, uint32_t count,
+    uint64_t max_request, struct clip_error *err)
+{
+	struct span *claimed[PREFETCH_RUN_MAX];
+	struct clip_layer L;
+	struct clip_checkpoint cp;
+	uint32_t i, end, run_first;
+	uint64_t bytes;
+	size_t n;
+	clip_err rc, first_rc = CLIP_OK;
+
+	if (clip_index_layer(r->idx, layer, &L) != CLIP_OK)
+		return clip_error_set(err, CLIP_ERR_INVALID, "no layer %u", layer);
+	if (first >= L.checkpoint_count)
+		return CLIP_OK;
+	end = count > L.checkpoint_count - first ? L.checkpoint_count : first + count;
+	i = first;
+	while (i < end) {
+		/* A run: consecutive spans that nobody has, up to max_request. */
+		n = 0;
+		bytes = 0;
+		run_first = i;
+		for (; i < end && n < PREFETCH_RUN_MAX; i++) {
+			struct span *sp = span_cache_try_claim(r->mem, span_key(L.index, i));
+			if (sp == NULL || prefetch_from_disk(r, &L, i, sp)) {
+				if (n > 0) {
+					i++;
+					break;
+				}
+				run_first = i + 1;
+				continue;
+			}
+			claimed[n++] = sp;
+			if (clip_index_checkpoint(r->idx, L.index, i, &cp) == CLIP_OK)
+				bytes += cp.span_end - cp.span_start;
+			if (max_request > 0 && bytes >= max_request) {
+				i++;
+				break;
+			}
+		}
+		if (n == 0)
+			continue;
+		rc = prefetch_run(r, &L, run_first, claimed, n, err);
+		if (rc != CLIP_OK && first_rc == CLIP_OK)
+			first_rc = rc;
+	}
+	return first_rc;
+}
+
 /* ---- the API --------------------------------------------------------------- */
 
 clip_err
@@ -564,6 +711,8 @@ clip_reader_stats(const clip_reader *cr, struct clip_reader_stats *s)
 	LOAD(disk_writes);
 	LOAD(disk_errors);
 	LOAD(readahead_spans);
+	LOAD(prefetch_spans);
+	LOAD(prefetch_requests);
 #undef LOAD
 	for (b = 0; b < CLIP_READER_LATENCY_BUCKETS; b++)
 		s->fetch_latency_us[b] = atomic_load_explicit(&r->c.latency[b],

@@ -79,6 +79,8 @@ struct clip_reader_stats {
 	uint64_t disk_writes;        /* spans written to the disk cache */
 	uint64_t disk_errors;        /* open/write failures (cache then memory-only) */
 	uint64_t readahead_spans;    /* spans loaded by readahead */
+	uint64_t prefetch_spans;     /* spans loaded by clip_reader_prefetch */
+	uint64_t prefetch_requests;  /* its (merged) fetches */
 	uint64_t mem_bytes;          /* now: inflated bytes in memory */
 	uint64_t mem_spans;          /* now: spans in memory */
 	uint64_t disk_bytes;         /* now: bytes in the disk cache */
@@ -111,6 +113,18 @@ void clip_reader_free(clip_reader *r);
  */
 clip_err clip_reader_read(clip_reader *r, uint32_t layer, uint64_t off, size_t len,
     uint8_t *buf, size_t *got, struct clip_error *err);
+
+/*
+ * Loads spans [first, first + count) of layer into the caches ahead of
+ * need.  Spans already in memory, being loaded, or on disk are skipped;
+ * each run of consecutive missing spans is fetched with one request of
+ * at most about max_request compressed bytes (0: no limit but 64 spans),
+ * then every span is verified and inflated on its own.  Readers that want
+ * a span being prefetched wait for it rather than fetch it again.
+ * Returns the first error (the other spans are still tried).
+ */
+clip_err clip_reader_prefetch(clip_reader *r, uint32_t layer, uint32_t first, uint32_t count,
+    uint64_t max_request, struct clip_error *err);
 
 void clip_reader_stats(const clip_reader *r, struct clip_reader_stats *out);
 

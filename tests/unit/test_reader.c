@@ -373,6 +373,18 @@ cache_files(const char *dir, char names[][300], size_t max)
 
 /* ---- tests ------------------------------------------------------------------ */
 
+/* Reads span i whole and compares it with the data. */
+static int
+span_data_ok(clip_reader *r, const struct layer_fx *f, uint32_t i)
+{
+	struct clip_checkpoint cp;
+	struct clip_error e;
+
+	if (clip_index_checkpoint(f->idx, 0, i, &cp) != CLIP_OK)
+		return 0;
+	return read_cmp(r, f, cp.out_offset, (size_t)(cp.out_end - cp.out_offset), &e) == 0;
+}
+
 TEST(test_random_reads)
 {
 	struct layer_fx *f = malloc(sizeof(*f));
@@ -1165,6 +1177,70 @@ TEST(test_no_memory_cache)
 	free(f);
 }
 
+TEST(test_prefetch)
+{
+	struct layer_fx *f = malloc(sizeof(*f));
+	struct wrap *w = malloc(sizeof(*w));
+	struct clip_error err;
+	struct clip_blob_source lsrc, src;
+	struct clip_reader_opts o;
+	struct clip_reader_stats s;
+	struct clip_checkpoint c3;
+	clip_layout_source *ls = NULL;
+	clip_reader *r = NULL;
+	uint32_t i;
+
+	CHECK(f != NULL && w != NULL);
+	CHECK_OK(make_layer(f, CLIP_COMPRESSION_GZIP, 2 * MiB, 9, &err), &err);
+	CHECK(f->nspans >= 8);
+	CHECK_OK(clip_layout_source_new("layout", &ls, &lsrc, &err), &err);
+	wrap_init(w, &lsrc, f, &src);
+	opts_quiet(&o);
+	o.readahead_spans = 0;
+	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+
+	/* Span 3 is read first, so prefetching everything makes two runs:
+	 * [0, 3) and [4, n), each one request spanning several spans. */
+	CHECK_OK(clip_index_checkpoint(f->idx, 0, 3, &c3), NULL);
+	CHECK(read_cmp(r, f, c3.out_offset, 10, &err) == 0);
+	CHECK_OK(clip_reader_prefetch(r, 0, 0, f->nspans, 0, &err), &err);
+	clip_reader_stats(r, &s);
+	CHECK_MSG(s.fetch_requests == 3, "%llu requests", (unsigned long long)s.fetch_requests);
+	CHECK(s.prefetch_requests == 2 && s.prefetch_spans == f->nspans - 1);
+	CHECK(atomic_load(&w->unknown_ranges) == 2);   /* the merged ones */
+	CHECK(s.bytes_fetched >= f->blob_len);          /* + the 1-byte overlaps */
+	/* Everything is in memory now: reading it all fetches nothing. */
+	CHECK(read_cmp(r, f, 0, f->len, &err) == 0);
+	clip_reader_stats(r, &s);
+	CHECK(s.fetch_requests == 3);
+	/* Again: nothing to do. */
+	CHECK_OK(clip_reader_prefetch(r, 0, 0, f->nspans, 0, &err), &err);
+	clip_reader_stats(r, &s);
+	CHECK(s.fetch_requests == 3);
+	clip_reader_free(r);
+
+	/* A request bound splits runs; corrupt bytes fail the spans, cache
+	 * nothing, and the next prefetch fetches them again. */
+	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+	atomic_store(&w->corrupt, 1);
+	clip_error_clear(&err);
+	CHECK(clip_reader_prefetch(r, 0, 0, 4, 1, &err) == CLIP_ERR_CHECKSUM);
+	clip_reader_stats(r, &s);
+	CHECK(s.fetch_requests == 4 && s.prefetch_spans == 0 && s.mem_spans == 0);
+	atomic_store(&w->corrupt, 0);
+	CHECK_OK(clip_reader_prefetch(r, 0, 0, 4, 1, &err), &err);
+	clip_reader_stats(r, &s);
+	CHECK(s.fetch_requests == 8 && s.prefetch_spans == 4);
+	for (i = 0; i < 4; i++)
+		CHECK(span_data_ok(r, f, i));
+	clip_reader_free(r);
+	clip_layout_source_free(ls);
+	free_layer(f);
+	free(f);
+	free(w);
+}
+
 TEST_MAIN(test_random_reads, test_counters_exact, test_threads_single_flight,
     test_corrupt_source, test_failing_source, test_disk_cache, test_disk_cache_bound,
-    test_disk_cache_unusable, test_readahead, test_stored_layer, test_no_memory_cache)
+    test_disk_cache_unusable, test_readahead, test_stored_layer, test_no_memory_cache,
+    test_prefetch)

@@ -146,7 +146,7 @@ print_json(const char *out, const struct indexer_report *r, double secs)
 {
 	json_t *j = json_pack("{s:s,s:s,s:s,s:i,s:I,s:I,s:I,s:I,s:i,s:I,s:f,s:f}",
 	    "index", out, "manifest_digest", r->manifest_digest, "platform", r->platform,
-	    "layers", (int)r->layers, "files", (json_int_t)r->names,
+	    "layers", (int)r->layers, "entries", (json_int_t)(r->names ? r->names - 1 : 0),
 	    "inodes", (json_int_t)r->inodes, "bytes_read", (json_int_t)r->compressed_bytes,
 	    "uncompressed_bytes", (json_int_t)r->uncompressed_bytes,
 	    "checkpoints", (int)r->checkpoints, "index_size", (json_int_t)r->index_size,
@@ -220,7 +220,16 @@ cmd_index(int argc, char **argv)
 			}
 			o.registry.tls_verify = tls_verify;
 			break;
-		case 'j': o.threads = atoi(optarg); break;
+		case 'j': {
+			char *end;
+			long n = strtol(optarg, &end, 10);
+			if (*end != '\0' || n < 1 || n > 64) {
+				fprintf(stderr, "clipfs index: --threads takes a number from 1 to 64\n");
+				return EXIT_USAGE;
+			}
+			o.threads = (int)n;
+			break;
+		}
 		case OPT_JSON: json = 1; break;
 		case 'q': quiet = 1; break;
 		case 'h': index_usage(stdout); return EXIT_OK;
@@ -268,7 +277,7 @@ cmd_index(int argc, char **argv)
 	else if (!quiet)
 		fprintf(stderr, "clipfs: wrote %s: %u layers, %llu entries, %u checkpoints, "
 		    "%llu bytes (%.2f%% of %llu compressed)\n", out, rep.layers,
-		    (unsigned long long)rep.names, rep.checkpoints,
+		    (unsigned long long)(rep.names ? rep.names - 1 : 0), rep.checkpoints,
 		    (unsigned long long)rep.index_size,
 		    rep.compressed_bytes ? 100.0 * (double)rep.index_size / (double)rep.compressed_bytes : 0.0,
 		    (unsigned long long)rep.compressed_bytes);

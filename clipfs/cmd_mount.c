@@ -177,6 +177,10 @@ apply_o(struct mount_opts *m, char *list)
 		if (eq)
 			*eq = '\0';
 		rc = apply_opt(m, tok, eq ? eq + 1 : NULL);
+		if (rc == -1 && eq == NULL && apply_opt(m, tok, "") != -1) {
+			fprintf(stderr, "clipfs mount: -o %s needs a value (%s=...)\n", tok, tok);
+			return -1;
+		}
 		if (eq)
 			*eq = '=';
 		if (rc == -2) {
@@ -550,6 +554,21 @@ cmd_umount(int argc, char **argv)
 	return EXIT_FAILURE_GENERIC;
 }
 
+/* Options mount(8) itself understands and hands on to helpers anyway;
+ * "rw" is its default, and clipfs is always read-only. */
+static int
+mount8_only(const char *opt)
+{
+	static const char *const names[] = { "rw", "ro", "defaults", "auto", "noauto", "nofail",
+		"_netdev", "user", "users", "nouser", "owner", "group", "comment" };
+	size_t i, n = strcspn(opt, "=");
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strlen(names[i]) == n && strncmp(opt, names[i], n) == 0)
+			return 1;
+	return strncmp(opt, "x-", 2) == 0;
+}
+
 /*
  * mount.clipfs SPEC DIR [-sfnv] [-N NS] [-o OPTIONS], as mount(8) runs
  * it: becomes clipfs mount -o OPTIONS SPEC DIR.
@@ -557,9 +576,10 @@ cmd_umount(int argc, char **argv)
 int
 mount_helper_main(int argc, char **argv)
 {
-	char *nargv[8];
-	int nargc = 0, i;
+	char *nargv[8], *opts = NULL, *copy, *tok, *save = NULL;
+	int nargc = 0, i, fake = 0, rc;
 	const char *o = NULL;
+	size_t used = 0;
 
 	if (argc < 3) {
 		fprintf(stderr, "Usage: mount.clipfs IMAGE.clip MOUNTPOINT [-o OPTIONS]\n");
@@ -570,16 +590,37 @@ mount_helper_main(int argc, char **argv)
 			o = argv[++i];
 		else if (strcmp(argv[i], "-N") == 0 && i + 1 < argc)
 			i++;   /* namespaces: not supported, ignored */
-		/* -s (sloppy), -f (fake), -n (no mtab), -v (verbose): nothing to do */
+		else if (strcmp(argv[i], "-f") == 0)
+			fake = 1;
+		/* -s (sloppy), -n (no mtab), -v (verbose): nothing to do */
+	}
+	if (fake)
+		return EXIT_OK;   /* mount -f: do everything but mount */
+	if (o != NULL) {
+		copy = strdup(o);
+		opts = calloc(1, strlen(o) + 1);
+		if (copy == NULL || opts == NULL) {
+			free(copy);
+			free(opts);
+			return EXIT_FAILURE_GENERIC;
+		}
+		for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+			if (mount8_only(tok))
+				continue;
+			used += (size_t)sprintf(opts + used, "%s%s", used ? "," : "", tok);
+		}
+		free(copy);
 	}
 	nargv[nargc++] = "clipfs mount";
-	if (o != NULL) {
+	if (opts != NULL && opts[0] != '\0') {
 		nargv[nargc++] = "-o";
-		nargv[nargc++] = (char *)o;
+		nargv[nargc++] = opts;
 	}
 	nargv[nargc++] = argv[1];
 	nargv[nargc++] = argv[2];
 	nargv[nargc] = NULL;
 	optind = 1;
-	return cmd_mount(nargc, nargv);
+	rc = cmd_mount(nargc, nargv);
+	free(opts);
+	return rc;
 }

@@ -669,12 +669,13 @@ clip_index_resolve(const clip_index *idx, const char *path, uint32_t *ino)
 		if (*p == '\0')
 			break;
 		end = strchrnul(p, '/');
+		/* Like a path walk: only a directory has entries, "." and ".." too. */
+		if ((idx->inodes[cur - 1].mode & S_IFMT) != S_IFDIR)
+			return CLIP_ERR_NOTFOUND;
 		if (end - p == 1 && p[0] == '.') {
 			p = end;
 			continue;
 		}
-		if ((idx->inodes[cur - 1].mode & S_IFMT) != S_IFDIR)
-			return CLIP_ERR_NOTFOUND;
 		if (end - p == 2 && p[0] == '.' && p[1] == '.') {
 			cur = (uint32_t)idx->inodes[cur - 1].c;
 			p = end;

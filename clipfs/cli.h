@@ -32,6 +32,9 @@ int cmd_index(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_mount(int argc, char **argv);
+int cmd_prefetch(int argc, char **argv);
+/* Resolves LIST against the index and stores it (clipfs prefetch). */
+int prefetch_apply(const char *index_path, const char *list);
 int cmd_umount(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int mount_helper_main(int argc, char **argv);

@@ -20,7 +20,7 @@
 
 enum {
 	OPT_STORAGE_REF = 256, OPT_PLATFORM, OPT_SPAN, OPT_BIG_FILE, OPT_CREDS, OPT_AUTHFILE,
-	OPT_CACERT, OPT_PLAIN_HTTP, OPT_TLS_VERIFY, OPT_JSON, OPT_THREADS,
+	OPT_CACERT, OPT_PLAIN_HTTP, OPT_TLS_VERIFY, OPT_JSON, OPT_THREADS, OPT_PREFETCH,
 };
 
 static void
@@ -44,6 +44,7 @@ index_usage(FILE *out)
 	    "      --plain-http        talk HTTP, not HTTPS, to the registry\n"
 	    "      --tls-verify=BOOL   verify the registry's certificate (default true)\n"
 	    "  -j, --threads N         layers indexed at once (default: one per core)\n"
+	    "      --prefetch LIST     store a prefetch list (see clipfs prefetch)\n"
 	    "      --json              print a summary as JSON\n"
 	    "  -q, --quiet             no progress display\n"
 	    "  -h, --help              show this help\n"
@@ -174,6 +175,7 @@ cmd_index(int argc, char **argv)
 		{ "plain-http", no_argument, NULL, OPT_PLAIN_HTTP },
 		{ "tls-verify", required_argument, NULL, OPT_TLS_VERIFY },
 		{ "threads", required_argument, NULL, 'j' },
+		{ "prefetch", required_argument, NULL, OPT_PREFETCH },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -184,7 +186,7 @@ cmd_index(int argc, char **argv)
 	struct indexer_report rep;
 	struct progress_display disp;
 	struct clip_error err;
-	const char *out = NULL;
+	const char *out = NULL, *prefetch = NULL;
 	int c, json = 0, quiet = 0, show, tls_verify = 1;
 	double start;
 	clip_err rc;
@@ -231,6 +233,7 @@ cmd_index(int argc, char **argv)
 			break;
 		}
 		case OPT_JSON: json = 1; break;
+		case OPT_PREFETCH: prefetch = optarg; break;
 		case 'q': quiet = 1; break;
 		case 'h': index_usage(stdout); return EXIT_OK;
 		default: index_usage(stderr); return EXIT_USAGE;
@@ -271,6 +274,13 @@ cmd_index(int argc, char **argv)
 	if (rc != CLIP_OK) {
 		clipfs_report("index", &err);
 		return clipfs_exit_code(rc);
+	}
+	if (prefetch != NULL) {
+		int prc = prefetch_apply(out, prefetch);
+		if (prc != EXIT_OK) {
+			unlink(out);   /* all or nothing */
+			return prc;
+		}
 	}
 	if (json)
 		print_json(out, &rep, now_seconds() - start);

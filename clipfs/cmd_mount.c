@@ -22,6 +22,7 @@
 #include "clipfs/cli.h"
 #include "clipfs/fs.h"
 #include "clipfs/log.h"
+#include "clipfs/prefetch.h"
 #include "clipfs/stats.h"
 #include "common/auth_config.h"
 #include "common/blob_source.h"
@@ -30,11 +31,13 @@
 
 #define DEFAULT_CACHE_DIR "/var/cache/clipfs"
 #define DEFAULT_TIMEOUT_S 30
+#define DEFAULT_BACKGROUND_RATE (20u << 20)   /* bytes/s */
+#define PREFETCH_WORKERS 2
 
 enum {
 	OPT_LAYOUT = 256, OPT_CREDS, OPT_AUTHFILE, OPT_CACERT, OPT_PLAIN_HTTP, OPT_TLS_VERIFY,
 	OPT_CACHE_DIR, OPT_NO_DISK_CACHE, OPT_CACHE_SIZE, OPT_MEM_CACHE, OPT_TIMEOUT,
-	OPT_READAHEAD, OPT_TRACE, OPT_LOG_LEVEL,
+	OPT_READAHEAD, OPT_TRACE, OPT_LOG_LEVEL, OPT_NO_PREFETCH, OPT_BACKGROUND_FETCH,
 };
 
 struct mount_opts {
@@ -50,6 +53,8 @@ struct mount_opts {
 	long timeout_s;
 	unsigned readahead;
 	const char *trace;
+	int no_prefetch;
+	uint64_t background_rate;   /* bytes/s; 0: no background fetch */
 	char fuse_opts[4096];   /* -o options passed on to FUSE */
 };
 
@@ -81,6 +86,10 @@ mount_usage(FILE *out)
 	    "                          about this long (default %d)\n"
 	    "      --readahead N       spans fetched ahead of sequential reads (default 2)\n"
 	    "      --trace FILE        write each file's first read (path, time, offset)\n"
+	    "      --no-prefetch       do not fetch the index's prefetch list at mount\n"
+	    "      --background-fetch[=RATE]  after the prefetch list, fetch the rest of the\n"
+	    "                          image at most RATE bytes/s (default 20M), so the mount\n"
+	    "                          ends up independent of the registry\n"
 	    "      --log-level LEVEL   error, warn (default), info or debug\n"
 	    "  -h, --help              show this help\n", DEFAULT_TIMEOUT_S);
 }
@@ -155,7 +164,14 @@ apply_opt(struct mount_opts *m, const char *key, const char *val)
 		m->readahead = (unsigned)n;
 	} else if (strcmp(key, "trace") == 0 && val)
 		m->trace = val;
-	else if ((strcmp(key, "log_level") == 0 || strcmp(key, "log-level") == 0) && val) {
+	else if (strcmp(key, "noprefetch") == 0 || strcmp(key, "no-prefetch") == 0)
+		m->no_prefetch = 1;
+	else if (strcmp(key, "background_fetch") == 0 || strcmp(key, "background-fetch") == 0) {
+		m->background_rate = DEFAULT_BACKGROUND_RATE;
+		if (val != NULL && *val != '\0')
+			return parse_size(val, &m->background_rate) == 0 && m->background_rate > 0 ?
+			    0 : -2;
+	} else if ((strcmp(key, "log_level") == 0 || strcmp(key, "log-level") == 0) && val) {
 		int l = log_level_parse(val);
 		if (l < 0)
 			return -2;
@@ -224,6 +240,8 @@ parse_args(int argc, char **argv, struct mount_opts *m)
 		{ "readahead", required_argument, NULL, OPT_READAHEAD },
 		{ "trace", required_argument, NULL, OPT_TRACE },
 		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+		{ "no-prefetch", no_argument, NULL, OPT_NO_PREFETCH },
+		{ "background-fetch", optional_argument, NULL, OPT_BACKGROUND_FETCH },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -390,6 +408,7 @@ run_mount(struct mount_opts *m)
 	struct data_source ds;
 	struct clipfs_fs fs;
 	struct stats_server *stats = NULL;
+	struct prefetcher *prefetch = NULL;
 	struct fuse_session *se = NULL;
 	struct clip_error err;
 	clip_index *idx = NULL;
@@ -467,6 +486,9 @@ run_mount(struct mount_opts *m)
 	if (m->trace != NULL && (fs.trace = fs_trace_open(m->trace,
 	    clip_index_inode_count(idx))) == NULL)
 		log_warn("--trace %s: %s; not tracing", m->trace, strerror(errno));
+	if (!m->no_prefetch || m->background_rate > 0)
+		prefetch = prefetcher_start(idx, fs.reader, m->no_prefetch ? 0 : PREFETCH_WORKERS,
+		    m->background_rate);
 	stats = stats_server_start(&fs, m->mountpoint, m->index_path);
 	if (stats == NULL)
 		log_warn("clipfs stats will not answer for %s: %s", m->mountpoint, strerror(errno));
@@ -482,6 +504,7 @@ out:
 	if (loop != NULL)
 		fuse_loop_cfg_destroy(loop);
 	stats_server_stop(stats);
+	prefetcher_stop(prefetch);
 	if (se != NULL) {
 		if (mounted)
 			fuse_session_unmount(se);

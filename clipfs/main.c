@@ -20,6 +20,7 @@ static const struct subcommand subcommands[] = {
 	{ "inspect", cmd_inspect, "print a summary of an index" },
 	{ "ls",      cmd_ls,      "list the tree inside an index" },
 	{ "mount",   cmd_mount,   "serve an index over FUSE, fetching data lazily" },
+	{ "prefetch", cmd_prefetch, "store a prefetch list (e.g. a --trace file) in an index" },
 	{ "umount",  cmd_umount,  "unmount a clipfs mount" },
 	{ "stats",   cmd_stats,   "show the counters of a mounted clipfs" },
 };

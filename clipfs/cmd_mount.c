@@ -551,14 +551,41 @@ cmd_umount(int argc, char **argv)
 }
 
 /*
+ * Copies an -o list without its "rw" items into out (malloc'ed): mount(8)
+ * puts "rw" first in every helper's options unless "ro" was asked for,
+ * and the mount is read-only whatever is asked, so "rw" from mount(8)
+ * only means "not given".  NULL on ENOMEM.
+ */
+static char *
+helper_opts_without_rw(const char *o)
+{
+	char *copy = strdup(o), *out = calloc(1, strlen(o) + 1), *save = NULL, *tok;
+
+	if (copy == NULL || out == NULL) {
+		free(copy);
+		free(out);
+		return NULL;
+	}
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (strcmp(tok, "rw") == 0)
+			continue;
+		if (out[0] != '\0')
+			strcat(out, ",");
+		strcat(out, tok);
+	}
+	free(copy);
+	return out;
+}
+
+/*
  * mount.clipfs SPEC DIR [-sfnv] [-N NS] [-o OPTIONS], as mount(8) runs
  * it: becomes clipfs mount -o OPTIONS SPEC DIR.
  */
 int
 mount_helper_main(int argc, char **argv)
 {
-	char *nargv[8];
-	int nargc = 0, i;
+	char *nargv[8], *opts = NULL;
+	int nargc = 0, i, rc;
 	const char *o = NULL;
 
 	if (argc < 3) {
@@ -572,14 +599,20 @@ mount_helper_main(int argc, char **argv)
 			i++;   /* namespaces: not supported, ignored */
 		/* -s (sloppy), -f (fake), -n (no mtab), -v (verbose): nothing to do */
 	}
+	if (o != NULL && (opts = helper_opts_without_rw(o)) == NULL) {
+		fprintf(stderr, "mount.clipfs: out of memory\n");
+		return EXIT_FAILURE_GENERIC;
+	}
 	nargv[nargc++] = "clipfs mount";
-	if (o != NULL) {
+	if (opts != NULL && opts[0] != '\0') {
 		nargv[nargc++] = "-o";
-		nargv[nargc++] = (char *)o;
+		nargv[nargc++] = opts;
 	}
 	nargv[nargc++] = argv[1];
 	nargv[nargc++] = argv[2];
 	nargv[nargc] = NULL;
 	optind = 1;
-	return cmd_mount(nargc, nargv);
+	rc = cmd_mount(nargc, nargv);
+	free(opts);
+	return rc;
 }

@@ -335,9 +335,11 @@ source_prepare(const struct mount_opts *m, const clip_index *idx, struct data_so
 	ds->ro.username = ds->creds.username;
 	ds->ro.password = ds->creds.password;
 	/* A read must fail with EIO in about t seconds when the registry is
-	 * gone: two tries, each bounded. */
-	ds->ro.connect_timeout_s = t < 10 ? t : 10;
-	ds->ro.low_speed_time_s = t < 10 ? t : 10;
+	 * gone or stalls: two tries, each bounded by t/2.  Ranged blob reads
+	 * have no total timeout (request_timeout_s is for small requests),
+	 * only the connect and stall timeouts, so those are what bound a try. */
+	ds->ro.connect_timeout_s = t / 2 > 0 ? t / 2 : 1;
+	ds->ro.low_speed_time_s = t / 2 > 0 ? t / 2 : 1;
 	ds->ro.request_timeout_s = t / 2 > 0 ? t / 2 : 1;
 	ds->ro.max_retries = 1;
 	return 0;

@@ -21,7 +21,9 @@ proxy can serve good bytes again once the test removes the flag:
                        accepts connections and then says nothing).
 
 Every request is logged to --log as one JSON object per line: method,
-path, range, status, corrupted, held.  Upstream is only ever 127.0.0.1.
+path, range, status, corrupted, held (once answered); a request being
+held is logged when the hold starts, with "holding": true.  Upstream is
+only ever 127.0.0.1.
 """
 
 import argparse
@@ -67,6 +69,8 @@ def main():
             held = False
             if ranged_blob and args.hang_flag and os.path.exists(args.hang_flag):
                 held = True
+                log({"method": self.command, "path": self.path, "range": rng,
+                     "holding": True})
                 deadline = time.monotonic() + HOLD_MAX_S
                 while os.path.exists(args.hang_flag) and time.monotonic() < deadline:
                     time.sleep(0.05)

@@ -16,6 +16,9 @@
 #   mnt_mount_fg LOG MNT ARGS...  clipfs mount -f ARGS... in the background,
 #                              stderr to LOG; sets MNT_FG_PID once mounted
 #   mnt_umount MNT             clipfs umount MNT; fail unless unmounted
+#   mnt_umount_fg MNT PID      the same for a foreground daemon, then wait
+#                              (10 s at most) for PID to exit; fail unless
+#                              it exits with status 0
 #   mnt_stat MNT JQ_EXPR       a value from clipfs stats --json MNT
 #   mnt_daemon_gone PID        0 once PID is gone or a zombie (bounded)
 #   mnt_no_log_errors LOG      fail if LOG has "error:" or "warning:" lines
@@ -91,6 +94,23 @@ mnt_mount_fg() {
 mnt_umount() {
 	"$CLIPFS" umount "$1" || harness_fail "clipfs umount $1 exited $?"
 	! mountpoint -q "$1" || harness_fail "$1 is still mounted after clipfs umount"
+}
+
+mnt_umount_fg() {
+	local mnt=$1 pid=$2 rc
+	mnt_umount "$mnt"
+	for _ in $(seq 1 200); do
+		kill -0 "$pid" 2>/dev/null || break
+		# A zombie: exited, waiting for us to reap it.
+		[ "$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$pid/status" 2>/dev/null)" = Z ] && break
+		sleep 0.05
+	done
+	kill -0 "$pid" 2>/dev/null &&
+		[ "$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$pid/status" 2>/dev/null)" != Z ] &&
+		harness_fail "the daemon $pid still runs 10 s after its mount $mnt went away"
+	wait "$pid"
+	rc=$?
+	[ "$rc" -eq 0 ] || harness_fail "the daemon $pid of $mnt exited with status $rc"
 }
 
 mnt_stat() {

@@ -17,7 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "clipfs/cli.h"
 #include "clipfs/fs.h"
@@ -357,9 +360,11 @@ source_prepare(const struct mount_opts *m, const clip_index *idx, struct data_so
 	ds->ro.username = ds->creds.username;
 	ds->ro.password = ds->creds.password;
 	/* A read must fail with EIO in about t seconds when the registry is
-	 * gone: two tries, each bounded. */
-	ds->ro.connect_timeout_s = t < 10 ? t : 10;
-	ds->ro.low_speed_time_s = t < 10 ? t : 10;
+	 * gone or stalls: two tries, each bounded by t/2.  Ranged blob reads
+	 * have no total timeout (request_timeout_s is for small requests),
+	 * only the connect and stall timeouts, so those are what bound a try. */
+	ds->ro.connect_timeout_s = t / 2 > 0 ? t / 2 : 1;
+	ds->ro.low_speed_time_s = t / 2 > 0 ? t / 2 : 1;
 	ds->ro.request_timeout_s = t / 2 > 0 ? t / 2 : 1;
 	ds->ro.max_retries = 1;
 	return 0;
@@ -560,21 +565,79 @@ cmd_mount(int argc, char **argv)
 	return rc;
 }
 
+/* Whether pid is gone (or a zombie nobody reaped yet). */
+static int
+process_gone(pid_t pid)
+{
+	char path[64], line[256];
+	FILE *f;
+	int gone = 1;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "State:", 6) == 0) {
+			gone = strchr(line, 'Z') != NULL;
+			break;
+		}
+	fclose(f);
+	return gone;
+}
+
+/* The daemon's PID, from its stats socket; 0 if it does not answer. */
+static pid_t
+daemon_pid(const char *mountpoint)
+{
+	size_t len;
+	char *buf = stats_query(mountpoint, &len);
+	json_t *j = buf ? json_loads(buf, 0, NULL) : NULL;
+	pid_t pid = j ? (pid_t)json_integer_value(json_object_get(j, "pid")) : 0;
+
+	json_decref(j);
+	free(buf);
+	return pid;
+}
+
+#define UMOUNT_WAIT_MS 10000
+
 int
 cmd_umount(int argc, char **argv)
 {
+	pid_t pid, child;
+	int status, waited;
+
 	if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
-		printf("Usage: clipfs umount MOUNTPOINT\n\nUnmount a clipfs mount (fusermount3 -u);"
-		    " the daemon then exits.\n");
+		printf("Usage: clipfs umount MOUNTPOINT\n\nUnmount a clipfs mount (fusermount3 -u) "
+		    "and wait (up to 10 s) for its daemon to exit.\n");
 		return EXIT_OK;
 	}
 	if (argc != 2) {
 		fprintf(stderr, "Usage: clipfs umount MOUNTPOINT\n");
 		return EXIT_USAGE;
 	}
-	execlp("fusermount3", "fusermount3", "-u", argv[1], (char *)NULL);
-	fprintf(stderr, "clipfs umount: cannot run fusermount3: %s\n", strerror(errno));
-	return EXIT_FAILURE_GENERIC;
+	pid = daemon_pid(argv[1]);
+	child = fork();
+	if (child < 0) {
+		fprintf(stderr, "clipfs umount: fork: %s\n", strerror(errno));
+		return EXIT_FAILURE_GENERIC;
+	}
+	if (child == 0) {
+		execlp("fusermount3", "fusermount3", "-u", argv[1], (char *)NULL);
+		fprintf(stderr, "clipfs umount: cannot run fusermount3: %s\n", strerror(errno));
+		_exit(127);
+	}
+	if (waitpid(child, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return EXIT_MOUNT;
+	/* So that "unmounted" also means "the daemon has let go of everything". */
+	for (waited = 0; pid > 0 && !process_gone(pid) && waited < UMOUNT_WAIT_MS; waited += 10)
+		usleep(10 * 1000);
+	if (pid > 0 && !process_gone(pid)) {
+		fprintf(stderr, "clipfs umount: unmounted, but daemon %d has not exited yet\n",
+		    (int)pid);
+		return EXIT_FAILURE_GENERIC;
+	}
+	return EXIT_OK;
 }
 
 /* Options mount(8) itself understands and hands on to helpers anyway;

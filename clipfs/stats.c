@@ -28,6 +28,7 @@ struct stats_server {
 	int stop_pipe[2];
 	pthread_t tid;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	ino_t sock_ino;             /* so a later daemon's socket is not removed */
 	char *mountpoint;
 	char *index_path;
 };
@@ -176,6 +177,11 @@ stats_server_start(struct clipfs_fs *fs, const char *mountpoint, const char *ind
 	if (bind(s->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || chmod(s->path, 0600) != 0 ||
 	    listen(s->fd, 8) != 0)
 		goto fail;
+	{
+		struct stat st;
+		if (stat(s->path, &st) == 0)
+			s->sock_ino = st.st_ino;
+	}
 	if (pthread_create(&s->tid, NULL, stats_thread, s) != 0) {
 		unlink(s->path);
 		goto fail;
@@ -205,10 +211,52 @@ stats_server_stop(struct stats_server *s)
 	close(s->fd);
 	close(s->stop_pipe[0]);
 	close(s->stop_pipe[1]);
-	unlink(s->path);
+	{
+		/* A new daemon on the same mountpoint may own the path by now. */
+		struct stat st;
+		if (stat(s->path, &st) == 0 && st.st_ino == s->sock_ino)
+			unlink(s->path);
+	}
 	free(s->mountpoint);
 	free(s->index_path);
 	free(s);
+}
+
+char *
+stats_query(const char *mountpoint, size_t *lenp)
+{
+	struct sockaddr_un sa;
+	char path[sizeof(sa.sun_path)];
+	char *buf;
+	size_t len = 0;
+	int fd;
+
+	*lenp = 0;
+	if (stats_socket_path(mountpoint, path, sizeof(path)) != 0)
+		return NULL;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	buf = malloc(STATS_MAX_REPLY + 1);
+	while (buf != NULL && len < STATS_MAX_REPLY) {
+		ssize_t n = read(fd, buf + len, STATS_MAX_REPLY - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	if (buf != NULL)
+		buf[len] = '\0';
+	*lenp = len;
+	return buf;
 }
 
 static void
@@ -244,11 +292,9 @@ cmd_stats(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct sockaddr_un sa;
-	char path[sizeof(sa.sun_path)];
 	char *buf;
 	size_t len = 0;
-	int c, fd, json = 0;
+	int c, json = 0;
 	json_t *j;
 
 	while ((c = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
@@ -262,34 +308,12 @@ cmd_stats(int argc, char **argv)
 		stats_usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (stats_socket_path(argv[optind], path, sizeof(path)) != 0) {
-		fprintf(stderr, "clipfs stats: %s: %s\n", argv[optind], strerror(errno));
-		return EXIT_FAILURE_GENERIC;
-	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+	buf = stats_query(argv[optind], &len);
+	if (buf == NULL) {
 		fprintf(stderr, "clipfs stats: %s: no clipfs daemon answers for this mountpoint\n",
 		    argv[optind]);
-		if (fd >= 0)
-			close(fd);
 		return EXIT_FAILURE_GENERIC;
 	}
-	buf = malloc(STATS_MAX_REPLY + 1);
-	while (buf != NULL && len < STATS_MAX_REPLY) {
-		ssize_t n = read(fd, buf + len, STATS_MAX_REPLY - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	if (buf == NULL)
-		return EXIT_FAILURE_GENERIC;
-	buf[len] = '\0';
 	j = json_loads(buf, 0, NULL);
 	if (j == NULL) {
 		fprintf(stderr, "clipfs stats: the daemon's answer is not JSON\n");

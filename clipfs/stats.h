@@ -22,6 +22,9 @@ struct stats_server *stats_server_start(struct clipfs_fs *fs, const char *mountp
     const char *index_path);
 void stats_server_stop(struct stats_server *s);
 
+/* The daemon's JSON for mountpoint (malloc'ed), or NULL if none answers. */
+char *stats_query(const char *mountpoint, size_t *len);
+
 int cmd_stats(int argc, char **argv);
 
 #endif

@@ -24,6 +24,10 @@
 #   registry_use ENV_FILE     switch to a registry started earlier
 #   registry_stop [ENV_FILE]  stop one registry (default: current)
 #   registry_stop_all         stop all (the trap does this)
+#   registry_kill             stop the current registry's process only
+#                             (an outage: dir, port and storage kept)
+#   registry_restart          start it again after registry_kill, on the
+#                             same port with the same storage
 #   registry_curl_args        curl options: CA cert, basic credentials
 #   registry_token SCOPE      print a bearer token (token modes)
 #   push_oci [--v2s2] LAYOUT:TAG NAME:TAG [skopeo args]
@@ -361,13 +365,52 @@ registry_start() {
 	fi
 
 	REGISTRY_ENV=$dir/env
+	_harness_save_env
+	_HARNESS_ENVS+=("$REGISTRY_ENV")
+	harness_log "registry: $mode at $REGISTRY_URL (pid $REGISTRY_PID)"
+}
+
+# Export the current registry's variables and write them to $REGISTRY_ENV.
+_harness_save_env() {
 	local v
 	for v in "${_HARNESS_VARS[@]}"; do
 		export "${v?}"
 		printf 'export %s=%q\n' "$v" "${!v}"
 	done >"$REGISTRY_ENV"
-	_HARNESS_ENVS+=("$REGISTRY_ENV")
-	harness_log "registry: $mode at $REGISTRY_URL (pid $REGISTRY_PID)"
+}
+
+# registry_kill: stop the current registry's docker-registry process (only
+# that PID; a token server keeps running) but keep its dir, config and
+# storage, so that registry_restart can bring the same registry back.
+registry_kill() {
+	[ -n "${REGISTRY_PID:-}" ] || { echo "registry_kill: no current registry" >&2; return 1; }
+	_harness_kill "$REGISTRY_PID"
+}
+
+# registry_restart: after registry_kill, start the current registry again
+# from its config (so on the same port) with the same storage, wait until
+# /v2/ answers and update REGISTRY_PID (also in $REGISTRY_ENV). Returns
+# non-zero if it is still running or does not come back (e.g. the port was
+# taken meanwhile).
+registry_restart() {
+	[ -n "${REGISTRY_DIR:-}" ] && [ -f "$REGISTRY_DIR/config.yml" ] ||
+		{ echo "registry_restart: no current registry" >&2; return 1; }
+	if kill -0 "$REGISTRY_PID" 2>/dev/null; then
+		echo "registry_restart: pid $REGISTRY_PID still runs; registry_kill first" >&2
+		return 1
+	fi
+	env -i PATH="$PATH" HOME="$REGISTRY_DIR" \
+		docker-registry serve "$REGISTRY_DIR/config.yml" >>"$REGISTRY_LOG" 2>&1 &
+	REGISTRY_PID=$!
+	_HARNESS_PIDS+=("$REGISTRY_PID")
+	if ! _harness_wait_http "$REGISTRY_URL/v2/" "$REGISTRY_PID" \
+		${REGISTRY_CACERT:+--cacert "$REGISTRY_CACERT"}; then
+		echo "registry_restart: docker-registry did not come back on $REGISTRY; its log:" >&2
+		tail -n 20 "$REGISTRY_LOG" >&2
+		return 1
+	fi
+	_harness_save_env
+	harness_log "registry: restarted at $REGISTRY_URL (pid $REGISTRY_PID)"
 }
 
 # registry_use ENV_FILE: make a registry started earlier the current one.

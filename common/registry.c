@@ -13,6 +13,8 @@
 
 #include "common/manifest.h"
 #include "common/reference.h"
+#include <uthash.h>
+
 #include "common/registry.h"
 #include "common/registry_http.h"
 #include "common/www_auth.h"
@@ -38,6 +40,26 @@ struct clip_registry {
 	char *token;
 	struct timespec token_expiry;
 	unsigned gen;
+
+	/* Where each blob was last redirected to (object storage), so that
+	 * the next range of it skips the registry's round trip. */
+	pthread_mutex_t redirect_lock;
+	struct redirect *redirects;
+};
+
+struct redirect;
+static void redirect_drop_locked(clip_registry *r, struct redirect *e);
+
+/* A cached blob redirect.  Presigned URLs expire; REDIRECT_TTL_S stays
+ * well inside the usual lifetimes, and any failure drops the entry. */
+#define REDIRECT_TTL_S 300
+#define REDIRECTS_MAX 1024
+
+struct redirect {
+	UT_hash_handle hh;
+	char digest[CLIP_DIGEST_BUFSZ];
+	char *url;
+	time_t expires;
 };
 
 void
@@ -84,6 +106,12 @@ clip_registry_close(clip_registry *r)
 		return;
 	clip_http_cleanup(&r->http);
 	pthread_mutex_destroy(&r->auth_lock);
+	{
+		struct redirect *e, *tmp;
+		HASH_ITER(hh, r->redirects, e, tmp)
+			redirect_drop_locked(r, e);
+	}
+	pthread_mutex_destroy(&r->redirect_lock);
 	free(r->host);
 	free(r->repo);
 	free(r->base);
@@ -116,6 +144,7 @@ clip_registry_open(const char *api_host, const char *repository,
 	if (r == NULL)
 		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
 	pthread_mutex_init(&r->auth_lock, NULL);
+	pthread_mutex_init(&r->redirect_lock, NULL);
 	rc = clip_http_init(&r->http, err);
 	if (rc != CLIP_OK) {
 		clip_registry_close(r);
@@ -724,6 +753,98 @@ range_consume(void *ctx, const uint8_t *buf, size_t len, struct clip_error *err)
 	return CLIP_OK;
 }
 
+/* The cached redirect URL of digest (malloc'ed copy), or NULL. */
+static char *
+redirect_get(clip_registry *r, const char *digest)
+{
+	struct redirect *e;
+	char *url = NULL;
+
+	pthread_mutex_lock(&r->redirect_lock);
+	HASH_FIND_STR(r->redirects, digest, e);
+	if (e != NULL && e->expires > time(NULL))
+		url = strdup(e->url);
+	pthread_mutex_unlock(&r->redirect_lock);
+	return url;
+}
+
+static void
+redirect_drop_locked(clip_registry *r, struct redirect *e)
+{
+	HASH_DEL(r->redirects, e);
+	free(e->url);
+	free(e);
+}
+
+static void
+redirect_forget(clip_registry *r, const char *digest)
+{
+	struct redirect *e;
+
+	pthread_mutex_lock(&r->redirect_lock);
+	HASH_FIND_STR(r->redirects, digest, e);
+	if (e != NULL)
+		redirect_drop_locked(r, e);
+	pthread_mutex_unlock(&r->redirect_lock);
+}
+
+/* Remembers that digest's bytes came from url, when that is not the
+ * registry's own URL (a redirect happened). */
+static void
+redirect_put(clip_registry *r, const char *digest, const char *requested, const char *url)
+{
+	struct redirect *e;
+
+	if (url[0] == '\0' || strcmp(url, requested) == 0)
+		return;
+	pthread_mutex_lock(&r->redirect_lock);
+	HASH_FIND_STR(r->redirects, digest, e);
+	if (e == NULL && HASH_COUNT(r->redirects) >= REDIRECTS_MAX)
+		redirect_drop_locked(r, r->redirects);   /* the oldest added */
+	if (e == NULL && (e = calloc(1, sizeof(*e))) != NULL) {
+		snprintf(e->digest, sizeof(e->digest), "%s", digest);
+		HASH_ADD_STR(r->redirects, digest, e);
+	}
+	if (e != NULL) {
+		free(e->url);
+		e->url = strdup(url);
+		e->expires = time(NULL) + REDIRECT_TTL_S;
+		if (e->url == NULL)
+			redirect_drop_locked(r, e);
+	}
+	pthread_mutex_unlock(&r->redirect_lock);
+}
+
+/* One try at the cached redirect: no credentials (another host), no
+ * retries; anything but the exact bytes means "ask the registry". */
+static int
+read_range_redirected(clip_registry *r, const char *url, uint64_t off, size_t len, void *buf)
+{
+	struct clip_http_request *q = calloc(1, sizeof(*q));
+	struct clip_http_body body;
+	struct range_ctx rctx;
+	struct clip_error e;
+	int retryable, ok;
+
+	if (q == NULL)
+		return 0;
+	body.pos = off;
+	body.end = off + len;
+	body.consume = range_consume;
+	body.ctx = &rctx;
+	rctx.buf = buf;
+	rctx.off = off;
+	rctx.pos = &body.pos;
+	q->body = &body;
+	q->url = url;
+	q->use_range = 1;
+	q->total_timeout_s = r->request_timeout_s;
+	ok = clip_http_get(&r->http, q, &retryable, &e) == CLIP_OK && q->status >= 200 &&
+	    q->status <= 299 && body.pos == body.end;
+	free(q);
+	return ok;
+}
+
 clip_err
 clip_registry_read_range(clip_registry *r, const char *digest, uint64_t off,
     size_t len, void *buf, struct clip_error *err)
@@ -743,6 +864,15 @@ clip_registry_read_range(clip_registry *r, const char *digest, uint64_t off,
 		return clip_error_set(err, CLIP_ERR_INVALID, "range overflows");
 	snprintf(what, sizeof(what), "blobs/%s [%llu, +%zu)", digest,
 	    (unsigned long long)off, len);
+	{
+		char *cached = redirect_get(r, digest);
+		int ok = cached != NULL && read_range_redirected(r, cached, off, len, buf);
+		free(cached);
+		if (ok)
+			return CLIP_OK;
+		if (cached != NULL)
+			redirect_forget(r, digest);
+	}
 	q = calloc(1, sizeof(*q));
 	if (q == NULL || asprintf(&url, "%s/blobs/%s", r->base, digest) < 0) {
 		free(q);
@@ -761,6 +891,8 @@ clip_registry_read_range(clip_registry *r, const char *digest, uint64_t off,
 		rc = clip_error_set(err, CLIP_ERR_PROTOCOL,
 		    "%s: short body: the blob ended after %llu of %zu bytes", what,
 		    (unsigned long long)(body.pos - off), len);
+	if (rc == CLIP_OK)
+		redirect_put(r, digest, url, q->effective_url);
 	free(url);
 	free(q);
 	return rc;

@@ -341,7 +341,9 @@ clip_http_get(struct clip_http *h, struct clip_http_request *q, int *retryable,
 	{
 		char *eff = NULL;
 		if (curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff)
-			snprintf(q->effective_url, sizeof(q->effective_url), "%s", eff);
+			if (snprintf(q->effective_url, sizeof(q->effective_url), "%s", eff) >=
+			    (int)sizeof(q->effective_url))
+				q->effective_url[0] = '\0';   /* never a cut URL */
 	}
 	url_for_msg(q->effective_url[0] ? q->effective_url : q->url, where, sizeof(where));
 

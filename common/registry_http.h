@@ -66,7 +66,7 @@ struct clip_http_request {
 	long retry_after_s;
 	char errbody[CLIP_HTTP_ERRBODY_MAX + 1];
 	size_t errbody_len;
-	char effective_url[512];
+	char effective_url[4096];   /* empty if it did not fit */
 	/* private */
 	int started, in_error, got_range;
 	uint64_t resp_at;

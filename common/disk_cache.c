@@ -26,7 +26,8 @@
 #include "common/disk_cache.h"
 
 #define SPAN_FILE_MAGIC   "CLIPSPAN"
-#define SPAN_FILE_VERSION 1
+#define SPAN_FILE_VERSION 2       /* 2: per-block hashes */
+#define DC_BLOCK          (64u * 1024)   /* verified unit of a partial read */
 #define DIGEST_MAX        128     /* longest layer digest we put in a name */
 #define NAME_LEN          256
 #define TMP_PREFIX        "tmp-"
@@ -39,8 +40,11 @@ struct span_file_header {
 	uint32_t header_size;        /* sizeof(struct span_file_header) */
 	uint64_t data_len;           /* inflated bytes that follow */
 	uint8_t  span_sha256[32];    /* the key's: compressed span hash */
-	uint8_t  data_sha256[32];    /* of the bytes that follow */
+	uint8_t  table_sha256[32];   /* of the block table that follows */
 };
+/* After the header: one SHA-256 per DC_BLOCK of data (the last block may
+ * be short), then the data.  A read checks the table against the header,
+ * and only the blocks it touches against the table. */
 _Static_assert(sizeof(struct span_file_header) == 88, "span file header layout");
 
 struct dc_entry {
@@ -347,79 +351,207 @@ forget_damaged(disk_cache *dc, const char *name)
 	pthread_mutex_unlock(&dc->lock);
 }
 
-clip_err
-disk_cache_get(disk_cache *dc, const struct disk_cache_key *key, size_t len,
-    uint8_t **data, int *damaged, struct clip_error *err)
+static size_t
+nblocks(size_t len)
 {
+	return (len + DC_BLOCK - 1) / DC_BLOCK;
+}
+
+/* An open, checked entry: its header and block table. */
+struct open_entry {
+	int fd;
 	char name[NAME_LEN];
+	uint64_t size;
+	uint8_t *table;
+	size_t nblocks;
+};
+
+/* Opens key's file and checks its header and table.  CLIP_ERR_NOTFOUND
+ * for a miss (*damaged set if a bad file was deleted). */
+static clip_err
+entry_open(disk_cache *dc, const struct disk_cache_key *key, size_t len, struct open_entry *oe,
+    int *damaged, struct clip_error *err)
+{
 	struct span_file_header h;
 	struct stat st;
-	uint8_t md[32], *buf = NULL;
 	struct dc_entry *e;
+	uint8_t md[32];
 	unsigned int mdlen = 0;
-	int fd, r;
+	int r, saved;
 
-	*data = NULL;
+	memset(oe, 0, sizeof(*oe));
+	oe->fd = -1;
 	*damaged = 0;
-	if (!entry_name(key, name) || len > MAX_SPAN_FILE)
+	if (!entry_name(key, oe->name) || len > MAX_SPAN_FILE)
 		return CLIP_ERR_NOTFOUND;
-	fd = openat(dc->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
+	oe->fd = openat(dc->dirfd, oe->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (oe->fd < 0) {
 		if (errno == ENOENT) {
 			pthread_mutex_lock(&dc->lock);
-			HASH_FIND_STR(dc->table, name, e);
+			HASH_FIND_STR(dc->table, oe->name, e);
 			if (e != NULL)   /* deleted behind our back */
 				drop(dc, e, 0);
 			pthread_mutex_unlock(&dc->lock);
 			return CLIP_ERR_NOTFOUND;
 		}
-		return clip_error_set(err, CLIP_ERR_IO, "disk cache: open %s: %s", name,
+		return clip_error_set(err, CLIP_ERR_IO, "disk cache: open %s: %s", oe->name,
 		    strerror(errno));
 	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-	    (uint64_t)st.st_size != sizeof(h) + (uint64_t)len)
+	oe->nblocks = nblocks(len);
+	if (fstat(oe->fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size != sizeof(h) + 32 * (uint64_t)oe->nblocks + len)
 		goto damaged;
-	r = read_full(fd, &h, sizeof(h), 0);
+	oe->size = (uint64_t)st.st_size;
+	r = read_full(oe->fd, &h, sizeof(h), 0);
 	if (r < 0)
 		goto io_error;
 	if (r == 0 || memcmp(h.magic, SPAN_FILE_MAGIC, 8) != 0 ||
 	    h.version != SPAN_FILE_VERSION || h.header_size != sizeof(h) ||
 	    h.data_len != len || memcmp(h.span_sha256, key->span_sha256, 32) != 0)
 		goto damaged;
-	buf = malloc(len ? len : 1);
-	if (buf == NULL) {
-		close(fd);
+	oe->table = malloc(32 * oe->nblocks + 1);
+	if (oe->table == NULL) {
+		close(oe->fd);
 		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
 	}
-	r = read_full(fd, buf, len, sizeof(h));
+	r = read_full(oe->fd, oe->table, 32 * oe->nblocks, sizeof(h));
 	if (r < 0)
 		goto io_error;
-	if (r == 0 || EVP_Digest(buf, len, md, &mdlen, EVP_sha256(), NULL) != 1 ||
-	    mdlen != 32 || memcmp(md, h.data_sha256, 32) != 0)
+	if (r == 0 || EVP_Digest(oe->table, 32 * oe->nblocks, md, &mdlen, EVP_sha256(), NULL) != 1 ||
+	    mdlen != 32 || memcmp(md, h.table_sha256, 32) != 0)
 		goto damaged;
-	/* Mirror the access into mtime so the LRU order survives a restart. */
-	futimens(fd, NULL);
-	close(fd);
-	pthread_mutex_lock(&dc->lock);
-	remember(dc, name, (uint64_t)st.st_size);
-	pthread_mutex_unlock(&dc->lock);
-	*data = buf;
 	return CLIP_OK;
-
 damaged:
-	close(fd);
-	free(buf);
-	forget_damaged(dc, name);
+	close(oe->fd);
+	free(oe->table);
+	forget_damaged(dc, oe->name);
 	*damaged = 1;
 	return CLIP_ERR_NOTFOUND;
 io_error:
-	r = errno;
-	close(fd);
-	free(buf);
-	return clip_error_set(err, CLIP_ERR_IO, "disk cache: read %s: %s", name, strerror(r));
+	saved = errno;
+	close(oe->fd);
+	free(oe->table);
+	return clip_error_set(err, CLIP_ERR_IO, "disk cache: read %s: %s", oe->name,
+	    strerror(saved));
 }
 
-/* ---- put ------------------------------------------------------------------- */
+/* Reads data blocks [b0, b1] of an open entry into buf and checks each. */
+static int
+read_blocks(struct open_entry *oe, size_t len, size_t b0, size_t b1, uint8_t *buf)
+{
+	uint64_t data_at = sizeof(struct span_file_header) + 32 * (uint64_t)oe->nblocks;
+	size_t first = b0 * DC_BLOCK, last = b1 * DC_BLOCK + DC_BLOCK, b;
+	uint8_t md[32];
+	unsigned int mdlen = 0;
+	int r;
+
+	if (last > len)
+		last = len;
+	r = read_full(oe->fd, buf, last - first, data_at + first);
+	if (r <= 0)
+		return r;
+	for (b = b0; b <= b1; b++) {
+		size_t at = b * DC_BLOCK - first;
+		size_t n = (b + 1) * DC_BLOCK > len ? len - b * DC_BLOCK : DC_BLOCK;
+		if (EVP_Digest(buf + at, n, md, &mdlen, EVP_sha256(), NULL) != 1 ||
+		    memcmp(md, oe->table + 32 * b, 32) != 0)
+			return 0;
+	}
+	return 1;
+}
+
+/* The end of a successful use: note the access, for eviction order. */
+static void
+entry_close(disk_cache *dc, struct open_entry *oe)
+{
+	/* Mirror the access into mtime so the LRU order survives a restart. */
+	futimens(oe->fd, NULL);
+	close(oe->fd);
+	free(oe->table);
+	pthread_mutex_lock(&dc->lock);
+	remember(dc, oe->name, oe->size);
+	pthread_mutex_unlock(&dc->lock);
+}
+
+static clip_err
+entry_bad(disk_cache *dc, struct open_entry *oe, int r, int *damaged, struct clip_error *err)
+{
+	int saved = errno;
+
+	close(oe->fd);
+	free(oe->table);
+	if (r < 0)
+		return clip_error_set(err, CLIP_ERR_IO, "disk cache: read %s: %s", oe->name,
+		    strerror(saved));
+	forget_damaged(dc, oe->name);
+	*damaged = 1;
+	return CLIP_ERR_NOTFOUND;
+}
+
+clip_err
+disk_cache_get(disk_cache *dc, const struct disk_cache_key *key, size_t len,
+    uint8_t **data, int *damaged, struct clip_error *err)
+{
+	struct open_entry oe;
+	uint8_t *buf;
+	clip_err rc;
+	int r;
+
+	*data = NULL;
+	if ((rc = entry_open(dc, key, len, &oe, damaged, err)) != CLIP_OK)
+		return rc;
+	buf = malloc(len ? len : 1);
+	if (buf == NULL) {
+		close(oe.fd);
+		free(oe.table);
+		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
+	}
+	r = len == 0 ? 1 : read_blocks(&oe, len, 0, oe.nblocks - 1, buf);
+	if (r != 1) {
+		free(buf);
+		return entry_bad(dc, &oe, r, damaged, err);
+	}
+	entry_close(dc, &oe);
+	*data = buf;
+	return CLIP_OK;
+}
+
+clip_err
+disk_cache_read(disk_cache *dc, const struct disk_cache_key *key, size_t len, size_t off,
+    size_t n, uint8_t *out, int *damaged, struct clip_error *err)
+{
+	struct open_entry oe;
+	size_t b0, b1;
+	uint8_t *buf;
+	clip_err rc;
+	int r;
+
+	if (off > len || n > len - off)
+		return clip_error_set(err, CLIP_ERR_INVALID, "disk cache: read past the span");
+	if ((rc = entry_open(dc, key, len, &oe, damaged, err)) != CLIP_OK)
+		return rc;
+	if (n == 0) {
+		entry_close(dc, &oe);
+		return CLIP_OK;
+	}
+	b0 = off / DC_BLOCK;
+	b1 = (off + n - 1) / DC_BLOCK;
+	buf = malloc((b1 - b0 + 1) * DC_BLOCK);
+	if (buf == NULL) {
+		close(oe.fd);
+		free(oe.table);
+		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
+	}
+	r = read_blocks(&oe, len, b0, b1, buf);
+	if (r != 1) {
+		free(buf);
+		return entry_bad(dc, &oe, r, damaged, err);
+	}
+	memcpy(out, buf + (off - b0 * DC_BLOCK), n);
+	free(buf);
+	entry_close(dc, &oe);
+	return CLIP_OK;
+}
 
 static int
 write_full(int fd, const void *buf, size_t len)
@@ -448,7 +580,9 @@ disk_cache_put(disk_cache *dc, const struct disk_cache_key *key, const uint8_t *
 {
 	char name[NAME_LEN], tmp[64];
 	struct span_file_header h;
-	uint64_t size = sizeof(h) + (uint64_t)len, seq;
+	size_t nb = nblocks(len), b;
+	uint64_t size = sizeof(h) + 32 * (uint64_t)nb + (uint64_t)len, seq;
+	uint8_t *table;
 	unsigned int mdlen = 0;
 	int fd = -1, e;
 	const char *what;
@@ -456,6 +590,15 @@ disk_cache_put(disk_cache *dc, const struct disk_cache_key *key, const uint8_t *
 	*stored = 0;
 	if (!entry_name(key, name) || len > MAX_SPAN_FILE)
 		return CLIP_OK;
+	table = malloc(32 * nb + 1);
+	if (table == NULL)
+		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
+	for (b = 0; b < nb; b++)
+		if (EVP_Digest(data + b * DC_BLOCK, (b + 1) * DC_BLOCK > len ? len - b * DC_BLOCK :
+		    DC_BLOCK, table + 32 * b, &mdlen, EVP_sha256(), NULL) != 1) {
+			free(table);
+			return clip_error_set(err, CLIP_ERR_NOMEM, "disk cache: sha256 failed");
+		}
 
 	memset(&h, 0, sizeof(h));
 	memcpy(h.magic, SPAN_FILE_MAGIC, 8);
@@ -463,12 +606,16 @@ disk_cache_put(disk_cache *dc, const struct disk_cache_key *key, const uint8_t *
 	h.header_size = sizeof(h);
 	h.data_len = len;
 	memcpy(h.span_sha256, key->span_sha256, 32);
-	if (EVP_Digest(data, len, h.data_sha256, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
+	if (EVP_Digest(table, 32 * nb, h.table_sha256, &mdlen, EVP_sha256(), NULL) != 1 ||
+	    mdlen != 32) {
+		free(table);
 		return clip_error_set(err, CLIP_ERR_NOMEM, "disk cache: sha256 failed");
+	}
 
 	pthread_mutex_lock(&dc->lock);
 	if (dc->writes_off || size > dc->max_bytes) {
 		pthread_mutex_unlock(&dc->lock);
+		free(table);
 		return CLIP_OK;
 	}
 	make_room(dc, size);
@@ -486,7 +633,8 @@ disk_cache_put(disk_cache *dc, const struct disk_cache_key *key, const uint8_t *
 	if (fchmod(fd, 0600) != 0)   /* whatever the umask says */
 		goto fail;
 	what = "write";
-	if (write_full(fd, &h, sizeof(h)) != 0 || write_full(fd, data, len) != 0)
+	if (write_full(fd, &h, sizeof(h)) != 0 || write_full(fd, table, 32 * nb) != 0 ||
+	    write_full(fd, data, len) != 0)
 		goto fail;
 	what = "close";
 	e = close(fd);
@@ -501,11 +649,13 @@ disk_cache_put(disk_cache *dc, const struct disk_cache_key *key, const uint8_t *
 	dc->bytes -= size;
 	remember(dc, name, size);
 	pthread_mutex_unlock(&dc->lock);
+	free(table);
 	*stored = 1;
 	return CLIP_OK;
 
 fail:
 	e = errno;
+	free(table);
 	if (fd >= 0)
 		close(fd);
 	unlinkat(dc->dirfd, tmp, 0);

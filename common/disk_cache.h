@@ -4,11 +4,11 @@
  * An entry is keyed by layer digest, span index and the span's SHA-256,
  * so two images sharing a base layer share its entries, and an index
  * that describes a layer's spans differently never picks up the wrong
- * bytes.  The entry holds the INFLATED span behind a small header with
- * the SHA-256 of those bytes: a warm read then costs a read and a hash
- * instead of a read, a hash and an inflate, and the header hash catches a
- * damaged file (that file is deleted and the span refetched, never
- * served).  The price is disk space: roughly the layer's uncompressed
+ * bytes.  The entry holds the INFLATED span behind a small header and a
+ * table of SHA-256 hashes, one per 64 KiB block: a warm read costs a read
+ * and a hash of only the blocks it touches (no inflate, no whole span),
+ * and a damaged block or table is caught (the file is deleted and the
+ * span refetched, never served).  The price is disk space: roughly the layer's uncompressed
  * size for a fully read layer.
  *
  * Only bytes that were already verified against the index are stored.
@@ -63,6 +63,13 @@ void disk_cache_close(disk_cache *dc);
  */
 clip_err disk_cache_get(disk_cache *dc, const struct disk_cache_key *key, size_t len,
     uint8_t **data, int *damaged, struct clip_error *err);
+
+/*
+ * Reads bytes [off, off + n) of key's span (len bytes in all) into out,
+ * checking only the blocks it touches.  Results as for disk_cache_get.
+ */
+clip_err disk_cache_read(disk_cache *dc, const struct disk_cache_key *key, size_t len,
+    size_t off, size_t n, uint8_t *out, int *damaged, struct clip_error *err);
 
 /*
  * Stores len bytes for key, evicting older entries to make room.

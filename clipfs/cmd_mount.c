@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -418,7 +419,7 @@ run_mount(struct mount_opts *m)
 	struct clip_error err;
 	clip_index *idx = NULL;
 	char opts[4352], cache_dir[PATH_MAX];
-	int rc, mounted = 0;
+	int rc, ret, mounted = 0;
 
 	memset(&fs, 0, sizeof(fs));
 	memset(&ds, 0, sizeof(ds));
@@ -504,7 +505,14 @@ run_mount(struct mount_opts *m)
 		goto out;
 	}
 	fuse_loop_cfg_set_idle_threads(loop, 16);
-	rc = fuse_session_loop_mt(se, loop) == 0 ? EXIT_OK : EXIT_FAILURE_GENERIC;
+	/* libfuse's signal handlers end the loop with the signal's number as
+	 * its result (3.x: se->error = sig); SIGTERM, SIGINT and SIGHUP are
+	 * how a daemon is asked to stop, so that is a clean exit. */
+	ret = fuse_session_loop_mt(se, loop);
+	if (ret == SIGTERM || ret == SIGINT || ret == SIGHUP)
+		log_info("signal %d: unmounting", ret);
+	rc = ret == 0 || ret == SIGTERM || ret == SIGINT || ret == SIGHUP ?
+	    EXIT_OK : EXIT_FAILURE_GENERIC;
 out:
 	if (loop != NULL)
 		fuse_loop_cfg_destroy(loop);

@@ -205,16 +205,28 @@ now_mono(void)
 	return ts;
 }
 
+/*
+ * Sleeps before retry number attempt.  A server's Retry-After is honoured
+ * up to 10 s, and never longer than one request may take (cap_s, the
+ * request timeout): a mount's --timeout promises EIO in about that long,
+ * and a registry saying "Retry-After: 3600" must not hold a read for
+ * minutes.
+ */
 static void
-backoff(int attempt, long retry_after_s)
+backoff(int attempt, long retry_after_s, long cap_s)
 {
 	long ms = 200L << (attempt < 5 ? attempt : 5);
 	struct timespec ts;
 
 	if (ms > 5000)
 		ms = 5000;
-	if (retry_after_s > 0)
-		ms = retry_after_s > 10 ? 10000 : retry_after_s * 1000;
+	if (retry_after_s > 0) {
+		if (retry_after_s > 10)
+			retry_after_s = 10;
+		if (cap_s > 0 && retry_after_s > cap_s)
+			retry_after_s = cap_s;
+		ms = retry_after_s * 1000;
+	}
 	ts.tv_sec = ms / 1000;
 	ts.tv_nsec = (ms % 1000) * 1000000L;
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
@@ -368,7 +380,7 @@ fetch_token(clip_registry *r, const struct clip_www_auth *ch, struct clip_error 
 				    "token server: HTTP status %ld", q->status);
 			goto out;
 		}
-		backoff(attempt++, q->retry_after_s);
+		backoff(attempt++, q->retry_after_s, r->request_timeout_s);
 	}
 	if (q->status == 401 || q->status == 403) {
 		rc = clip_error_set(err, CLIP_ERR_AUTH, "token server refused %s (HTTP %ld)",
@@ -508,7 +520,7 @@ api_get(clip_registry *r, const char *url, const char *what,
 		if (rc != CLIP_OK) {
 			if (!retryable || attempt >= r->max_retries)
 				return rc;
-			backoff(attempt++, 0);
+			backoff(attempt++, 0, r->request_timeout_s);
 			continue;
 		}
 		if (q->status >= 200 && q->status <= 299)
@@ -523,7 +535,7 @@ api_get(clip_registry *r, const char *url, const char *what,
 		}
 		if ((q->status == 429 || (q->status >= 500 && q->status <= 599)) &&
 		    attempt < r->max_retries) {
-			backoff(attempt++, q->retry_after_s);
+			backoff(attempt++, q->retry_after_s, r->request_timeout_s);
 			continue;
 		}
 		return status_error(r, what, q, err);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "common/registry_http.h"
 
@@ -98,6 +99,10 @@ release(struct clip_http *h, CURL *c)
 struct xfer {
 	struct clip_http_request *req;
 	CURL *curl;
+	/* stall detection (on_progress) */
+	long stall_s;
+	curl_off_t last_dlnow;
+	struct timespec last_data;
 };
 
 /* Header value after "Name:" if line starts with it, trimmed into buf. */
@@ -161,6 +166,44 @@ on_header(char *line, size_t size, size_t nmemb, void *ud)
 		return n;
 	}
 	return n;
+}
+
+static struct timespec
+mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts;
+}
+
+/*
+ * Aborts a transfer that received no byte for stall_s seconds.  curl's
+ * own LOW_SPEED_LIMIT/TIME looks at an average over the last few
+ * seconds, so a body that stops half way after a fast start keeps
+ * "moving" for several more seconds before it trips: a mount's --timeout
+ * would then be overrun several times over.
+ */
+static int
+on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+    curl_off_t ulnow)
+{
+	struct xfer *x = ud;
+	struct timespec now = mono_now();
+
+	(void)dltotal;
+	(void)ultotal;
+	(void)ulnow;
+	if (dlnow != x->last_dlnow) {
+		x->last_dlnow = dlnow;
+		x->last_data = now;
+		return 0;
+	}
+	if ((now.tv_sec - x->last_data.tv_sec) * 1000L +
+	    (now.tv_nsec - x->last_data.tv_nsec) / 1000000L >= x->stall_s * 1000L) {
+		return 1;
+	}
+	return 0;
 }
 
 static size_t
@@ -276,6 +319,9 @@ clip_http_get(struct clip_http *h, struct clip_http_request *q, int *retryable,
 	curl_easy_reset(c);
 	x.req = q;
 	x.curl = c;
+	x.stall_s = h->low_speed_time_s > 0 ? h->low_speed_time_s : 30;
+	x.last_dlnow = 0;
+	x.last_data = mono_now();
 	errbuf[0] = '\0';
 	curl_easy_setopt(c, CURLOPT_URL, q->url);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -335,6 +381,9 @@ clip_http_get(struct clip_http *h, struct clip_http_request *q, int *retryable,
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, &x);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
 
 	cc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &q->status);
@@ -358,6 +407,11 @@ clip_http_get(struct clip_http *h, struct clip_http_request *q, int *retryable,
 	} else {
 		const char *detail = errbuf[0] ? errbuf : curl_easy_strerror(cc);
 		switch (cc) {
+		case CURLE_ABORTED_BY_CALLBACK:   /* only on_progress aborts */
+			*retryable = 1;
+			rc = clip_error_set(err, CLIP_ERR_TIMEOUT,
+			    "GET %s: timed out: no data for %ld s", where, x.stall_s);
+			break;
 		case CURLE_OPERATION_TIMEDOUT:
 			*retryable = 1;
 			rc = clip_error_set(err, CLIP_ERR_TIMEOUT, "GET %s: %s", where, detail);

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -467,6 +468,11 @@ run_mount(struct mount_opts *m)
 	}
 	if (!m->foreground)
 		log_use_syslog();
+	/* Span buffers are megabytes and short-lived.  With a fixed mmap
+	 * threshold they go back to the kernel when freed; glibc's sliding
+	 * threshold would otherwise keep them in per-thread arenas, and the
+	 * daemon's memory would grow well past --mem-cache. */
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);
 	if (source_open(m, &ds, &err) != CLIP_OK) {
 		log_error("cannot open the layer source: %s", clip_error_message(&err));
 		rc = EXIT_REGISTRY;

@@ -40,7 +40,7 @@ for name in "${names[@]}"; do
 	if [ $rc -ne 0 ] || [ "$after" -gt "$before" ]; then
 		status=1
 		echo "!!! fuzz_$name FOUND A PROBLEM (exit $rc)"
-		grep -m1 -E 'Test unit written to' "$log" | sed 's/^/  reproducer: /'
+		grep -m1 -o 'Test unit written to .*' "$log" | sed 's/^Test unit written to /  reproducer: /'
 		echo "  replay: $fuzzer <reproducer>   (or tests/fuzz/replay_$name <reproducer> in any build)"
 		# The sanitizer or libFuzzer report, with the stack.
 		sed -n '/^==[0-9]*==ERROR\|^[^ ]*: runtime error\|fuzz assertion failed\|^==[0-9]*== ERROR/,$p' "$log" |

@@ -12,14 +12,18 @@
  *
  * Indexer: the raw input is also indexed as a gzip blob (or as an
  * uncompressed one when it does not start like gzip).  When that
- * succeeds, every span it recorded must inflate, through the read side,
- * to exactly the bytes the indexer reported.
+ * succeeds, every span it recorded must have the recorded SHA-256 and
+ * inflate, through the read side, to exactly the bytes the indexer
+ * reported.  And since random bytes rarely pass gzip's CRC, the input
+ * also drives zlib to make a valid stream (index_generated), which must
+ * index, and whose spans must all inflate back.
  */
 #include "config.h"
 
 #define ZLIB_CONST
 #include <string.h>
 #include <zlib.h>
+#include <openssl/evp.h>
 
 #include "common/gzindex.h"
 #include "common/index.h"
@@ -272,8 +276,14 @@ damage_span(const uint8_t *in, size_t size)
 	free(comp);
 }
 
+/*
+ * Indexes blob (gzip or not, as it starts) and checks every span the
+ * indexer recorded: its SHA-256 is that of its bytes, and it inflates,
+ * from exact-size copies, to exactly what the indexer output there.
+ * want != NULL: the blob is known good and must index to want.
+ */
 static void
-index_raw(const uint8_t *in, size_t size)
+index_blob(const uint8_t *in, size_t size, const uint8_t *want, size_t want_len)
 {
 	uint32_t compression = size >= 2 && in[0] == 0x1f && in[1] == 0x8b ?
 	    CLIP_COMPRESSION_GZIP : CLIP_COMPRESSION_NONE;
@@ -281,8 +291,9 @@ index_raw(const uint8_t *in, size_t size)
 	struct clip_error err;
 	struct clip_checkpoint cp;
 	clip_gzindex *gz = NULL;
-	size_t i, n, half = size / 2;
-	uint8_t *part, *comp, *out;
+	size_t i, n, half = size / 2, clen, olen;
+	uint8_t *part, *comp, *out, md[32];
+	unsigned int mdlen;
 	clip_err rc;
 
 	memset(&o, 0, sizeof(o));
@@ -301,6 +312,12 @@ index_raw(const uint8_t *in, size_t size)
 	}
 	if (rc == CLIP_OK)
 		rc = clip_gzindex_finish(gz, &err);
+	if (want != NULL) {
+		if (rc != CLIP_OK)
+			fprintf(stderr, "good blob refused: %s\n", clip_error_message(&err));
+		FUZZ_ASSERT(rc == CLIP_OK);
+		FUZZ_ASSERT(o.len == want_len && memcmp(o.p, want, want_len) == 0);
+	}
 	if (rc == CLIP_OK) {
 		FUZZ_ASSERT(clip_gzindex_compressed_size(gz) == size);
 		FUZZ_ASSERT(clip_gzindex_uncompressed_size(gz) == o.len);
@@ -315,20 +332,22 @@ index_raw(const uint8_t *in, size_t size)
 			FUZZ_ASSERT(cp.out_end <= o.len);
 			FUZZ_ASSERT(cp.out_offset < cp.out_end || (n == 1 && o.len == 0));
 			FUZZ_ASSERT(i > 0 || cp.out_offset == 0);
+			clen = (size_t)(cp.span_end - cp.span_start);
+			EVP_Digest(in + cp.span_start, clen, md, &mdlen, EVP_sha256(), NULL);
+			FUZZ_ASSERT(memcmp(md, ci->span_sha256, 32) == 0);
 			if (cp.out_offset == cp.out_end)
 				continue;
-			comp = dup_exact(in + cp.span_start, (size_t)(cp.span_end - cp.span_start));
+			olen = (size_t)(cp.out_end - cp.out_offset);
+			comp = dup_exact(in + cp.span_start, clen);
 			win = dup_exact(ci->window, ci->window_len);
-			out = malloc((size_t)(cp.out_end - cp.out_offset));
+			out = malloc(olen);
 			FUZZ_ASSERT(out != NULL);
-			rc = clip_inflate_span(&cp, ci->window_len ? win : NULL, comp,
-			    (size_t)(cp.span_end - cp.span_start), out,
-			    (size_t)(cp.out_end - cp.out_offset), &err);
+			rc = clip_inflate_span(&cp, ci->window_len ? win : NULL, comp, clen, out,
+			    olen, &err);
 			if (rc != CLIP_OK)
 				fprintf(stderr, "span %zu: %s\n", i, clip_error_message(&err));
 			FUZZ_ASSERT(rc == CLIP_OK);
-			FUZZ_ASSERT(memcmp(out, o.p + cp.out_offset,
-			    (size_t)(cp.out_end - cp.out_offset)) == 0);
+			FUZZ_ASSERT(memcmp(out, o.p + cp.out_offset, olen) == 0);
 			free(out);
 			free(win);
 			free(comp);
@@ -338,10 +357,76 @@ index_raw(const uint8_t *in, size_t size)
 	free(o.p);
 }
 
+/*
+ * Random bytes rarely make a gzip stream whose CRC checks, so this makes
+ * valid ones: the input's first bytes choose zlib's level, strategy,
+ * window size, a flush kind and interval and the member count; the rest,
+ * repeated with drift up to GEN_MAX bytes, is the data.  Every such
+ * stream must index, and every span must inflate back.
+ */
+#define GEN_MAX (96u * 1024)
+
+static void
+index_generated(const uint8_t *in, size_t size)
+{
+	static const int flushes[] = { Z_NO_FLUSH, Z_SYNC_FLUSH, Z_FULL_FLUSH, Z_PARTIAL_FLUSH,
+		Z_BLOCK };
+	static const int strategies[] = { Z_DEFAULT_STRATEGY, Z_FILTERED, Z_HUFFMAN_ONLY, Z_RLE,
+		Z_FIXED };
+	int level, strategy, wbits, flush;
+	size_t every, members, dlen, i, pos, m, cap, blen = 0;
+	uint8_t *d, *blob;
+	z_stream s;
+
+	if (size < 8)
+		return;
+	level = in[0] % 10;
+	strategy = strategies[in[1] % 5];
+	wbits = 9 + (in[1] / 5) % 7;          /* 9..15: small windows too */
+	flush = flushes[in[2] % 5];
+	every = 1 + (size_t)in[3] * 97;
+	members = 1 + in[4] % 3;
+	dlen = (size - 6) * (1 + (size_t)in[5]);
+	if (dlen > GEN_MAX)
+		dlen = GEN_MAX;
+	d = malloc(dlen ? dlen : 1);
+	FUZZ_ASSERT(d != NULL);
+	for (i = 0; i < dlen; i++)
+		d[i] = (uint8_t)(in[6 + i % (size - 6)] + (in[5] & 1 ? i / (size - 6) : 0));
+	/* Fixed codes take 9 bits a byte; a flush at most ~10 bytes more. */
+	cap = 2 * dlen + 16 * (dlen / every + 2 * members) + 65536;
+	blob = malloc(cap);
+	FUZZ_ASSERT(blob != NULL);
+	for (m = 0; m < members; m++) {
+		size_t start = dlen * m / members, end = dlen * (m + 1) / members;
+		int ret;
+		memset(&s, 0, sizeof(s));
+		FUZZ_ASSERT(deflateInit2(&s, level, Z_DEFLATED, wbits + 16, 8, strategy) == Z_OK);
+		pos = start;
+		do {
+			size_t n = end - pos > every ? every : end - pos;
+			s.next_in = d + pos;
+			s.avail_in = (uInt)n;
+			pos += n;
+			s.next_out = blob + blen;
+			s.avail_out = (uInt)(cap - blen);
+			ret = deflate(&s, pos == end ? Z_FINISH : flush);
+			FUZZ_ASSERT(ret != Z_STREAM_ERROR && s.avail_out > 0 && s.avail_in == 0);
+			blen = cap - s.avail_out;
+		} while (pos < end);
+		FUZZ_ASSERT(ret == Z_STREAM_END);
+		deflateEnd(&s);
+	}
+	index_blob(blob, blen, d, dlen);
+	free(blob);
+	free(d);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	damage_span(data, size);
-	index_raw(data, size);
+	index_blob(data, size, NULL, 0);
+	index_generated(data, size);
 	return 0;
 }

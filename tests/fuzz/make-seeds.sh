@@ -77,6 +77,10 @@ seeds = {
     "span-window": b"\x04\x40" + b"window bytes " * 40,
     "span-replace": b"\x06\x80" + zlib.compress(b"x" * 1000)[2:-4],
     "span-cut": b"\x07\x0c\x01\x80",
+    # index_generated: level, strategy + window, flush, interval, members, repeat
+    "gen-text": bytes([6, 30, 1, 50, 1, 40]) + b"some text data for the generator, with repeats repeats ",
+    "gen-fixed-small-window": bytes([9, 4, 4, 3, 2, 255]) + bytes((i * 37 + 11) & 0xff for i in range(64)),
+    "gen-members": bytes([1, 33, 0, 0, 2, 200]) + b"abcabcabd" * 8,
 }
 for k, v in seeds.items():
     open(os.path.join(d, k), "wb").write(v)

@@ -364,7 +364,7 @@ index_blob(const uint8_t *in, size_t size, const uint8_t *want, size_t want_len)
  * repeated with drift up to GEN_MAX bytes, is the data.  Every such
  * stream must index, and every span must inflate back.
  */
-#define GEN_MAX (96u * 1024)
+#define GEN_MAX (40u * 1024)   /* > the 32 KiB window, and a few spans */
 
 static void
 index_generated(const uint8_t *in, size_t size)

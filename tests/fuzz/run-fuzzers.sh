@@ -46,7 +46,7 @@ fi
 
 bash "$build/tests/fuzz/fuzz-run.sh" "$build" "$src" "$seconds" "$@"
 status=$?
-if [ -d "$build/fuzz-artifacts" ] && [ -n "$(ls -A "$build/fuzz-artifacts" 2>/dev/null)" ]; then
+if [ -n "$(find "$build/fuzz-artifacts" -type f 2>/dev/null | head -n 1)" ]; then
 	mkdir -p "$out"
 	cp -r "$build/fuzz-artifacts/." "$out/"
 	[ $status -eq 0 ] || echo "run-fuzzers: artifacts copied to $out"

@@ -10,6 +10,10 @@
 #   tests/run-all.sh --distcheck  the same, then make distcheck
 #   tests/run-all.sh --install    first install the Debian packages needed
 #                                 (tests/install-deps.sh; root)
+#   tests/run-all.sh --sanitizers then the whole suite again in a build
+#                                 with ASan and UBSan (from make dist)
+#   tests/run-all.sh --fuzz SECS  then each libFuzzer target for SECS
+#                                 seconds (tests/fuzz/run-fuzzers.sh)
 #
 # Counting follows automake: each unit test program and each .test script is
 # one test; SKIP (exit 77, e.g. a missing tool) counts as neither.
@@ -17,13 +21,21 @@
 set -u
 distcheck=no
 install=no
-for arg in "$@"; do
-	case $arg in
+sanitizers=no
+fuzz_seconds=0
+while [ $# -gt 0 ]; do
+	case $1 in
 	--distcheck) distcheck=yes ;;
 	--install) install=yes ;;
-	*) echo "usage: $0 [--install] [--distcheck]" >&2; exit 2 ;;
+	--sanitizers) sanitizers=yes ;;
+	--fuzz) fuzz_seconds=${2:-}; shift ;;
+	*) echo "usage: $0 [--install] [--distcheck] [--sanitizers] [--fuzz SECONDS]" >&2; exit 2 ;;
 	esac
+	shift
 done
+case $fuzz_seconds in
+''|*[!0-9]*) echo "$0: --fuzz takes a number of seconds" >&2; exit 2 ;;
+esac
 cd "$(dirname "$0")/.." || exit 2
 if [ "$install" = yes ]; then
 	bash tests/install-deps.sh || exit 2
@@ -74,6 +86,43 @@ if [ "$build_ok" = yes ]; then
 			tail -n 80 distcheck.log
 			# The tests that failed inside distcheck's own build.
 			find clipfs-*/_build -name test-suite.log -exec cat {} + 2>/dev/null
+			failed=$((failed + 1))
+		fi
+	fi
+	# The whole suite again under AddressSanitizer and UBSan, FUSE and
+	# registry tests included: any report fails the test that ran it.
+	if [ "$sanitizers" = yes ] && [ "$failed" -eq 0 ]; then
+		san=$(mktemp -d /tmp/clipfs-asan.XXXXXX)
+		if step make dist >/dev/null && tar -xzf clipfs-*.tar.gz -C "$san" &&
+			(cd "$san"/clipfs-* && ./configure --enable-sanitizers --enable-werror \
+				>configure.log && make -j2 >build.log 2>&1); then
+			(cd "$san"/clipfs-* && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+				UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 step make -j2 check)
+			san_rc=$?
+			log="$(echo "$san"/clipfs-*)/test-suite.log"
+			if [ -f "$log" ]; then
+				p=$(sed -n 's/^# PASS: *//p' "$log" | head -n 1)
+				f=$(( $(sed -n 's/^# FAIL: *//p' "$log" | head -n 1) +
+					$(sed -n 's/^# ERROR: *//p' "$log" | head -n 1) ))
+				echo "sanitizers: $p passed, $f failed"
+				passed=$((passed + p))
+				failed=$((failed + f))
+				[ "$f" -gt 0 ] && cat "$log"
+			fi
+			if [ "$san_rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
+				failed=$((failed + 1))
+			fi
+		else
+			echo "sanitizer build failed" >&2
+			tail -n 40 "$san"/clipfs-*/build.log 2>/dev/null
+			failed=$((failed + 1))
+		fi
+		rm -rf "$san"
+	fi
+	if [ "$fuzz_seconds" -gt 0 ] && [ "$failed" -eq 0 ]; then
+		if step tests/fuzz/run-fuzzers.sh "$fuzz_seconds"; then
+			passed=$((passed + 1))
+		else
 			failed=$((failed + 1))
 		fi
 	fi

@@ -211,7 +211,7 @@ clip_gzindex_free(clip_gzindex *gz)
 	if (gz->strm_live)
 		inflateEnd(&gz->strm);
 	for (i = 0; i < gz->ncp; i++)
-		free((void *)gz->cps[i].window);
+		free((void *)gz->cps[i].window_z);
 	free(gz->cps);
 	free(gz->ring);
 	free(gz->tail);
@@ -297,8 +297,25 @@ place_pending(clip_gzindex *gz, struct clip_error *err)
 	ci.out_offset = b->out;
 	ci.bits = b->bits;
 	ci.kind = b->kind;
-	ci.window = w;
 	ci.window_len = (uint32_t)wlen;
+	if (wlen > 0) {
+		/* Kept compressed: memory then grows with what the windows
+		 * hold, not 32 KiB a checkpoint (a gzip bomb of zeros costs
+		 * bytes), and the work runs in the layer's own thread. */
+		uLongf zlen = compressBound((uLong)wlen);
+		uint8_t *z = malloc(zlen);
+		if (z == NULL || compress2(z, &zlen, w, (uLong)wlen, Z_BEST_COMPRESSION) != Z_OK) {
+			free(z);
+			free(w);
+			return gz_fail(gz, err, CLIP_ERR_NOMEM, "gzindex: compressing a window failed");
+		}
+		free(w);
+		w = realloc(z, zlen ? zlen : 1);
+		if (w == NULL)
+			w = z;
+		ci.window_z = w;
+		ci.window_zlen = (uint32_t)zlen;
+	}
 	rc = append_checkpoint(gz, &ci, err);
 	if (rc != CLIP_OK)
 		free(w);
@@ -660,4 +677,19 @@ const uint8_t *
 clip_gzindex_blob_sha256(const clip_gzindex *gz)
 {
 	return gz != NULL && gz->finished ? gz->blob_sha256 : NULL;
+}
+
+const uint8_t *
+clip_checkpoint_info_window(const struct clip_checkpoint_info *ci, uint8_t *buf)
+{
+	uLongf len = CLIP_WINDOW_SIZE;
+
+	if (ci->window_len == 0)
+		return NULL;
+	if (ci->window != NULL)
+		return ci->window;
+	if (ci->window_z == NULL ||
+	    uncompress(buf, &len, ci->window_z, ci->window_zlen) != Z_OK || len != ci->window_len)
+		return NULL;
+	return buf;
 }

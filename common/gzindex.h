@@ -62,6 +62,12 @@ size_t clip_gzindex_checkpoint_count(const clip_gzindex *gz);
 const struct clip_checkpoint_info *clip_gzindex_checkpoint(const clip_gzindex *gz, size_t i);
 uint64_t clip_gzindex_compressed_size(const clip_gzindex *gz);
 uint64_t clip_gzindex_uncompressed_size(const clip_gzindex *gz);
+/* A checkpoint's window, inflated into buf (CLIP_WINDOW_SIZE bytes):
+ * the indexer keeps windows compressed (window_z).  Returns buf, or
+ * ci->window when the caller gave one uncompressed, or NULL when the
+ * checkpoint has no window or it does not inflate. */
+const uint8_t *clip_checkpoint_info_window(const struct clip_checkpoint_info *ci, uint8_t *buf);
+
 /* The SHA-256 of every byte fed. */
 const uint8_t *clip_gzindex_blob_sha256(const clip_gzindex *gz);
 

@@ -390,7 +390,13 @@ clip_writer_add_checkpoint(clip_writer *w, uint32_t layer,
 	cp->kind = ci->kind;
 	cp->window_len = ci->window_len;
 	memcpy(cp->span_sha256, ci->span_sha256, 32);
-	if (ci->window_len > 0) {
+	if (ci->window_len > 0 && ci->window_z != NULL) {
+		pw->z = malloc(ci->window_zlen ? ci->window_zlen : 1);
+		if (pw->z == NULL)
+			return clip_error_set(err, CLIP_ERR_NOMEM, "index writer: out of memory");
+		memcpy(pw->z, ci->window_z, ci->window_zlen);
+		pw->zlen = ci->window_zlen;
+	} else if (ci->window_len > 0) {
 		zlen = compressBound(ci->window_len);
 		pw->z = malloc(zlen);
 		if (pw->z == NULL)

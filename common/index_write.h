@@ -48,6 +48,10 @@ struct clip_checkpoint_info {
 	uint8_t  kind;            /* enum clip_checkpoint_kind */
 	const uint8_t *window;    /* the window bytes, uncompressed */
 	uint32_t window_len;      /* <= CLIP_WINDOW_SIZE */
+	/* Or the window already zlib-compressed (window_len still says how
+	 * long it is inflated); the writer then stores these bytes as is. */
+	const uint8_t *window_z;
+	uint32_t window_zlen;
 	uint8_t  span_sha256[32];
 };
 

@@ -29,6 +29,10 @@
 #include "common/index.h"
 #include "tests/fuzz/fuzz.h"
 
+/* The checkpoint's window, inflated (the indexer keeps it compressed). */
+static uint8_t win_buf_[CLIP_WINDOW_SIZE];
+#define WIN(ci) clip_checkpoint_info_window((ci), win_buf_)
+
 #define DATA_LEN   (160u * 1024)
 #define SPAN       (16u * 1024)
 #define RAW_SPAN   (8u * 1024)
@@ -259,10 +263,10 @@ damage_span(const uint8_t *in, size_t size)
 		free(comp);
 		clen = c.n;
 		comp = dup_exact(c.p, clen);
-		win = dup_exact(ci->window, ci->window_len);
+		win = dup_exact(WIN(ci), ci->window_len);
 		damaged = 1;
 	} else {
-		win = dup_exact(ci->window, ci->window_len);
+		win = dup_exact(WIN(ci), ci->window_len);
 	}
 	out = malloc(olen ? olen : 1);
 	FUZZ_ASSERT(out != NULL);
@@ -339,7 +343,7 @@ index_blob(const uint8_t *in, size_t size, const uint8_t *want, size_t want_len)
 				continue;
 			olen = (size_t)(cp.out_end - cp.out_offset);
 			comp = dup_exact(in + cp.span_start, clen);
-			win = dup_exact(ci->window, ci->window_len);
+			win = dup_exact(WIN(ci), ci->window_len);
 			out = malloc(olen);
 			FUZZ_ASSERT(out != NULL);
 			rc = clip_inflate_span(&cp, ci->window_len ? win : NULL, comp, clen, out,

@@ -15,6 +15,10 @@
 #include "common/index.h"
 #include "tests/unit/test.h"
 
+/* The checkpoint's window, inflated (the indexer keeps it compressed). */
+static uint8_t win_buf_[CLIP_WINDOW_SIZE];
+#define WIN(ci) clip_checkpoint_info_window((ci), win_buf_)
+
 #define KiB 1024u
 #define MiB (1024u * 1024u)
 
@@ -306,10 +310,10 @@ verify_index(const clip_gzindex *gz, const uint8_t *blob, size_t blob_len,
 		switch (ci->kind) {
 		case CLIP_CHECKPOINT_DEFLATE:
 			VCHECK(compression == CLIP_COMPRESSION_GZIP);
-			VCHECK(ci->window_len > 0 || ci->window == NULL);
+			VCHECK(ci->window_len > 0 || WIN(ci) == NULL);
 			/* The window is the output right before the checkpoint. */
 			VCHECK(ci->window_len <= ci->out_offset);
-			VCHECK(memcmp(ci->window, orig + ci->out_offset - ci->window_len,
+			VCHECK(memcmp(WIN(ci), orig + ci->out_offset - ci->window_len,
 			    ci->window_len) == 0);
 			break;
 		case CLIP_CHECKPOINT_MEMBER:
@@ -332,7 +336,7 @@ verify_index(const clip_gzindex *gz, const uint8_t *blob, size_t blob_len,
 		len = cp.out_end - cp.out_offset;
 		out = malloc((size_t)len);
 		VCHECK(comp != NULL && out != NULL);
-		if (clip_inflate_span(&cp, ci->window, comp, (size_t)(cp.span_end - cp.span_start),
+		if (clip_inflate_span(&cp, WIN(ci), comp, (size_t)(cp.span_end - cp.span_start),
 		    out, (size_t)len, &err) != CLIP_OK) {
 			fprintf(stderr, "span %zu: %s\n", i, clip_error_message(&err));
 			free(comp);
@@ -347,7 +351,7 @@ verify_index(const clip_gzindex *gz, const uint8_t *blob, size_t blob_len,
 		/* A read that starts inside the span. */
 		skip = rnd() % len;
 		len = 1 + rnd() % (len - skip);
-		if (clip_inflate_span_at(&cp, ci->window, comp,
+		if (clip_inflate_span_at(&cp, WIN(ci), comp,
 		    (size_t)(cp.span_end - cp.span_start), skip, out, (size_t)len, &err) != CLIP_OK) {
 			fprintf(stderr, "span %zu skip %llu: %s\n", i, (unsigned long long)skip,
 			    clip_error_message(&err));
@@ -869,19 +873,19 @@ TEST(test_inflate_span_damage)
 
 		/* Half the bytes cannot make the whole output. */
 		comp = span_copy(c.gz.p, &cp);
-		CHECK(clip_inflate_span(&cp, ci->window, comp, clen / 2, out, (size_t)olen,
+		CHECK(clip_inflate_span(&cp, WIN(ci), comp, clen / 2, out, (size_t)olen,
 		    &err) == CLIP_ERR_GZIP);
-		CHECK(clip_inflate_span(&cp, ci->window, comp, 0, out, (size_t)olen, &err) != CLIP_OK);
+		CHECK(clip_inflate_span(&cp, WIN(ci), comp, 0, out, (size_t)olen, &err) != CLIP_OK);
 		/* Asking for more than the span holds. */
-		CHECK(clip_inflate_span(&cp, ci->window, comp, clen, out, (size_t)olen + 1,
+		CHECK(clip_inflate_span(&cp, WIN(ci), comp, clen, out, (size_t)olen + 1,
 		    &err) == CLIP_ERR_INVALID);
-		CHECK(clip_inflate_span_at(&cp, ci->window, comp, clen, olen, out, 1,
+		CHECK(clip_inflate_span_at(&cp, WIN(ci), comp, clen, olen, out, 1,
 		    &err) == CLIP_ERR_INVALID);
 		/* Flipped bytes: an error or wrong output, nothing worse. */
 		for (k = 0; k < 4; k++) {
 			size_t at = (size_t)(rnd() % clen);
 			comp[at] ^= 0x5a;
-			(void)clip_inflate_span(&cp, ci->window, comp, clen, out, (size_t)olen, &err);
+			(void)clip_inflate_span(&cp, WIN(ci), comp, clen, out, (size_t)olen, &err);
 			comp[at] ^= 0x5a;
 		}
 		/* A wrong window gives wrong output or an error. */
@@ -891,13 +895,13 @@ TEST(test_inflate_span_damage)
 		}
 		/* Wrong bit count. */
 		cp.bits = (uint8_t)((cp.bits + 3) % 8);
-		(void)clip_inflate_span(&cp, ci->window, comp, clen, out, (size_t)olen, &err);
+		(void)clip_inflate_span(&cp, WIN(ci), comp, clen, out, (size_t)olen, &err);
 		cp.bits = 9;
-		CHECK(clip_inflate_span(&cp, ci->window, comp, clen, out, (size_t)olen,
+		CHECK(clip_inflate_span(&cp, WIN(ci), comp, clen, out, (size_t)olen,
 		    &err) == CLIP_ERR_INVALID);
 		cp.kind = 77;
 		cp.bits = 0;
-		CHECK(clip_inflate_span(&cp, ci->window, comp, clen, out, (size_t)olen,
+		CHECK(clip_inflate_span(&cp, WIN(ci), comp, clen, out, (size_t)olen,
 		    &err) == CLIP_ERR_INVALID);
 		/* Stored kind over a short buffer. */
 		cp.kind = CLIP_CHECKPOINT_STORED;

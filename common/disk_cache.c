@@ -337,18 +337,31 @@ read_full(int fd, void *buf, size_t len, uint64_t off)
 	return 1;
 }
 
-static void
-forget_damaged(disk_cache *dc, const char *name)
+/*
+ * Deletes the damaged file open as fd, if the name still points to it.
+ * Two readers can find the same damage at once, and by the time the second
+ * looks, the name may hold a good refetched copy: only the reader that
+ * removes this very file reports it (1), so each damage is counted once.
+ */
+static int
+forget_damaged(disk_cache *dc, const char *name, int fd)
 {
 	struct dc_entry *e;
+	struct stat mine, now;
+	int removed = 0;
 
+	if (fstat(fd, &mine) != 0)
+		return 0;
 	pthread_mutex_lock(&dc->lock);
-	HASH_FIND_STR(dc->table, name, e);
-	if (e != NULL)
-		drop(dc, e, 1);
-	else
-		unlinkat(dc->dirfd, name, 0);
+	if (fstatat(dc->dirfd, name, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    now.st_dev == mine.st_dev && now.st_ino == mine.st_ino) {
+		removed = unlinkat(dc->dirfd, name, 0) == 0;
+		HASH_FIND_STR(dc->table, name, e);
+		if (e != NULL)
+			drop(dc, e, 0);
+	}
 	pthread_mutex_unlock(&dc->lock);
+	return removed;
 }
 
 static size_t
@@ -422,10 +435,9 @@ entry_open(disk_cache *dc, const struct disk_cache_key *key, size_t len, struct 
 		goto damaged;
 	return CLIP_OK;
 damaged:
+	*damaged = forget_damaged(dc, oe->name, oe->fd);
 	close(oe->fd);
 	free(oe->table);
-	forget_damaged(dc, oe->name);
-	*damaged = 1;
 	return CLIP_ERR_NOTFOUND;
 io_error:
 	saved = errno;
@@ -478,13 +490,15 @@ entry_bad(disk_cache *dc, struct open_entry *oe, int r, int *damaged, struct cli
 {
 	int saved = errno;
 
-	close(oe->fd);
-	free(oe->table);
-	if (r < 0)
+	if (r < 0) {
+		close(oe->fd);
+		free(oe->table);
 		return clip_error_set(err, CLIP_ERR_IO, "disk cache: read %s: %s", oe->name,
 		    strerror(saved));
-	forget_damaged(dc, oe->name);
-	*damaged = 1;
+	}
+	*damaged = forget_damaged(dc, oe->name, oe->fd);
+	close(oe->fd);
+	free(oe->table);
 	return CLIP_ERR_NOTFOUND;
 }
 

@@ -369,8 +369,8 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file
 		return;
 	}
 	clip_error_clear(&err);
-	if (clip_reader_read(fs->reader, cs.layer, cs.data_offset + (uint64_t)off, size, buf, &got,
-	    &err) != CLIP_OK || got != size) {
+	if (clip_reader_read_extent(fs->reader, cs.layer, cs.data_offset + (uint64_t)off, size,
+	    cs.data_offset + cs.size, buf, &got, &err) != CLIP_OK || got != size) {
 		atomic_fetch_add(&fs->counters.read_errors, 1);
 		log_error("read of inode %llu at %lld (+%zu): %s", (unsigned long long)ino,
 		    (long long)off, size, got != size && err.code == CLIP_OK ?

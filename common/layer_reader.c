@@ -422,10 +422,15 @@ readahead_job(void *ctx, uint32_t layer, uint32_t span)
 }
 
 /* A read touched spans [first, last]: if the previous read of this layer
- * ended just before, the reader is streaming; queue what comes next. */
+ * ended just before, the reader is streaming; queue what comes next, but
+ * only spans that start before limit (the end of the file being read):
+ * two small files in neighbouring spans are not a stream, and loading
+ * spans past the file would fetch bytes nobody asked for. */
 static void
-maybe_read_ahead(clip_reader *r, const struct clip_layer *L, uint32_t first, uint32_t last)
+maybe_read_ahead(clip_reader *r, const struct clip_layer *L, uint32_t first, uint32_t last,
+    uint64_t limit)
 {
+	struct clip_checkpoint cp;
 	uint32_t prev, s, k;
 
 	prev = atomic_exchange(&r->last_span[L->index], last);
@@ -435,6 +440,9 @@ maybe_read_ahead(clip_reader *r, const struct clip_layer *L, uint32_t first, uin
 		if ((uint64_t)last + k >= L->checkpoint_count)
 			break;
 		s = last + k;
+		if (clip_index_checkpoint(r->idx, L->index, s, &cp) != CLIP_OK ||
+		    cp.out_offset >= limit)
+			break;
 		if (!span_cache_contains(r->mem, span_key(L->index, s)))
 			readahead_push(r->ra, L->index, s);
 	}
@@ -593,6 +601,13 @@ clip_err
 clip_reader_read(clip_reader *r, uint32_t layer, uint64_t off, size_t len, uint8_t *buf,
     size_t *got, struct clip_error *err)
 {
+	return clip_reader_read_extent(r, layer, off, len, UINT64_MAX, buf, got, err);
+}
+
+clip_err
+clip_reader_read_extent(clip_reader *r, uint32_t layer, uint64_t off, size_t len,
+    uint64_t extent_end, uint8_t *buf, size_t *got, struct clip_error *err)
+{
 	struct clip_layer L;
 	struct clip_checkpoint cp;
 	struct span *sp;
@@ -639,7 +654,7 @@ clip_reader_read(clip_reader *r, uint32_t layer, uint64_t off, size_t len, uint8
 		COUNT(r, bytes_served, n);
 	}
 	if (r->ra != NULL)
-		maybe_read_ahead(r, &L, first, i - 1);
+		maybe_read_ahead(r, &L, first, i - 1, extent_end);
 	return CLIP_OK;
 }
 

@@ -115,6 +115,13 @@ clip_err clip_reader_read(clip_reader *r, uint32_t layer, uint64_t off, size_t l
     uint8_t *buf, size_t *got, struct clip_error *err);
 
 /*
+ * As clip_reader_read, for a read inside an extent of the layer (a file's
+ * data) that ends at extent_end: readahead never loads spans that start
+ * at or after it.
+ */
+clip_err clip_reader_read_extent(clip_reader *r, uint32_t layer, uint64_t off, size_t len,
+    uint64_t extent_end, uint8_t *buf, size_t *got, struct clip_error *err);
+/*
  * Loads spans [first, first + count) of layer into the caches ahead of
  * need.  Spans already in memory, being loaded, or on disk are skipped;
  * each run of consecutive missing spans is fetched with one request of

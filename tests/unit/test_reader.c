@@ -1081,6 +1081,57 @@ TEST(test_readahead)
 	free(w);
 }
 
+/* Readahead stays inside the extent (the file) being read: a stream that
+ * ends in span 2 loads span 2 ahead, never span 3. */
+TEST(test_readahead_extent)
+{
+	struct layer_fx *f = malloc(sizeof(*f));
+	struct wrap *w = malloc(sizeof(*w));
+	struct clip_error err;
+	struct clip_blob_source lsrc, src;
+	struct clip_reader_opts o;
+	struct clip_reader_stats s;
+	struct clip_checkpoint c1, c2;
+	clip_layout_source *ls = NULL;
+	clip_reader *r = NULL;
+	uint8_t buf[20];
+	size_t got;
+	int k;
+
+	CHECK(f != NULL && w != NULL);
+	CHECK_OK(make_layer(f, CLIP_COMPRESSION_GZIP, 2 * MiB, 9, &err), &err);
+	CHECK(f->nspans >= 5);
+	CHECK_OK(clip_layout_source_new("layout", &ls, &lsrc, &err), &err);
+	wrap_init(w, &lsrc, f, &src);
+	clip_reader_opts_init(&o);
+	o.readahead_spans = 4;
+	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+	CHECK_OK(clip_index_checkpoint(f->idx, 0, 1, &c1), NULL);
+	CHECK_OK(clip_index_checkpoint(f->idx, 0, 2, &c2), NULL);
+
+	CHECK_OK(clip_reader_read_extent(r, 0, 10, 10, c2.out_offset + 1, buf, &got, &err), &err);
+	CHECK(got == 10 && memcmp(buf, f->data + 10, 10) == 0);
+	CHECK_OK(clip_reader_read_extent(r, 0, c1.out_offset - 10, 20, c2.out_offset + 1, buf,
+	    &got, &err), &err);
+	CHECK(got == 20 && memcmp(buf, f->data + c1.out_offset - 10, 20) == 0);
+	for (k = 0; k < 400; k++) {
+		struct timespec ts = { 0, 5 * 1000000L };
+		clip_reader_stats(r, &s);
+		if (s.readahead_spans >= 1)
+			break;
+		nanosleep(&ts, NULL);
+	}
+	clip_reader_free(r);   /* waits for readahead */
+	CHECK(atomic_load(&w->per_span[2]) == 1);
+	for (k = 3; k < (int)f->nspans; k++)
+		CHECK_MSG(atomic_load(&w->per_span[k]) == 0, "span %d fetched past the extent", k);
+
+	clip_layout_source_free(ls);
+	free_layer(f);
+	free(f);
+	free(w);
+}
+
 TEST(test_stored_layer)
 {
 	struct layer_fx *f = malloc(sizeof(*f));
@@ -1243,5 +1294,5 @@ TEST(test_prefetch)
 
 TEST_MAIN(test_random_reads, test_counters_exact, test_threads_single_flight,
     test_corrupt_source, test_failing_source, test_disk_cache, test_disk_cache_bound,
-    test_disk_cache_unusable, test_readahead, test_stored_layer, test_no_memory_cache,
+    test_disk_cache_unusable, test_readahead, test_readahead_extent, test_stored_layer, test_no_memory_cache,
     test_prefetch)

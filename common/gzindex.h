@@ -72,6 +72,18 @@ const uint8_t *clip_checkpoint_info_window(const struct clip_checkpoint_info *ci
 const uint8_t *clip_gzindex_blob_sha256(const clip_gzindex *gz);
 
 /*
+ * The inflate code the read side uses: ISA-L's igzip where clipfs was
+ * built with it (about four times zlib's speed), else zlib.  Both give the
+ * same bytes.  clip_inflate_use() switches for the whole process (tests
+ * run both) and returns the one in use, which stays zlib in a build
+ * without ISA-L.  The indexer always uses zlib: it needs to stop at each
+ * deflate block boundary.
+ */
+enum clip_inflater { CLIP_INFLATER_ZLIB, CLIP_INFLATER_ISAL };
+enum clip_inflater clip_inflate_use(enum clip_inflater want);
+const char *clip_inflater_name(enum clip_inflater which);
+
+/*
  * The read side: inflates one span.  comp holds the span's compressed
  * bytes [cp->span_start, cp->span_end) (already verified by the caller;
  * only comp[0 .. comp_len) is ever read), window the checkpoint's window

@@ -914,6 +914,34 @@ TEST(test_inflate_span_damage)
 	free_corpus(&c);
 }
 
+/*
+ * The spans above were inflated with the build's default inflater (ISA-L
+ * where built with it); run the inflating tests again with the other one,
+ * so both are held to the same bytes and the same errors.
+ */
+static void
+with_other_inflater(void (*fn)(void))
+{
+	enum clip_inflater was = clip_inflate_use(CLIP_INFLATER_ISAL);
+	enum clip_inflater other = was == CLIP_INFLATER_ISAL ? CLIP_INFLATER_ZLIB :
+	    CLIP_INFLATER_ISAL;
+
+	if (clip_inflate_use(other) != other) {
+		fprintf(stderr, "# only %s in this build\n", clip_inflater_name(was));
+		return;
+	}
+	fprintf(stderr, "# again with %s\n", clip_inflater_name(other));
+	fn();
+	clip_inflate_use(was);
+}
+
+TEST(test_other_inflater_single_member) { with_other_inflater(test_single_member); }
+TEST(test_other_inflater_multi_member) { with_other_inflater(test_multi_member); }
+TEST(test_other_inflater_marks) { with_other_inflater(test_marks); }
+TEST(test_other_inflater_damage) { with_other_inflater(test_inflate_span_damage); }
+
 TEST_MAIN(test_single_member, test_multi_member, test_chunking_does_not_matter, test_marks,
     test_marks_ignored, test_stored_layer, test_truncated, test_corrupt_byte,
-    test_trailing_garbage, test_callback_error_sticks, test_inflate_span_damage)
+    test_trailing_garbage, test_callback_error_sticks, test_inflate_span_damage,
+    test_other_inflater_single_member, test_other_inflater_multi_member,
+    test_other_inflater_marks, test_other_inflater_damage)

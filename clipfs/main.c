@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "clipfs/cli.h"
+#include "common/gzindex.h"
 
 struct subcommand {
 	const char *name;
@@ -123,7 +124,8 @@ main(int argc, char **argv)
 		return EXIT_OK;
 	}
 	if (strcmp(argv[1], "-V") == 0 || strcmp(argv[1], "--version") == 0) {
-		printf("clipfs %s (index format %d)\n", PACKAGE_VERSION, 2);
+		printf("clipfs %s (index format %d, span inflate: %s)\n", PACKAGE_VERSION, 2,
+		    clip_inflater_name(clip_inflate_use((enum clip_inflater)-1)));
 		return EXIT_OK;
 	}
 	for (i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)

@@ -75,8 +75,8 @@ const uint8_t *clip_gzindex_blob_sha256(const clip_gzindex *gz);
  * The inflate code the read side uses: ISA-L's igzip where clipfs was
  * built with it (about four times zlib's speed), else zlib.  Both give the
  * same bytes.  clip_inflate_use() switches for the whole process (tests
- * run both) and returns the one in use, which stays zlib in a build
- * without ISA-L.  The indexer always uses zlib: it needs to stop at each
+ * run both; any other value only asks) and returns the one in use, which
+ * stays zlib in a build without ISA-L.  The indexer always uses zlib: it needs to stop at each
  * deflate block boundary.
  */
 enum clip_inflater { CLIP_INFLATER_ZLIB, CLIP_INFLATER_ISAL };

@@ -8,13 +8,15 @@ export DEBIAN_FRONTEND=noninteractive
 # (docker-registry), image tools (umoci, skopeo), htpasswd (apache2-utils),
 # openssl + python3 (token server, certs), curl, jq, attr, fuse3; runc and
 # busybox-static for the containers-from-the-mount test; clang and its
-# runtime for the fuzzers (libFuzzer).
+# runtime for the fuzzers (libFuzzer); libisal-dev, the optional fast
+# inflater (README, "Optional: ISA-L").
 PACKAGES=(
 	build-essential autoconf automake pkg-config
 	libfuse3-dev fuse3 libcurl4-openssl-dev zlib1g-dev libssl-dev
 	libjansson-dev uthash-dev
 	docker-registry umoci skopeo apache2-utils openssl python3 curl jq attr
 	ca-certificates runc busybox-static clang libclang-rt-14-dev
+	libisal-dev
 )
 if [ "$(id -u)" -ne 0 ]; then
 	echo "install-deps.sh: must run as root (apt-get install)" >&2

@@ -8,14 +8,14 @@ export DEBIAN_FRONTEND=noninteractive
 # (docker-registry), image tools (umoci, skopeo), htpasswd (apache2-utils),
 # openssl + python3 (token server, certs), curl, jq, attr, fuse3; runc and
 # busybox-static for the containers-from-the-mount test; clang and its
-# runtime for the fuzzers (libFuzzer); libisal-dev, the optional fast
+# runtime for the fuzzers (libFuzzer); valgrind for the unit tests; libisal-dev, the optional fast
 # inflater (README, "Optional: ISA-L").
 PACKAGES=(
 	build-essential autoconf automake pkg-config
 	libfuse3-dev fuse3 libcurl4-openssl-dev zlib1g-dev libssl-dev
 	libjansson-dev uthash-dev
 	docker-registry umoci skopeo apache2-utils openssl python3 curl jq attr
-	ca-certificates runc busybox-static clang libclang-rt-14-dev
+	ca-certificates runc busybox-static clang libclang-rt-14-dev valgrind
 	libisal-dev
 )
 if [ "$(id -u)" -ne 0 ]; then

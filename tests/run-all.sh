@@ -12,6 +12,8 @@
 #                                 (tests/install-deps.sh; root)
 #   tests/run-all.sh --sanitizers then the whole suite again in a build
 #                                 with ASan and UBSan (from make dist)
+#   tests/run-all.sh --valgrind   then every unit test program under
+#                                 valgrind (make check-valgrind)
 #   tests/run-all.sh --fuzz SECS  then each libFuzzer target for SECS
 #                                 seconds (tests/fuzz/run-fuzzers.sh)
 #
@@ -22,14 +24,16 @@ set -u
 distcheck=no
 install=no
 sanitizers=no
+valgrind=no
 fuzz_seconds=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--distcheck) distcheck=yes ;;
 	--install) install=yes ;;
 	--sanitizers) sanitizers=yes ;;
+	--valgrind) valgrind=yes ;;
 	--fuzz) fuzz_seconds=${2:-}; shift ;;
-	*) echo "usage: $0 [--install] [--distcheck] [--sanitizers] [--fuzz SECONDS]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--install] [--distcheck] [--sanitizers] [--valgrind] [--fuzz SECONDS]" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -118,6 +122,18 @@ if [ "$build_ok" = yes ]; then
 			failed=$((failed + 1))
 		fi
 		rm -rf "$san"
+	fi
+	# Each unit test program under valgrind's memcheck: one count each.
+	if [ "$valgrind" = yes ] && [ "$failed" -eq 0 ]; then
+		step make check-valgrind >valgrind.log 2>&1
+		cat valgrind.log
+		p=$(grep -c '^PASS: ' valgrind.log)
+		f=$(grep -c '^FAIL: ' valgrind.log)
+		passed=$((passed + p))
+		failed=$((failed + f))
+		if ! grep -q '^PASS: ' valgrind.log && [ "$f" -eq 0 ]; then
+			failed=$((failed + 1))
+		fi
 	fi
 	if [ "$fuzz_seconds" -gt 0 ] && [ "$failed" -eq 0 ]; then
 		if step tests/fuzz/run-fuzzers.sh "$fuzz_seconds"; then

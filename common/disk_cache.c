@@ -38,7 +38,9 @@ struct span_file_header {
 	uint8_t  magic[8];           /* SPAN_FILE_MAGIC */
 	uint32_t version;            /* SPAN_FILE_VERSION */
 	uint32_t header_size;        /* sizeof(struct span_file_header) */
-	uint64_t data_len;           /* inflated bytes that follow */
+	uint64_t data_len;           /* inflated bytes that follow: the span's
+	                              * first data_len bytes (all of it, or a
+	                              * prefix from a partial load) */
 	uint8_t  span_sha256[32];    /* the key's: compressed span hash */
 	uint8_t  table_sha256[32];   /* of the block table that follows */
 };
@@ -375,6 +377,7 @@ struct open_entry {
 	int fd;
 	char name[NAME_LEN];
 	uint64_t size;
+	size_t data_len;             /* the span's first data_len bytes are here */
 	uint8_t *table;
 	size_t nblocks;
 };
@@ -410,18 +413,20 @@ entry_open(disk_cache *dc, const struct disk_cache_key *key, size_t len, struct 
 		return clip_error_set(err, CLIP_ERR_IO, "disk cache: open %s: %s", oe->name,
 		    strerror(errno));
 	}
-	oe->nblocks = nblocks(len);
-	if (fstat(oe->fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-	    (uint64_t)st.st_size != sizeof(h) + 32 * (uint64_t)oe->nblocks + len)
+	if (fstat(oe->fd, &st) != 0 || !S_ISREG(st.st_mode))
 		goto damaged;
-	oe->size = (uint64_t)st.st_size;
 	r = read_full(oe->fd, &h, sizeof(h), 0);
 	if (r < 0)
 		goto io_error;
 	if (r == 0 || memcmp(h.magic, SPAN_FILE_MAGIC, 8) != 0 ||
 	    h.version != SPAN_FILE_VERSION || h.header_size != sizeof(h) ||
-	    h.data_len != len || memcmp(h.span_sha256, key->span_sha256, 32) != 0)
+	    h.data_len > len || memcmp(h.span_sha256, key->span_sha256, 32) != 0)
 		goto damaged;
+	oe->data_len = (size_t)h.data_len;
+	oe->nblocks = nblocks(oe->data_len);
+	if ((uint64_t)st.st_size != sizeof(h) + 32 * (uint64_t)oe->nblocks + oe->data_len)
+		goto damaged;
+	oe->size = (uint64_t)st.st_size;
 	oe->table = malloc(32 * oe->nblocks + 1);
 	if (oe->table == NULL) {
 		close(oe->fd);
@@ -514,6 +519,11 @@ disk_cache_get(disk_cache *dc, const struct disk_cache_key *key, size_t len,
 	*data = NULL;
 	if ((rc = entry_open(dc, key, len, &oe, damaged, err)) != CLIP_OK)
 		return rc;
+	if (oe.data_len != len) {   /* a prefix only: a miss for the whole span */
+		close(oe.fd);
+		free(oe.table);
+		return CLIP_ERR_NOTFOUND;
+	}
 	buf = malloc(len ? len : 1);
 	if (buf == NULL) {
 		close(oe.fd);
@@ -544,6 +554,11 @@ disk_cache_read(disk_cache *dc, const struct disk_cache_key *key, size_t len, si
 		return clip_error_set(err, CLIP_ERR_INVALID, "disk cache: read past the span");
 	if ((rc = entry_open(dc, key, len, &oe, damaged, err)) != CLIP_OK)
 		return rc;
+	if (off + n > oe.data_len) {   /* past a prefix: a miss */
+		close(oe.fd);
+		free(oe.table);
+		return CLIP_ERR_NOTFOUND;
+	}
 	if (n == 0) {
 		entry_close(dc, &oe);
 		return CLIP_OK;
@@ -556,7 +571,7 @@ disk_cache_read(disk_cache *dc, const struct disk_cache_key *key, size_t len, si
 		free(oe.table);
 		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
 	}
-	r = read_blocks(&oe, len, b0, b1, buf);
+	r = read_blocks(&oe, oe.data_len, b0, b1, buf);
 	if (r != 1) {
 		free(buf);
 		return entry_bad(dc, &oe, r, damaged, err);
@@ -594,6 +609,7 @@ disk_cache_put(disk_cache *dc, const struct disk_cache_key *key, const uint8_t *
 {
 	char name[NAME_LEN], tmp[64];
 	struct span_file_header h;
+	struct dc_entry *old;
 	size_t nb = nblocks(len), b;
 	uint64_t size = sizeof(h) + 32 * (uint64_t)nb + (uint64_t)len, seq;
 	uint8_t *table;
@@ -627,7 +643,10 @@ disk_cache_put(disk_cache *dc, const struct disk_cache_key *key, const uint8_t *
 	}
 
 	pthread_mutex_lock(&dc->lock);
-	if (dc->writes_off || size > dc->max_bytes) {
+	HASH_FIND_STR(dc->table, name, old);
+	/* A prefix never replaces a longer entry (the whole span, or a
+	 * longer prefix) that is already there. */
+	if (dc->writes_off || size > dc->max_bytes || (old != NULL && old->size >= size)) {
 		pthread_mutex_unlock(&dc->lock);
 		free(table);
 		return CLIP_OK;

@@ -66,13 +66,17 @@ clip_err disk_cache_get(disk_cache *dc, const struct disk_cache_key *key, size_t
 
 /*
  * Reads bytes [off, off + n) of key's span (len bytes in all) into out,
- * checking only the blocks it touches.  Results as for disk_cache_get.
+ * checking only the blocks it touches.  Results as for disk_cache_get;
+ * an entry that holds only a prefix of the span serves reads inside it
+ * (disk_cache_get wants the whole span and misses on a prefix).
  */
 clip_err disk_cache_read(disk_cache *dc, const struct disk_cache_key *key, size_t len,
     size_t off, size_t n, uint8_t *out, int *damaged, struct clip_error *err);
 
 /*
- * Stores len bytes for key, evicting older entries to make room.
+ * Stores len bytes for key, evicting older entries to make room: the
+ * whole span, or a prefix of it (the first len bytes, from a partial
+ * load).  An entry already there that is at least as long is kept.
  * *stored says whether a file was written: 0 when writes are off, the
  * entry alone exceeds the bound, or the digest cannot be a file name.
  * A write failure returns CLIP_ERR_IO (with the cause) and turns writes

@@ -108,4 +108,14 @@ clip_err clip_inflate_span_at(const struct clip_checkpoint *cp, const uint8_t *w
     const uint8_t *comp, size_t comp_len, uint64_t skip, uint8_t *out, size_t out_len,
     struct clip_error *err);
 
+/*
+ * For a partial load, which fetched only the start of a span: inflates as
+ * much of the span's output as comp (its first comp_len compressed bytes,
+ * verified) allows, up to out_len bytes; *made says how many.  Running out
+ * of input is not an error here; corrupt data still is.
+ */
+clip_err clip_inflate_span_prefix(const struct clip_checkpoint *cp, const uint8_t *window,
+    const uint8_t *comp, size_t comp_len, uint8_t *out, size_t out_len, size_t *made,
+    struct clip_error *err);
+
 #endif

@@ -87,9 +87,13 @@ skip_buffer(uint64_t skip, uint8_t *out, size_t out_len, size_t *len)
 	return p;
 }
 
+/* The input ran out before the output did: an error, unless the caller
+ * asked for a prefix (made_out), which is as far as the input goes. */
 static clip_err
-short_input(struct clip_error *err, uint64_t missing)
+ended_early(struct clip_error *err, size_t *made_out, uint64_t missing)
 {
+	if (made_out != NULL)
+		return CLIP_OK;
 	return clip_error_set(err, CLIP_ERR_GZIP,
 	    "span: compressed data ends %llu bytes short of the output",
 	    (unsigned long long)missing);
@@ -107,7 +111,7 @@ short_input(struct clip_error *err, uint64_t missing)
 static clip_err
 inflate_from_isal(const struct clip_checkpoint *cp, const uint8_t *window,
     const uint8_t *comp, size_t comp_len, uint64_t skip, uint8_t *out, size_t out_len,
-    struct clip_error *err)
+    size_t *made_out, struct clip_error *err)
 {
 	struct inflate_state *s;
 	int raw = cp->kind == CLIP_CHECKPOINT_DEFLATE;
@@ -193,17 +197,19 @@ inflate_from_isal(const struct clip_checkpoint *cp, const uint8_t *window,
 			isal_inflate_reset(s);
 			s->crc_flag = ISAL_GZIP;
 			if (pos == comp_len) {
-				rc = short_input(err, skip + out_len - done);
+				rc = ended_early(err, made_out, skip + out_len - done);
 				goto out;
 			}
 			continue;
 		}
 		if (used == 0 && made == 0) {
-			rc = short_input(err, skip + out_len - done);
+			rc = ended_early(err, made_out, skip + out_len - done);
 			goto out;
 		}
 	}
 out:
+	if (made_out != NULL)
+		*made_out = done;
 	free(s);
 	if (scratch != out)
 		free(scratch);
@@ -214,7 +220,7 @@ out:
 static clip_err
 inflate_from(const struct clip_checkpoint *cp, const uint8_t *window,
     const uint8_t *comp, size_t comp_len, uint64_t skip, uint8_t *out, size_t out_len,
-    struct clip_error *err)
+    size_t *made_out, struct clip_error *err)
 {
 	z_stream s;
 	int raw = cp->kind == CLIP_CHECKPOINT_DEFLATE;
@@ -296,7 +302,7 @@ inflate_from(const struct clip_checkpoint *cp, const uint8_t *window,
 				goto out;
 			}
 			if (pos == comp_len) {
-				rc = short_input(err, skip + out_len - done);
+				rc = ended_early(err, made_out, skip + out_len - done);
 				goto out;
 			}
 			continue;
@@ -306,7 +312,7 @@ inflate_from(const struct clip_checkpoint *cp, const uint8_t *window,
 			goto out;
 		}
 		if (ret == Z_BUF_ERROR || (ret == Z_OK && used == 0 && made == 0)) {
-			rc = short_input(err, skip + out_len - done);
+			rc = ended_early(err, made_out, skip + out_len - done);
 			goto out;
 		}
 		if (ret != Z_OK) {
@@ -316,6 +322,8 @@ inflate_from(const struct clip_checkpoint *cp, const uint8_t *window,
 		}
 	}
 out:
+	if (made_out != NULL)
+		*made_out = done;
 	inflateEnd(&s);
 	if (scratch != out)
 		free(scratch);
@@ -354,9 +362,9 @@ clip_inflate_span_at(const struct clip_checkpoint *cp, const uint8_t *window,
 #ifdef HAVE_ISAL
 		if (inflater == CLIP_INFLATER_ISAL)
 			return inflate_from_isal(cp, window, comp, comp_len, skip, out, out_len,
-			    err);
+			    NULL, err);
 #endif
-		return inflate_from(cp, window, comp, comp_len, skip, out, out_len, err);
+		return inflate_from(cp, window, comp, comp_len, skip, out, out_len, NULL, err);
 	default:
 		return clip_error_set(err, CLIP_ERR_INVALID, "checkpoint: unknown kind %u",
 		    cp->kind);
@@ -369,4 +377,38 @@ clip_inflate_span(const struct clip_checkpoint *cp, const uint8_t *window,
     struct clip_error *err)
 {
 	return clip_inflate_span_at(cp, window, comp, comp_len, 0, out, out_len, err);
+}
+
+clip_err
+clip_inflate_span_prefix(const struct clip_checkpoint *cp, const uint8_t *window,
+    const uint8_t *comp, size_t comp_len, uint8_t *out, size_t out_len, size_t *made,
+    struct clip_error *err)
+{
+	*made = 0;
+	if (cp == NULL || (comp == NULL && comp_len > 0) || (out == NULL && out_len > 0))
+		return clip_error_set(err, CLIP_ERR_INVALID, "inflate span: bad arguments");
+	if (cp->out_end < cp->out_offset || out_len > cp->out_end - cp->out_offset)
+		return clip_error_set(err, CLIP_ERR_INVALID, "inflate span: %zu bytes asked of "
+		    "a %llu byte span", out_len, (unsigned long long)(cp->out_end - cp->out_offset));
+	if (out_len == 0)
+		return CLIP_OK;
+	switch (cp->kind) {
+	case CLIP_CHECKPOINT_STORED:
+		*made = comp_len < out_len ? comp_len : out_len;
+		memcpy(out, comp, *made);
+		return CLIP_OK;
+	case CLIP_CHECKPOINT_DEFLATE:
+	case CLIP_CHECKPOINT_MEMBER:
+		if (cp->kind == CLIP_CHECKPOINT_DEFLATE && cp->bits != 0 && comp_len == 0)
+			return CLIP_OK;
+#ifdef HAVE_ISAL
+		if (inflater == CLIP_INFLATER_ISAL)
+			return inflate_from_isal(cp, window, comp, comp_len, 0, out, out_len, made,
+			    err);
+#endif
+		return inflate_from(cp, window, comp, comp_len, 0, out, out_len, made, err);
+	default:
+		return clip_error_set(err, CLIP_ERR_INVALID, "checkpoint: unknown kind %u",
+		    cp->kind);
+	}
 }

@@ -364,6 +364,32 @@ verify_index(const clip_gzindex *gz, const uint8_t *blob, size_t blob_len,
 			free(out);
 			VCHECK(!"mid-span output differs");
 		}
+		/* A partial load: the first cut compressed bytes give a prefix
+		 * of the output, exact as far as it goes; all of them give all. */
+		{
+			size_t clen = (size_t)(cp.span_end - cp.span_start), made = 0;
+			size_t cut = (size_t)(rnd() % (clen + 1));
+			size_t olen = (size_t)(cp.out_end - cp.out_offset);
+			clip_err prc;
+			free(out);
+			out = malloc(olen);
+			VCHECK(out != NULL);
+			prc = clip_inflate_span_prefix(&cp, WIN(ci), comp, cut, out, olen, &made, &err);
+			if (prc != CLIP_OK || made > olen || memcmp(out, orig + cp.out_offset, made) != 0) {
+				fprintf(stderr, "span %zu prefix of %zu/%zu bytes: %s, made %zu\n", i,
+				    cut, clen, prc == CLIP_OK ? "wrong output" : clip_error_message(&err),
+				    made);
+				free(comp);
+				free(out);
+				VCHECK(!"span prefix");
+			}
+			prc = clip_inflate_span_prefix(&cp, WIN(ci), comp, clen, out, olen, &made, &err);
+			if (prc != CLIP_OK || made != olen || memcmp(out, orig + cp.out_offset, olen) != 0) {
+				free(comp);
+				free(out);
+				VCHECK(!"span prefix of all its bytes");
+			}
+		}
 		free(comp);
 		free(out);
 		prev = ci;

@@ -18,7 +18,8 @@
 #define CLIP_MAGIC          "\x89" "CLIP\r\n\x1a\n"
 #define CLIP_MAGIC_LEN      9
 #define CLIP_VERSION_MAJOR  2
-#define CLIP_VERSION_MINOR  1   /* 1: the optional PREFETCH section */
+#define CLIP_VERSION_MINOR  2   /* 1: the optional PREFETCH section;
+                                   2: the optional CHUNKS section */
 #define CLIP_ALIGN          8
 #define CLIP_ROOT_INO       1   /* inode number n is record n - 1 */
 #define CLIP_NAME_MAX       255
@@ -65,8 +66,9 @@ enum clip_section_type {
 	CLIP_SECTION_WINDOWS     = 8, /* bytes: zlib-compressed windows */
 	CLIP_SECTION_IMAGE       = 9, /* one struct clip_disk_image */
 	CLIP_SECTION_PREFETCH    = 10, /* struct clip_disk_prefetch[]; optional */
+	CLIP_SECTION_CHUNKS      = 11, /* struct clip_disk_chunks_header, ...; optional */
 };
-#define CLIP_SECTION_MAX_KNOWN 10
+#define CLIP_SECTION_MAX_KNOWN 11
 
 /*
  * A string: bytes [off, off + len) of the STRINGS section, followed there
@@ -216,6 +218,26 @@ struct clip_disk_prefetch {
 	uint64_t length;
 };
 
+/*
+ * Chunk hashes: the SHA-256 of every 1 << chunk_shift byte piece of each
+ * layer's blob as stored in the registry (the gzip bytes of a gzip layer,
+ * the tar bytes of an uncompressed one), pieces aligned to blob offset 0,
+ * the last one shorter.  So any chunk-aligned range of a span can be
+ * verified, not only whole spans.  The section is this header, then
+ * layer_count uint64_t `first` (the index of the layer's first hash:
+ * first[0] == 0, first[l + 1] == first[l] + ceil(compressed_size_l /
+ * chunk size)), then the hashes, 32 bytes each; its length is exactly
+ * that.  Written without CLIP_SECTION_REQUIRED: a reader that does not
+ * know it verifies whole spans only.
+ */
+struct clip_disk_chunks_header {
+	uint32_t chunk_shift;     /* chunk size = 1 << chunk_shift; 16 (64 KiB) written */
+	uint32_t layer_count;     /* == the LAYERS count */
+};
+#define CLIP_CHUNK_SHIFT     16  /* what clipfs writes */
+#define CLIP_CHUNK_SHIFT_MIN 12  /* what readers accept */
+#define CLIP_CHUNK_SHIFT_MAX 24
+
 /* The registry speaks plain HTTP (recorded from --plain-http). */
 #define CLIP_STORAGE_PLAIN_HTTP 0x1u
 
@@ -229,5 +251,6 @@ _Static_assert(sizeof(struct clip_disk_layer) == 64, "layer layout");
 _Static_assert(sizeof(struct clip_disk_checkpoint) == 72, "checkpoint layout");
 _Static_assert(sizeof(struct clip_disk_image) == 88, "image layout");
 _Static_assert(sizeof(struct clip_disk_prefetch) == 24, "prefetch layout");
+_Static_assert(sizeof(struct clip_disk_chunks_header) == 8, "chunks header layout");
 
 #endif

@@ -27,10 +27,16 @@
  * boundary can no longer take a checkpoint (a mark there is ignored; a
  * due periodic checkpoint goes to the next boundary).
  *
+ * Chunk hashes: every byte fed also goes through chunk_md, which is
+ * finished into the chunk list at each multiple of CHUNK_SIZE of blob
+ * offset, and at the end for a last, shorter chunk.
+ *
  * Memory: the ring, the tail and zlib's state are bounded; what grows is
  * the checkpoint list, one window (<= 32 KiB) per checkpoint, and the
  * count is capped by MAX_CHECKPOINTS.  Checkpoints are at least `span`
- * bytes of output apart, or MARK_MIN_DIST for marks.
+ * bytes of output apart, or MARK_MIN_DIST for marks.  The chunk list
+ * grows by 32 bytes per CHUNK_SIZE of input (512 KiB for a 1 GB blob),
+ * capped by MAX_CHUNKS.
  */
 #include "config.h"
 
@@ -49,6 +55,8 @@
 #define MARK_MIN_DIST   (64u << 10)  /* marks closer than this to the previous checkpoint are ignored */
 #define MAX_CHECKPOINTS (1u << 20)
 #define FEED_SLICE      (1u << 30)   /* avail_in is a uInt */
+#define CHUNK_SIZE      ((uint64_t)1 << CLIP_CHUNK_SHIFT)
+#define MAX_CHUNKS      (1u << 22)   /* a 256 GiB blob; 128 MiB of hashes */
 
 _Static_assert(OUT_CHUNK + CLIP_WINDOW_SIZE <= RING_SIZE,
     "a boundary's window must survive the next inflate() call");
@@ -99,6 +107,11 @@ struct clip_gzindex {
 	EVP_MD_CTX *span_md;
 	EVP_MD_CTX *blob_md;
 	uint8_t blob_sha256[32];
+
+	EVP_MD_CTX *chunk_md;   /* the chunk that fed ends in */
+	uint8_t *chunks;        /* 32 bytes per finished chunk */
+	size_t nchunks;
+	size_t chunks_cap;
 
 	int finished;
 	struct clip_error fail; /* sticky: once failed, every call says so */
@@ -170,9 +183,11 @@ clip_gzindex_new(uint32_t compression, uint64_t span, clip_gzindex_data_fn fn, v
 	gz->fn_ctx = ctx;
 	gz->span_md = EVP_MD_CTX_new();
 	gz->blob_md = EVP_MD_CTX_new();
-	if (gz->span_md == NULL || gz->blob_md == NULL ||
+	gz->chunk_md = EVP_MD_CTX_new();
+	if (gz->span_md == NULL || gz->blob_md == NULL || gz->chunk_md == NULL ||
 	    EVP_DigestInit_ex(gz->span_md, EVP_sha256(), NULL) != 1 ||
-	    EVP_DigestInit_ex(gz->blob_md, EVP_sha256(), NULL) != 1)
+	    EVP_DigestInit_ex(gz->blob_md, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestInit_ex(gz->chunk_md, EVP_sha256(), NULL) != 1)
 		goto nomem;
 
 	if (compression == CLIP_COMPRESSION_GZIP) {
@@ -217,6 +232,8 @@ clip_gzindex_free(clip_gzindex *gz)
 	free(gz->tail);
 	EVP_MD_CTX_free(gz->span_md);
 	EVP_MD_CTX_free(gz->blob_md);
+	EVP_MD_CTX_free(gz->chunk_md);
+	free(gz->chunks);
 	free(gz);
 }
 
@@ -548,9 +565,59 @@ feed_stored(clip_gzindex *gz, const uint8_t *buf, size_t len, struct clip_error 
 	return CLIP_OK;
 }
 
+/* The chunk being hashed is complete (or the blob ended): keep its hash
+ * and start the next one. */
+static clip_err
+end_chunk(clip_gzindex *gz, struct clip_error *err)
+{
+	uint8_t *n;
+	size_t cap;
+
+	if (gz->nchunks >= MAX_CHUNKS)
+		return gz_fail(gz, err, CLIP_ERR_TOOBIG,
+		    "gzindex: a layer blob over %llu bytes",
+		    (unsigned long long)(MAX_CHUNKS * CHUNK_SIZE));
+	if (gz->nchunks == gz->chunks_cap) {
+		cap = gz->chunks_cap ? 2 * gz->chunks_cap : 64;
+		n = realloc(gz->chunks, cap * 32);
+		if (n == NULL)
+			return gz_fail(gz, err, CLIP_ERR_NOMEM, "gzindex: out of memory");
+		gz->chunks = n;
+		gz->chunks_cap = cap;
+	}
+	if (EVP_DigestFinal_ex(gz->chunk_md, gz->chunks + gz->nchunks * 32, NULL) != 1 ||
+	    EVP_DigestInit_ex(gz->chunk_md, EVP_sha256(), NULL) != 1)
+		return gz_fail(gz, err, CLIP_ERR_NOMEM, "gzindex: sha256 failed");
+	gz->nchunks++;
+	return CLIP_OK;
+}
+
+/* Hashes buf into the chunks; gz->fed is the blob offset of buf[0]. */
+static clip_err
+hash_chunks(clip_gzindex *gz, const uint8_t *buf, size_t len, struct clip_error *err)
+{
+	uint64_t at = gz->fed;
+	size_t n;
+	clip_err rc;
+
+	while (len > 0) {
+		n = CHUNK_SIZE - at % CHUNK_SIZE < len ? (size_t)(CHUNK_SIZE - at % CHUNK_SIZE) : len;
+		if (!md_update(gz->chunk_md, buf, n))
+			return gz_fail(gz, err, CLIP_ERR_NOMEM, "gzindex: sha256 failed");
+		at += n;
+		buf += n;
+		len -= n;
+		if (at % CHUNK_SIZE == 0 && (rc = end_chunk(gz, err)) != CLIP_OK)
+			return rc;
+	}
+	return CLIP_OK;
+}
+
 clip_err
 clip_gzindex_feed(clip_gzindex *gz, const uint8_t *buf, size_t len, struct clip_error *err)
 {
+	clip_err rc;
+
 	if (gz == NULL || (buf == NULL && len > 0))
 		return clip_error_set(err, CLIP_ERR_INVALID, "gzindex: bad arguments");
 	if (gz->fail.code != CLIP_OK)
@@ -561,6 +628,8 @@ clip_gzindex_feed(clip_gzindex *gz, const uint8_t *buf, size_t len, struct clip_
 		return CLIP_OK;
 	if (!md_update(gz->blob_md, buf, len))
 		return gz_fail(gz, err, CLIP_ERR_NOMEM, "gzindex: sha256 failed");
+	if ((rc = hash_chunks(gz, buf, len, err)) != CLIP_OK)
+		return rc;
 	gz->fed += len;
 	if (gz->compression == CLIP_COMPRESSION_NONE)
 		return feed_stored(gz, buf, len, err);
@@ -632,6 +701,8 @@ clip_gzindex_finish(clip_gzindex *gz, struct clip_error *err)
 		return gz_fail(gz, err, CLIP_ERR_NOMEM, "gzindex: sha256 failed");
 	if (EVP_DigestFinal_ex(gz->blob_md, gz->blob_sha256, NULL) != 1)
 		return gz_fail(gz, err, CLIP_ERR_NOMEM, "gzindex: sha256 failed");
+	if (gz->fed % CHUNK_SIZE != 0 && (rc = end_chunk(gz, err)) != CLIP_OK)
+		return rc;      /* the last, shorter chunk */
 	gz->finished = 1;
 
 	/* Only the checkpoints are needed from here on. */
@@ -677,6 +748,18 @@ const uint8_t *
 clip_gzindex_blob_sha256(const clip_gzindex *gz)
 {
 	return gz != NULL && gz->finished ? gz->blob_sha256 : NULL;
+}
+
+const uint8_t *
+clip_gzindex_chunk_sha256s(const clip_gzindex *gz, size_t *count, uint32_t *chunk_shift)
+{
+	*count = 0;
+	*chunk_shift = 0;
+	if (gz == NULL || !gz->finished)
+		return NULL;
+	*count = gz->nchunks;
+	*chunk_shift = CLIP_CHUNK_SHIFT;
+	return gz->chunks;
 }
 
 const uint8_t *

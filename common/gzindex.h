@@ -9,7 +9,8 @@
  * the caller asks for one with clip_gzindex_mark().  For each span (the
  * compressed bytes between two checkpoints, see format.h) it computes the
  * SHA-256 while the bytes stream past, and it also computes the SHA-256
- * of the whole blob so the caller can check the layer digest.
+ * of the whole blob so the caller can check the layer digest, and the
+ * SHA-256 of each 64 KiB piece of the blob (chunk hashes).
  *
  * An uncompressed layer gets CLIP_CHECKPOINT_STORED checkpoints every
  * `span` bytes (no window) so its ranges can be verified too.
@@ -70,6 +71,18 @@ const uint8_t *clip_checkpoint_info_window(const struct clip_checkpoint_info *ci
 
 /* The SHA-256 of every byte fed. */
 const uint8_t *clip_gzindex_blob_sha256(const clip_gzindex *gz);
+
+/*
+ * After finish: the SHA-256s (32 bytes each, *count of them) of the blob's
+ * pieces of 1 << *chunk_shift bytes (CLIP_CHUNK_SHIFT: 64 KiB), aligned to
+ * offset 0, the last one shorter: ceil(compressed size / chunk size) of
+ * them, for clip_layer_info.chunk_sha256 (clip(5), CHUNKS).  Owned by gz.
+ * Before finish or after an error: NULL, *count and *chunk_shift 0; NULL
+ * with *count 0 and a non-zero *chunk_shift for an empty blob.  A blob of
+ * more than 2^22 chunks (256 GiB) fails with CLIP_ERR_TOOBIG.
+ */
+const uint8_t *clip_gzindex_chunk_sha256s(const clip_gzindex *gz, size_t *count,
+    uint32_t *chunk_shift);
 
 /*
  * The inflate code the read side uses: ISA-L's igzip where clipfs was

@@ -182,6 +182,18 @@ clip_err clip_index_prefetch(const clip_index *idx, uint32_t i, uint32_t *ino,
     uint64_t *offset, uint64_t *length);
 
 /*
+ * Chunk hashes (CHUNKS section): the SHA-256 of each chunk-size piece of
+ * a layer's compressed blob (the last piece shorter), so any chunk-aligned
+ * range can be verified.  0 if the index has none (then only whole spans
+ * can be verified).
+ */
+uint32_t clip_index_chunk_size(const clip_index *idx);
+/* The SHA-256 (32 bytes, in the mapped file) of chunk k of layer: bytes
+ * [k * size, min((k + 1) * size, compressed_size)).  NULL if the index has
+ * no chunks or k or layer is out of range. */
+const uint8_t *clip_index_chunk_sha256(const clip_index *idx, uint32_t layer, uint64_t k);
+
+/*
  * Replaces (or adds) the PREFETCH section of the index at path with n
  * entries, rewriting the file atomically (temporary file, rename).  Every
  * other section is kept byte for byte.  CLIP_ERR_INVALID for an entry that

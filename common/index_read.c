@@ -48,6 +48,11 @@ struct clip_index {
 	const struct clip_disk_image *image;
 	const struct clip_disk_prefetch *prefetch;
 	uint32_t nprefetch;
+	const uint8_t *chunks;    /* the CHUNKS section, or NULL */
+	uint64_t chunks_len;
+	uint32_t chunk_shift;     /* 0: no CHUNKS section */
+	const uint64_t *chunk_first;
+	const uint8_t *chunk_sha256;
 };
 
 static const size_t record_size[CLIP_SECTION_MAX_KNOWN + 1] = {
@@ -61,6 +66,7 @@ static const size_t record_size[CLIP_SECTION_MAX_KNOWN + 1] = {
 	[CLIP_SECTION_WINDOWS] = 1,
 	[CLIP_SECTION_IMAGE] = sizeof(struct clip_disk_image),
 	[CLIP_SECTION_PREFETCH] = sizeof(struct clip_disk_prefetch),
+	[CLIP_SECTION_CHUNKS] = 8,   /* a header, then u64s and 32-byte hashes */
 };
 
 const char *
@@ -77,6 +83,7 @@ clip_section_name(uint32_t type)
 	case CLIP_SECTION_WINDOWS:     return "windows";
 	case CLIP_SECTION_IMAGE:       return "image";
 	case CLIP_SECTION_PREFETCH:    return "prefetch";
+	case CLIP_SECTION_CHUNKS:      return "chunks";
 	}
 	return "unknown";
 }
@@ -242,6 +249,8 @@ check_sections(clip_index *idx, struct clip_error *err)
 	idx->image = where[CLIP_SECTION_IMAGE];
 	idx->prefetch = where[CLIP_SECTION_PREFETCH];
 	idx->nprefetch = (uint32_t)(lens[CLIP_SECTION_PREFETCH] / sizeof(*idx->prefetch));
+	idx->chunks = where[CLIP_SECTION_CHUNKS];
+	idx->chunks_len = lens[CLIP_SECTION_CHUNKS];
 	if (idx->strings[idx->strings_len - 1] != '\0')
 		return BAD("the strings section does not end in NUL");
 	return CLIP_OK;
@@ -440,6 +449,61 @@ check_image(clip_index *idx, struct clip_error *err)
 	return CLIP_OK;
 }
 
+/* The number of chunk_shift-sized pieces of size bytes, rounded up. */
+static uint64_t
+chunks_of(uint64_t size, uint32_t shift)
+{
+	return (size >> shift) + ((size & ((UINT64_C(1) << shift) - 1)) != 0);
+}
+
+/*
+ * CHUNKS: the header, then one u64 per layer (the index of its first
+ * hash), then the hashes; each layer has exactly as many as its blob has
+ * pieces, and the section holds exactly that much.
+ */
+static clip_err
+check_chunks(clip_index *idx, struct clip_error *err)
+{
+	const struct clip_disk_chunks_header *h = (const void *)idx->chunks;
+	uint64_t room, total = 0, n;
+	uint32_t l;
+
+	if (idx->chunks == NULL)
+		return CLIP_OK;
+	if (idx->chunks_len < sizeof(*h))
+		return BAD("chunks section: %llu bytes, shorter than its header",
+		    (unsigned long long)idx->chunks_len);
+	if (h->chunk_shift < CLIP_CHUNK_SHIFT_MIN || h->chunk_shift > CLIP_CHUNK_SHIFT_MAX)
+		return BAD("chunks section: chunk shift %u is outside %d..%d", h->chunk_shift,
+		    CLIP_CHUNK_SHIFT_MIN, CLIP_CHUNK_SHIFT_MAX);
+	if (h->layer_count != idx->nlayers)
+		return BAD("chunks section: %u layers, the index has %u", h->layer_count,
+		    idx->nlayers);
+	room = idx->chunks_len - sizeof(*h);
+	if ((uint64_t)h->layer_count * 8 > room)
+		return BAD("chunks section: too short for %u layers", h->layer_count);
+	room -= (uint64_t)h->layer_count * 8;
+	if (room % 32 != 0)
+		return BAD("chunks section: %llu bytes of hashes is not a whole number of hashes",
+		    (unsigned long long)room);
+	idx->chunk_first = (const void *)(idx->chunks + sizeof(*h));
+	for (l = 0; l < h->layer_count; l++) {
+		if (idx->chunk_first[l] != total)
+			return BAD("chunks section: layer %u starts at hash %llu, not %llu", l,
+			    (unsigned long long)idx->chunk_first[l], (unsigned long long)total);
+		n = chunks_of(idx->layers[l].compressed_size, h->chunk_shift);
+		if (n > room / 32 - total)
+			return BAD("chunks section: too short for the hashes of layer %u", l);
+		total += n;
+	}
+	if (total != room / 32)
+		return BAD("chunks section: %llu hashes where the layers have %llu",
+		    (unsigned long long)(room / 32), (unsigned long long)total);
+	idx->chunk_sha256 = (const uint8_t *)(idx->chunk_first + h->layer_count);
+	idx->chunk_shift = h->chunk_shift;
+	return CLIP_OK;
+}
+
 static clip_err
 check_prefetch(clip_index *idx, struct clip_error *err)
 {
@@ -463,6 +527,7 @@ check_all(clip_index *idx, struct clip_error *err)
 	if ((rc = check_header(idx, err)) != CLIP_OK ||
 	    (rc = check_sections(idx, err)) != CLIP_OK ||
 	    (rc = check_layers(idx, err)) != CLIP_OK ||
+	    (rc = check_chunks(idx, err)) != CLIP_OK ||
 	    (rc = check_image(idx, err)) != CLIP_OK ||
 	    (rc = check_prefetch(idx, err)) != CLIP_OK)
 		return rc;
@@ -835,6 +900,21 @@ clip_index_prefetch(const clip_index *idx, uint32_t i, uint32_t *ino, uint64_t *
 	*offset = p->offset < size ? p->offset : size;
 	*length = p->length == 0 || p->length > size - *offset ? size - *offset : p->length;
 	return CLIP_OK;
+}
+
+uint32_t
+clip_index_chunk_size(const clip_index *idx)
+{
+	return idx->chunk_shift ? UINT32_C(1) << idx->chunk_shift : 0;
+}
+
+const uint8_t *
+clip_index_chunk_sha256(const clip_index *idx, uint32_t layer, uint64_t k)
+{
+	if (idx->chunk_shift == 0 || layer >= idx->nlayers ||
+	    k >= chunks_of(idx->layers[layer].compressed_size, idx->chunk_shift))
+		return NULL;
+	return idx->chunk_sha256 + (idx->chunk_first[layer] + k) * 32;
 }
 
 void

@@ -47,7 +47,7 @@ struct pending_dirent {
 };
 
 struct pending_layer {
-	struct clip_layer_info info;  /* strings owned */
+	struct clip_layer_info info;  /* strings and chunk hashes owned */
 	uint32_t first_checkpoint;
 	uint32_t checkpoint_count;
 };
@@ -72,6 +72,7 @@ struct clip_writer {
 	size_t ndirents, cap_dirents;
 	struct pending_layer *layers;
 	size_t nlayers, cap_layers;
+	uint32_t chunk_shift;     /* that of the first layer with chunk hashes */
 	struct clip_disk_checkpoint *checkpoints;
 	struct pending_window *windows;
 	size_t ncheckpoints, cap_checkpoints;
@@ -152,6 +153,7 @@ clip_writer_free(clip_writer *w)
 	for (i = 0; i < w->nlayers; i++) {
 		free((char *)w->layers[i].info.digest);
 		free((char *)w->layers[i].info.media_type);
+		free((uint8_t *)w->layers[i].info.chunk_sha256);
 	}
 	free(w->layers);
 	for (i = 0; i < w->ncheckpoints; i++)
@@ -341,12 +343,45 @@ clip_writer_add_layer(clip_writer *w, const struct clip_layer_info *li, uint32_t
 	rc = grow((void **)&w->layers, &w->cap_layers, w->nlayers + 1, sizeof(*w->layers), err);
 	if (rc != CLIP_OK)
 		return rc;
+	if (li->chunk_shift != 0) {
+		uint64_t size = li->compressed_size, want;
+		if (li->chunk_shift < CLIP_CHUNK_SHIFT_MIN || li->chunk_shift > CLIP_CHUNK_SHIFT_MAX)
+			return clip_error_set(err, CLIP_ERR_INVALID, "chunk shift %u out of range",
+			    li->chunk_shift);
+		if (w->chunk_shift != 0 && li->chunk_shift != w->chunk_shift)
+			return clip_error_set(err, CLIP_ERR_INVALID,
+			    "layer %zu: chunk shift %u, an earlier layer has %u", w->nlayers,
+			    li->chunk_shift, w->chunk_shift);
+		want = (size >> li->chunk_shift) +
+		    ((size & ((UINT64_C(1) << li->chunk_shift) - 1)) != 0);
+		if (li->chunk_count != want || (want > 0 && li->chunk_sha256 == NULL) ||
+		    want > SIZE_MAX / 32)
+			return clip_error_set(err, CLIP_ERR_INVALID,
+			    "layer %zu: %llu chunk hashes for %llu bytes, want %llu", w->nlayers,
+			    (unsigned long long)li->chunk_count, (unsigned long long)size,
+			    (unsigned long long)want);
+	}
 	pl = &w->layers[w->nlayers];
+	memset(pl, 0, sizeof(*pl));
 	pl->info = *li;
 	pl->info.digest = dup_or_empty(li->digest);
 	pl->info.media_type = dup_or_empty(li->media_type);
-	if (pl->info.digest == NULL || pl->info.media_type == NULL)
+	pl->info.chunk_sha256 = NULL;
+	if (li->chunk_shift != 0) {
+		uint8_t *h = malloc(li->chunk_count ? (size_t)li->chunk_count * 32 : 1);
+		if (h != NULL && li->chunk_count > 0)
+			memcpy(h, li->chunk_sha256, (size_t)li->chunk_count * 32);
+		pl->info.chunk_sha256 = h;
+	}
+	if (pl->info.digest == NULL || pl->info.media_type == NULL ||
+	    (li->chunk_shift != 0 && pl->info.chunk_sha256 == NULL)) {
+		free((char *)pl->info.digest);
+		free((char *)pl->info.media_type);
+		free((uint8_t *)pl->info.chunk_sha256);
 		return clip_error_set(err, CLIP_ERR_NOMEM, "index writer: out of memory");
+	}
+	if (li->chunk_shift != 0)
+		w->chunk_shift = li->chunk_shift;
 	pl->first_checkpoint = (uint32_t)w->ncheckpoints;
 	pl->checkpoint_count = 0;
 	*layer = (uint32_t)w->nlayers++;
@@ -604,17 +639,60 @@ emit_image(clip_writer *w, struct clip_strtab *st, struct clip_disk_image *di,
 	return CLIP_OK;
 }
 
-#define NSECT 9
+/*
+ * CHUNKS, when every layer has chunk hashes (all of one chunk_shift, as
+ * clip_writer_add_layer() made sure): the header, each layer's first hash
+ * index, then the hashes.  *written is 0 when the section is left out.
+ */
+static clip_err
+emit_chunks(clip_writer *w, struct sect *out, int *written, struct clip_error *err)
+{
+	struct clip_disk_chunks_header h;
+	uint64_t first = 0;
+	size_t i;
+	clip_err rc;
+
+	*written = 0;
+	if (w->nlayers == 0 || w->nlayers > UINT32_MAX)
+		return CLIP_OK;
+	for (i = 0; i < w->nlayers; i++)
+		if (w->layers[i].info.chunk_shift == 0)
+			return CLIP_OK;
+	memset(&h, 0, sizeof(h));
+	h.chunk_shift = w->chunk_shift;
+	h.layer_count = (uint32_t)w->nlayers;
+	if ((rc = sect_put(out, &h, sizeof(h), err)) != CLIP_OK)
+		return rc;
+	for (i = 0; i < w->nlayers; i++) {
+		if ((rc = sect_put(out, &first, sizeof(first), err)) != CLIP_OK)
+			return rc;
+		first += w->layers[i].info.chunk_count;
+	}
+	for (i = 0; i < w->nlayers; i++) {
+		const struct clip_layer_info *li = &w->layers[i].info;
+		if (li->chunk_count > 0 && (rc = sect_put(out, li->chunk_sha256,
+		    (size_t)li->chunk_count * 32, err)) != CLIP_OK)
+			return rc;
+	}
+	*written = 1;
+	return CLIP_OK;
+}
+
+/* Sections 1 to 9, always, REQUIRED; then CHUNKS (11), optional. */
+#define NSECT_REQUIRED 9
+#define NSECT_MAX (NSECT_REQUIRED + 1)
+#define SECT_TYPE_MAX CLIP_SECTION_CHUNKS
 
 clip_err
 clip_writer_finish(clip_writer *w, uint8_t **bufp, size_t *lenp, struct clip_error *err)
 {
-	struct sect s[NSECT + 1];   /* indexed by section type */
+	struct sect s[SECT_TYPE_MAX + 1];   /* indexed by section type */
 	struct clip_strtab *st = NULL;
 	struct clip_disk_header hdr;
-	struct clip_disk_section table[NSECT];
+	struct clip_disk_section table[NSECT_MAX];
 	struct clip_disk_image di;
-	size_t i, off, total;
+	size_t i, off, total, nsect;
+	int have_chunks;
 	uint8_t *buf = NULL;
 	clip_err rc;
 	unsigned int mdlen;
@@ -708,16 +786,23 @@ clip_writer_finish(clip_writer *w, uint8_t **bufp, size_t *lenp, struct clip_err
 	if ((rc = clip_strtab_take(st, &s[CLIP_SECTION_STRINGS].p,
 	    &s[CLIP_SECTION_STRINGS].len, err)) != CLIP_OK)
 		goto out;
+	if ((rc = emit_chunks(w, &s[CLIP_SECTION_CHUNKS], &have_chunks, err)) != CLIP_OK)
+		goto out;
 
 	/* Layout: header, table, then the sections in type order, 8-aligned. */
-	off = sizeof(hdr) + sizeof(table);
-	for (i = 0; i < NSECT; i++) {
-		uint32_t type = (uint32_t)(i + 1);
-		table[i].type = type;
+	nsect = NSECT_REQUIRED + (have_chunks ? 1 : 0);
+	memset(table, 0, sizeof(table));
+	for (i = 0; i < NSECT_REQUIRED; i++) {
+		table[i].type = (uint32_t)(i + 1);
 		table[i].flags = CLIP_SECTION_REQUIRED;
+	}
+	if (have_chunks)
+		table[NSECT_REQUIRED].type = CLIP_SECTION_CHUNKS;   /* flags 0: optional */
+	off = sizeof(hdr) + nsect * sizeof(table[0]);
+	for (i = 0; i < nsect; i++) {
 		table[i].offset = off;
-		table[i].length = s[type].len;
-		off += (s[type].len + CLIP_ALIGN - 1) & ~(size_t)(CLIP_ALIGN - 1);
+		table[i].length = s[table[i].type].len;
+		off += (s[table[i].type].len + CLIP_ALIGN - 1) & ~(size_t)(CLIP_ALIGN - 1);
 	}
 	total = off;
 	buf = calloc(1, total);
@@ -725,17 +810,17 @@ clip_writer_finish(clip_writer *w, uint8_t **bufp, size_t *lenp, struct clip_err
 		rc = clip_error_set(err, CLIP_ERR_NOMEM, "index writer: out of memory");
 		goto out;
 	}
-	for (i = 0; i < NSECT; i++)
-		if (s[i + 1].len > 0)
-			memcpy(buf + table[i].offset, s[i + 1].p, s[i + 1].len);
-	memcpy(buf + sizeof(hdr), table, sizeof(table));
+	for (i = 0; i < nsect; i++)
+		if (s[table[i].type].len > 0)
+			memcpy(buf + table[i].offset, s[table[i].type].p, s[table[i].type].len);
+	memcpy(buf + sizeof(hdr), table, nsect * sizeof(table[0]));
 	memset(&hdr, 0, sizeof(hdr));
 	memcpy(hdr.magic, CLIP_MAGIC, CLIP_MAGIC_LEN);
 	hdr.version_major = CLIP_VERSION_MAJOR;
 	hdr.version_minor = CLIP_VERSION_MINOR;
 	hdr.header_size = sizeof(hdr);
 	hdr.file_size = total;
-	hdr.section_count = NSECT;
+	hdr.section_count = (uint32_t)nsect;
 	memcpy(buf, &hdr, sizeof(hdr));   /* sha256 still zero */
 	if (!EVP_Digest(buf, total, hdr.sha256, &mdlen, EVP_sha256(), NULL)) {
 		rc = clip_error_set(err, CLIP_ERR_NOMEM, "SHA-256 failed");
@@ -747,7 +832,7 @@ clip_writer_finish(clip_writer *w, uint8_t **bufp, size_t *lenp, struct clip_err
 	buf = NULL;
 out:
 	free(buf);
-	for (i = 0; i <= NSECT; i++)
+	for (i = 0; i <= SECT_TYPE_MAX; i++)
 		free(s[i].p);
 	clip_strtab_free(st);
 	return rc;

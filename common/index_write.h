@@ -39,6 +39,14 @@ struct clip_layer_info {
 	uint64_t compressed_size;
 	uint64_t uncompressed_size;
 	uint32_t compression;     /* enum clip_compression */
+	/* Optional chunk hashes (clip(5), CHUNKS): the SHA-256 of each
+	 * 1 << chunk_shift byte piece of the blob, the last one shorter;
+	 * chunk_count == ceil(compressed_size / chunk size), 32 bytes each,
+	 * copied.  chunk_shift 0: none.  The section is written only when
+	 * every layer has them; all layers must then use one chunk_shift. */
+	uint32_t chunk_shift;     /* 0, or CLIP_CHUNK_SHIFT_MIN..MAX */
+	uint64_t chunk_count;
+	const uint8_t *chunk_sha256;
 };
 
 struct clip_checkpoint_info {
@@ -94,7 +102,9 @@ clip_err clip_writer_set_symlink(clip_writer *w, uint32_t ino, const char *targe
 clip_err clip_writer_add_xattr(clip_writer *w, uint32_t ino, const char *name,
     const void *value, size_t len, struct clip_error *err);
 
-/* Layers are numbered in the order added, from 0. */
+/* Layers are numbered in the order added, from 0.  CLIP_ERR_INVALID for
+ * chunk hashes that do not fit compressed_size or whose chunk_shift
+ * differs from an earlier layer's. */
 clip_err clip_writer_add_layer(clip_writer *w, const struct clip_layer_info *li,
     uint32_t *layer, struct clip_error *err);
 

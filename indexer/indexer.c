@@ -321,7 +321,7 @@ write_index(const struct indexer_opts *o, struct source *src, struct scan_pool *
 	struct clip_reference st;
 	struct clip_image_info ii;
 	char *config_json = NULL;
-	size_t i, c;
+	size_t i, c, nchunks;
 	uint32_t layer;
 	clip_err rc;
 
@@ -341,6 +341,8 @@ write_index(const struct indexer_opts *o, struct source *src, struct scan_pool *
 			.uncompressed_size = clip_gzindex_uncompressed_size(gz),
 			.compression = job->compression,
 		};
+		li.chunk_sha256 = clip_gzindex_chunk_sha256s(gz, &nchunks, &li.chunk_shift);
+		li.chunk_count = nchunks;
 		rc = merge_tree_apply(tree, layer_scan_entries(job->scan), (uint32_t)i, err);
 		if (rc != CLIP_OK) {
 			clip_error_prefix(err, "layer %zu (%s)", i, job->desc->digest);

@@ -90,6 +90,7 @@ stats_json(const struct stats_server *s)
 	json_object_set_new(j, "spans_inflated", json_integer((json_int_t)rs.spans_inflated));
 	json_object_set_new(j, "readahead_spans", json_integer((json_int_t)rs.readahead_spans));
 	json_object_set_new(j, "prefetch_spans", json_integer((json_int_t)rs.prefetch_spans));
+	json_object_set_new(j, "partial_loads", json_integer((json_int_t)rs.partial_loads));
 	json_object_set_new(j, "prefetch_requests", json_integer((json_int_t)rs.prefetch_requests));
 	json_object_set_new(j, "cache", json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
 	    "memory_hits", (json_int_t)rs.mem_hits, "memory_misses", (json_int_t)rs.mem_misses,
@@ -330,9 +331,11 @@ cmd_stats(int argc, char **argv)
 		printf("requests:        %lld (%lld bytes fetched)\n", (long long)jint(j, "requests", NULL),
 		    (long long)jint(j, "bytes_fetched", NULL));
 		printf("bytes served:    %lld\n", (long long)jint(j, "bytes_served", NULL));
-		printf("spans inflated:  %lld (%lld by readahead, %lld prefetched in %lld requests)\n",
+		printf("spans inflated:  %lld (%lld by readahead, %lld prefetched in %lld requests, "
+		    "%lld partly)\n",
 		    (long long)jint(j, "spans_inflated", NULL), (long long)jint(j, "readahead_spans", NULL),
-		    (long long)jint(j, "prefetch_spans", NULL), (long long)jint(j, "prefetch_requests", NULL));
+		    (long long)jint(j, "prefetch_spans", NULL), (long long)jint(j, "prefetch_requests", NULL),
+		    (long long)jint(j, "partial_loads", NULL));
 		printf("memory cache:    %lld hits, %lld misses\n", (long long)jint(j, "cache", "memory_hits"),
 		    (long long)jint(j, "cache", "memory_misses"));
 		printf("disk cache:      %lld hits, %lld misses, %lld bytes\n",

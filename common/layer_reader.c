@@ -33,7 +33,7 @@ struct counters {
 	atomic_uint_least64_t reads, bytes_served, bytes_fetched, fetch_requests,
 	    fetch_errors, checksum_errors, spans_inflated, mem_hits, mem_misses,
 	    mem_waits, disk_hits, disk_misses, disk_damaged, disk_writes, disk_errors,
-	    readahead_spans, prefetch_spans, prefetch_requests;
+	    readahead_spans, prefetch_spans, prefetch_requests, partial_loads;
 	atomic_uint_least64_t latency[CLIP_READER_LATENCY_BUCKETS];
 };
 
@@ -70,6 +70,7 @@ clip_reader_opts_init(struct clip_reader_opts *o)
 	o->disk_cache_bytes = 4 * GiB;
 	o->readahead_spans = 2;
 	o->readahead_threads = 2;
+	o->partial_loads = 1;
 	o->max_span_bytes = 256 * MiB;
 }
 
@@ -95,6 +96,10 @@ span_key(uint32_t layer, uint32_t span)
 {
 	return (uint64_t)layer << 32 | span;
 }
+
+/* The memory cache key of a span's prefix from a partial load: apart from
+ * the whole span's, so the two never stand in for each other. */
+#define PARTIAL_KEY (UINT64_C(1) << 63)
 
 /* ---- fetching ------------------------------------------------------------- */
 
@@ -405,6 +410,192 @@ read_from_disk(clip_reader *r, const struct clip_layer *L, uint32_t i,
 	return 0;
 }
 
+/* ---- partial loads ---------------------------------------------------------- */
+
+/*
+ * A read that needs only the start of a span that is nowhere yet fetches
+ * only the start: from the chunk that holds the checkpoint to the chunk
+ * that should hold the compressed end of the bytes needed (each chunk is
+ * checked against the index's chunk hashes, so nothing unverified is
+ * used), inflates what those bytes give, and keeps that prefix under its
+ * own key.  A later read past the prefix loads the whole span as before.
+ * Worth it only for reads in the first part of a span: past that, the
+ * whole span costs little more and serves every later read of it.
+ */
+#define PARTIAL_MAX_NEED_NUM 1    /* need at most half the span's output */
+#define PARTIAL_MAX_NEED_DEN 2
+
+/* The chunk-aligned compressed range [*from, *to) to fetch for the first
+ * need bytes of span cp's output; 0 if a partial load is not worth it. */
+static int
+partial_plan(clip_reader *r, const struct clip_layer *L, const struct clip_checkpoint *cp,
+    uint64_t need, uint64_t *from, uint64_t *to)
+{
+	uint64_t cs = clip_index_chunk_size(r->idx), comp_len, out_len, est;
+
+	if (!r->o.partial_loads || cs == 0 || L->index >= (UINT32_C(1) << 31) || cp->span_end <= cp->span_start ||
+	    cp->out_end <= cp->out_offset)
+		return 0;
+	comp_len = cp->span_end - cp->span_start;
+	out_len = cp->out_end - cp->out_offset;
+	if (comp_len > r->o.max_span_bytes || out_len > r->o.max_span_bytes ||
+	    need * PARTIAL_MAX_NEED_DEN > out_len * PARTIAL_MAX_NEED_NUM)
+		return 0;
+	/* The span's average ratio, a quarter more, and a chunk. */
+	est = comp_len * need / out_len;
+	est += est / 4 + cs;
+	*from = cp->span_start / cs * cs;
+	*to = (cp->span_start + est + cs - 1) / cs * cs;
+	if (*to > L->compressed_size)
+		*to = L->compressed_size;
+	return *to < cp->span_end && (*to - *from) * 4 <= comp_len * 3;
+}
+
+/* Checks buf, the layer's compressed bytes [from, from + len) with from
+ * chunk-aligned, against the chunk hashes. */
+static clip_err
+verify_chunks(clip_reader *r, const struct clip_layer *L, uint64_t from, const uint8_t *buf,
+    size_t len, struct clip_error *err)
+{
+	uint64_t cs = clip_index_chunk_size(r->idx), at, n;
+	const uint8_t *want;
+	uint8_t md[32];
+	unsigned int mdlen = 0;
+
+	for (at = from; at < from + len; at += cs) {
+		n = at + cs > L->compressed_size ? L->compressed_size - at : cs;
+		want = clip_index_chunk_sha256(r->idx, L->index, at / cs);
+		if (at + n > from + len || want == NULL)
+			return clip_error_set(err, CLIP_ERR_FORMAT,
+			    "compressed bytes %llu-%llu: no whole chunk hash",
+			    (unsigned long long)at, (unsigned long long)(at + n));
+		if (EVP_Digest(buf + (at - from), (size_t)n, md, &mdlen, EVP_sha256(), NULL) != 1 ||
+		    mdlen != 32)
+			return clip_error_set(err, CLIP_ERR_NOMEM, "sha256 failed");
+		if (memcmp(md, want, 32) != 0) {
+			COUNT(r, checksum_errors, 1);
+			return clip_error_set(err, CLIP_ERR_CHECKSUM,
+			    "chunk %llu (compressed bytes %llu-%llu): sha256 mismatch, the "
+			    "source's bytes are not the indexed ones", (unsigned long long)(at / cs),
+			    (unsigned long long)at, (unsigned long long)(at + n));
+		}
+	}
+	return CLIP_OK;
+}
+
+/* Fetches [from, to), verifies it and inflates the prefix of span i it
+ * holds into *data (malloc'ed, *len bytes, maybe fewer than hoped). */
+static clip_err
+load_partial(clip_reader *r, const struct clip_layer *L, uint32_t i,
+    const struct clip_checkpoint *cp, uint64_t from, uint64_t to, uint8_t **data, size_t *len,
+    struct clip_error *err)
+{
+	size_t out_len = (size_t)(cp->out_end - cp->out_offset), made = 0;
+	uint8_t *buf, *out = NULL, *window = NULL, *p;
+	clip_err rc;
+
+	buf = malloc((size_t)(to - from));
+	if (buf == NULL)
+		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
+	rc = fetch(r, L->digest.ptr, from, (size_t)(to - from), buf, err);
+	if (rc != CLIP_OK) {
+		clip_error_prefix(err, "span %u: fetch", i);
+		goto out;
+	}
+	if ((rc = verify_chunks(r, L, from, buf, (size_t)(to - from), err)) != CLIP_OK) {
+		clip_error_prefix(err, "span %u", i);
+		goto out;
+	}
+	out = malloc(out_len);
+	if (cp->window_len > 0)
+		window = malloc(CLIP_WINDOW_SIZE);
+	if (out == NULL || (cp->window_len > 0 && window == NULL)) {
+		rc = clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	rc = clip_index_window(cp, window, err);
+	if (rc == CLIP_OK)
+		rc = clip_inflate_span_prefix(cp, window, buf + (cp->span_start - from),
+		    (size_t)(to - cp->span_start), out, out_len, &made, err);
+	if (rc != CLIP_OK) {
+		clip_error_prefix(err, "span %u", i);
+		goto out;
+	}
+	if (cp->kind != CLIP_CHECKPOINT_STORED)
+		COUNT(r, spans_inflated, 1);
+	COUNT(r, partial_loads, 1);
+	if ((p = realloc(out, made ? made : 1)) != NULL)
+		out = p;
+	*data = out;
+	*len = made;
+	out = NULL;
+out:
+	free(window);
+	free(out);
+	free(buf);
+	return rc;
+}
+
+/*
+ * For a read that needs the first need bytes of span i: a reference to a
+ * prefix of at least that much in *sp, loading it if it is worth it; *sp
+ * NULL (and CLIP_OK) when the caller should load the whole span instead.
+ */
+static clip_err
+get_partial(clip_reader *r, const struct clip_layer *L, uint32_t i,
+    const struct clip_checkpoint *cp, uint64_t need, struct span **sp, struct clip_error *err)
+{
+	struct clip_error e;
+	uint64_t from, to;
+	uint8_t *data = NULL;
+	size_t len = 0;
+	int waited;
+	clip_err rc;
+
+	*sp = NULL;
+	if (!partial_plan(r, L, cp, need, &from, &to) ||
+	    span_cache_contains(r->mem, span_key(L->index, i)))
+		return CLIP_OK;
+	clip_error_clear(&e);
+	switch (span_cache_get(r->mem, span_key(L->index, i) | PARTIAL_KEY, sp, &waited, &e)) {
+	case SPAN_READY:
+		if (waited)
+			COUNT(r, mem_misses, 1);
+		else
+			COUNT(r, mem_hits, 1);
+		if (span_len(*sp) < need) {   /* too short: the whole span, then */
+			span_cache_release(r->mem, *sp);
+			*sp = NULL;
+		}
+		return CLIP_OK;
+	case SPAN_FAILED:
+		COUNT(r, mem_misses, 1);
+		if (err != NULL)
+			*err = e;
+		return e.code != CLIP_OK ? e.code : CLIP_ERR_IO;
+	case SPAN_LOAD:
+		break;
+	}
+	COUNT(r, mem_misses, 1);
+	rc = load_partial(r, L, i, cp, from, to, &data, &len, &e);
+	if (rc != CLIP_OK) {
+		clip_error_prefix(&e, "layer %s", L->digest.ptr);
+		span_cache_fail(r->mem, *sp, &e);
+		*sp = NULL;
+		if (err != NULL)
+			*err = e;
+		return rc;
+	}
+	span_cache_fill(r->mem, *sp, data, len);
+	if (r->disk != NULL && len > 0)
+		disk_store(r, L, i, data, len);
+	if (len < need) {
+		span_cache_release(r->mem, *sp);
+		*sp = NULL;
+	}
+	return CLIP_OK;
+}
+
 /* ---- readahead ------------------------------------------------------------- */
 
 static void
@@ -644,7 +835,9 @@ clip_reader_read_extent(clip_reader *r, uint32_t layer, uint64_t off, size_t len
 			COUNT(r, bytes_served, n);
 			continue;
 		}
-		rc = get_span(r, &L, i, 1, &sp, err);
+		rc = get_partial(r, &L, i, &cp, pos + n - cp.out_offset, &sp, err);
+		if (rc == CLIP_OK && sp == NULL)
+			rc = get_span(r, &L, i, 1, &sp, err);
 		if (rc != CLIP_OK)
 			return rc;
 		memcpy(buf + (pos - off), span_data(sp) + (pos - cp.out_offset), (size_t)n);
@@ -766,6 +959,7 @@ clip_reader_stats(const clip_reader *cr, struct clip_reader_stats *s)
 	LOAD(disk_errors);
 	LOAD(readahead_spans);
 	LOAD(prefetch_spans);
+	LOAD(partial_loads);
 	LOAD(prefetch_requests);
 #undef LOAD
 	for (b = 0; b < CLIP_READER_LATENCY_BUCKETS; b++)

@@ -43,6 +43,10 @@ struct clip_reader_opts {
 	/* Spans to load ahead when reads of a layer move sequentially from
 	 * one span to the next; 0 turns readahead off.  Default 2. */
 	unsigned readahead_spans;
+	/* 1: a read that needs only the start of a span not yet loaded
+	 * fetches and inflates only that start, when the index has chunk
+	 * hashes to verify it with; 0: always whole spans.  Default 1. */
+	unsigned partial_loads;
 	/* Background loader threads for readahead.  Default 2. */
 	unsigned readahead_threads;
 	/* A span whose compressed or inflated size is larger than this is
@@ -81,6 +85,7 @@ struct clip_reader_stats {
 	uint64_t readahead_spans;    /* spans loaded by readahead */
 	uint64_t prefetch_spans;     /* spans loaded by clip_reader_prefetch */
 	uint64_t prefetch_requests;  /* its (merged) fetches */
+	uint64_t partial_loads;      /* span prefixes loaded for reads near a span's start */
 	uint64_t mem_bytes;          /* now: inflated bytes in memory */
 	uint64_t mem_spans;          /* now: spans in memory */
 	uint64_t disk_bytes;         /* now: bytes in the disk cache */

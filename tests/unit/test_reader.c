@@ -31,6 +31,7 @@
 #define KiB 1024u
 #define MiB (1024u * 1024u)
 #define SPAN (64 * KiB)
+static uint64_t fx_span = SPAN;   /* the span make_layer indexes with */
 #define MAX_SPANS 4096
 
 /* ---- data ---------------------------------------------------------------- */
@@ -190,7 +191,7 @@ make_layer(struct layer_fx *f, uint32_t compression, size_t len, uint64_t seed,
 	if (write_file(path, f->blob, f->blob_len) != 0)
 		return clip_error_set(err, CLIP_ERR_IO, "write %s", path);
 
-	TRY(clip_gzindex_new(compression, SPAN, ignore_data, NULL, &gz, err));
+	TRY(clip_gzindex_new(compression, fx_span, ignore_data, NULL, &gz, err));
 	for (pos = 0; pos < f->blob_len; pos += n) {
 		n = f->blob_len - pos < 300 * KiB ? f->blob_len - pos : 300 * KiB;
 		TRY(clip_gzindex_feed(gz, f->blob + pos, n, err));
@@ -208,6 +209,11 @@ make_layer(struct layer_fx *f, uint32_t compression, size_t len, uint64_t seed,
 	li.compressed_size = f->blob_len;
 	li.uncompressed_size = len;
 	li.compression = compression;
+	{
+		size_t nchunks = 0;
+		li.chunk_sha256 = clip_gzindex_chunk_sha256s(gz, &nchunks, &li.chunk_shift);
+		li.chunk_count = nchunks;
+	}
 	TRY(clip_writer_add_layer(w, &li, &layer, err));
 	for (i = 0; i < clip_gzindex_checkpoint_count(gz); i++)
 		TRY(clip_writer_add_checkpoint(w, layer, clip_gzindex_checkpoint(gz, i), err));
@@ -1132,6 +1138,117 @@ TEST(test_readahead_extent)
 	free(w);
 }
 
+/*
+ * Partial loads: with 1 MiB spans (several 64 KiB chunks each), a read
+ * near a span's start fetches and inflates only that start, verified by
+ * chunk hashes; a read past it loads the whole span; corrupted bytes are
+ * never served; a prefix on disk serves a later reader inside it.
+ */
+TEST(test_partial_loads)
+{
+	struct layer_fx *f = malloc(sizeof(*f));
+	struct wrap *w = malloc(sizeof(*w));
+	struct clip_error err;
+	struct clip_blob_source lsrc, src;
+	struct clip_reader_opts o;
+	struct clip_reader_stats s;
+	struct clip_checkpoint c2, c3;
+	clip_layout_source *ls = NULL;
+	clip_reader *r = NULL;
+	uint64_t fetched;
+	uint8_t buf[100];
+	size_t got;
+
+	CHECK(f != NULL && w != NULL);
+	fx_span = 1 * MiB;
+	CHECK_OK(make_layer(f, CLIP_COMPRESSION_GZIP, 8 * MiB, 21, &err), &err);
+	fx_span = SPAN;
+	CHECK_MSG(clip_index_chunk_size(f->idx) > 0, "the fixture's index has no chunk hashes");
+	CHECK_OK(clip_index_checkpoint(f->idx, 0, 2, &c2), NULL);
+	CHECK_OK(clip_index_checkpoint(f->idx, 0, 3, &c3), NULL);
+	CHECK_MSG(c2.span_end - c2.span_start > 4 * (uint64_t)clip_index_chunk_size(f->idx),
+	    "span 2 is only %llu compressed bytes", (unsigned long long)(c2.span_end - c2.span_start));
+	CHECK_OK(clip_layout_source_new("layout", &ls, &lsrc, &err), &err);
+	wrap_init(w, &lsrc, f, &src);
+	opts_quiet(&o);
+	o.readahead_spans = 0;
+
+	/* 1. The start of span 2: one fetch, of less than the span. */
+	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+	CHECK_MSG(read_cmp(r, f, c2.out_offset + 10, 100, &err) == 0, "%s", clip_error_message(&err));
+	clip_reader_stats(r, &s);
+	CHECK(s.partial_loads == 1 && s.fetch_requests == 1);
+	CHECK_MSG(s.bytes_fetched < (c2.span_end - c2.span_start) / 2, "%llu of %llu",
+	    (unsigned long long)s.bytes_fetched, (unsigned long long)(c2.span_end - c2.span_start));
+	fetched = s.bytes_fetched;
+	/* Inside the prefix again: no fetch. */
+	CHECK(read_cmp(r, f, c2.out_offset, 50, &err) == 0);
+	clip_reader_stats(r, &s);
+	CHECK(s.fetch_requests == 1 && s.mem_hits >= 1);
+	/* The end of span 2: the whole span, once. */
+	CHECK(read_cmp(r, f, c2.out_end - 100, 100, &err) == 0);
+	clip_reader_stats(r, &s);
+	CHECK(s.fetch_requests == 2 && s.partial_loads == 1);
+	CHECK(s.bytes_fetched == fetched + (c2.span_end - c2.span_start));
+	CHECK(atomic_load(&w->per_span[2]) == 1);
+	/* A read across spans 2 and 3 uses the whole span 2 and a prefix of 3. */
+	CHECK(read_cmp(r, f, c3.out_offset - 50, 100, &err) == 0);
+	clip_reader_stats(r, &s);
+	CHECK(s.partial_loads == 2 && s.fetch_requests == 3);
+	clip_reader_free(r);
+
+	/* 2. Corrupted bytes: a checksum error, nothing served, nothing kept. */
+	atomic_store(&w->corrupt, 1);
+	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+	clip_error_clear(&err);
+	memset(buf, 0, sizeof(buf));
+	CHECK(clip_reader_read(r, 0, c2.out_offset + 10, sizeof(buf), buf, &got, &err) ==
+	    CLIP_ERR_CHECKSUM && got == 0);
+	CHECK(strstr(clip_error_message(&err), "chunk") != NULL);
+	atomic_store(&w->corrupt, 0);
+	CHECK(read_cmp(r, f, c2.out_offset + 10, 100, &err) == 0);   /* retried, fine */
+	clip_reader_stats(r, &s);
+	CHECK(s.checksum_errors == 1 && s.partial_loads == 1);
+	clip_reader_free(r);
+
+	/* 3. Disk: a prefix written by one reader serves the next inside it;
+	 * past it, the whole span is fetched and replaces it. */
+	o.disk_cache_dir = "partial-cache";
+	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+	CHECK(read_cmp(r, f, c3.out_offset + 1000, 100, &err) == 0);
+	clip_reader_stats(r, &s);
+	CHECK(s.partial_loads == 1 && s.disk_writes == 1);
+	clip_reader_free(r);
+	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+	CHECK(read_cmp(r, f, c3.out_offset + 1000, 100, &err) == 0);
+	clip_reader_stats(r, &s);
+	CHECK(s.fetch_requests == 0 && s.disk_hits == 1);
+	CHECK(read_cmp(r, f, c3.out_end - 10, 10, &err) == 0);
+	clip_reader_stats(r, &s);
+	CHECK(s.fetch_requests == 1 && s.disk_writes == 1 && s.partial_loads == 0);
+	clip_reader_free(r);
+	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+	CHECK(read_cmp(r, f, c3.out_end - 10, 10, &err) == 0);
+	CHECK(read_cmp(r, f, c3.out_offset, 10, &err) == 0);
+	clip_reader_stats(r, &s);
+	CHECK(s.fetch_requests == 0 && s.disk_hits == 2);
+	clip_reader_free(r);
+
+	/* 4. partial_loads = 0: whole spans only. */
+	o.disk_cache_dir = NULL;
+	o.partial_loads = 0;
+	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+	CHECK(read_cmp(r, f, c2.out_offset + 10, 100, &err) == 0);
+	clip_reader_stats(r, &s);
+	CHECK(s.partial_loads == 0 && s.bytes_fetched == c2.span_end - c2.span_start);
+	clip_reader_free(r);
+
+	clip_layout_source_free(ls);
+	free_layer(f);
+	free(f);
+	free(w);
+}
+
 TEST(test_stored_layer)
 {
 	struct layer_fx *f = malloc(sizeof(*f));
@@ -1294,5 +1411,5 @@ TEST(test_prefetch)
 
 TEST_MAIN(test_random_reads, test_counters_exact, test_threads_single_flight,
     test_corrupt_source, test_failing_source, test_disk_cache, test_disk_cache_bound,
-    test_disk_cache_unusable, test_readahead, test_readahead_extent, test_stored_layer, test_no_memory_cache,
-    test_prefetch)
+    test_disk_cache_unusable, test_readahead, test_readahead_extent, test_partial_loads,
+    test_stored_layer, test_no_memory_cache, test_prefetch)

@@ -43,7 +43,7 @@ enum {
 	OPT_LAYOUT = 256, OPT_CREDS, OPT_AUTHFILE, OPT_CACERT, OPT_PLAIN_HTTP, OPT_TLS_VERIFY,
 	OPT_CACHE_DIR, OPT_NO_DISK_CACHE, OPT_CACHE_SIZE, OPT_MEM_CACHE, OPT_TIMEOUT,
 	OPT_READAHEAD, OPT_TRACE, OPT_LOG_LEVEL, OPT_NO_PREFETCH, OPT_BACKGROUND_FETCH,
-	OPT_WHOLE_SPANS,
+	OPT_PARTIAL_LOADS,
 };
 
 struct mount_opts {
@@ -60,7 +60,7 @@ struct mount_opts {
 	unsigned readahead;
 	const char *trace;
 	int no_prefetch;
-	int whole_spans;
+	int partial_loads;
 	uint64_t background_rate;   /* bytes/s; 0: no background fetch */
 	char fuse_opts[4096];   /* -o options passed on to FUSE */
 };
@@ -94,8 +94,9 @@ mount_usage(FILE *out)
 	    "      --readahead N       spans fetched ahead of sequential reads (default 2)\n"
 	    "      --trace FILE        write each file's first read (path, time, offset)\n"
 	    "      --no-prefetch       do not fetch the index's prefetch list at mount\n"
-	    "      --whole-spans       always fetch whole spans (no partial loads of a\n"
-	    "                          span's start; they need an index with chunk hashes)\n"
+	    "      --partial-loads     a read near the start of a span fetches only that\n"
+	    "                          start (needs an index with chunk hashes; fewer bytes,\n"
+	    "                          more requests)\n"
 	    "      --background-fetch[=RATE]  after the prefetch list, fetch the rest of the\n"
 	    "                          image at most RATE bytes/s (default 20M), so the mount\n"
 	    "                          ends up independent of the registry\n"
@@ -175,8 +176,8 @@ apply_opt(struct mount_opts *m, const char *key, const char *val)
 		m->trace = val;
 	else if (strcmp(key, "noprefetch") == 0 || strcmp(key, "no-prefetch") == 0)
 		m->no_prefetch = 1;
-	else if (strcmp(key, "whole_spans") == 0 || strcmp(key, "whole-spans") == 0)
-		m->whole_spans = 1;
+	else if (strcmp(key, "partial_loads") == 0 || strcmp(key, "partial-loads") == 0)
+		m->partial_loads = 1;
 	else if (strcmp(key, "background_fetch") == 0 || strcmp(key, "background-fetch") == 0) {
 		m->background_rate = DEFAULT_BACKGROUND_RATE;
 		if (val != NULL && *val != '\0')
@@ -252,7 +253,7 @@ parse_args(int argc, char **argv, struct mount_opts *m)
 		{ "trace", required_argument, NULL, OPT_TRACE },
 		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 		{ "no-prefetch", no_argument, NULL, OPT_NO_PREFETCH },
-		{ "whole-spans", no_argument, NULL, OPT_WHOLE_SPANS },
+		{ "partial-loads", no_argument, NULL, OPT_PARTIAL_LOADS },
 		{ "background-fetch", optional_argument, NULL, OPT_BACKGROUND_FETCH },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -491,7 +492,7 @@ run_mount(struct mount_opts *m)
 	if (m->cache_size)
 		ro.disk_cache_bytes = m->cache_size;
 	ro.readahead_spans = m->readahead;
-	ro.partial_loads = !m->whole_spans;
+	ro.partial_loads = m->partial_loads ? 1 : 0;
 	ro.warn = reader_warn;
 	if (!m->no_disk_cache) {
 		snprintf(cache_dir, sizeof(cache_dir), "%s", m->cache_dir ? m->cache_dir :

@@ -609,7 +609,7 @@ disk_cache_put(disk_cache *dc, const struct disk_cache_key *key, const uint8_t *
 {
 	char name[NAME_LEN], tmp[64];
 	struct span_file_header h;
-	struct dc_entry *old;
+	struct stat st;
 	size_t nb = nblocks(len), b;
 	uint64_t size = sizeof(h) + 32 * (uint64_t)nb + (uint64_t)len, seq;
 	uint8_t *table;
@@ -643,10 +643,12 @@ disk_cache_put(disk_cache *dc, const struct disk_cache_key *key, const uint8_t *
 	}
 
 	pthread_mutex_lock(&dc->lock);
-	HASH_FIND_STR(dc->table, name, old);
 	/* A prefix never replaces a longer entry (the whole span, or a
-	 * longer prefix) that is already there. */
-	if (dc->writes_off || size > dc->max_bytes || (old != NULL && old->size >= size)) {
+	 * longer prefix) that is already there.  The file says, not the
+	 * table: a reader may have re-recorded an entry just deleted. */
+	if (dc->writes_off || size > dc->max_bytes ||
+	    (fstatat(dc->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    (uint64_t)st.st_size >= size)) {
 		pthread_mutex_unlock(&dc->lock);
 		free(table);
 		return CLIP_OK;

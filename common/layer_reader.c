@@ -70,7 +70,7 @@ clip_reader_opts_init(struct clip_reader_opts *o)
 	o->disk_cache_bytes = 4 * GiB;
 	o->readahead_spans = 2;
 	o->readahead_threads = 2;
-	o->partial_loads = 1;
+	o->partial_loads = 0;
 	o->max_span_bytes = 256 * MiB;
 }
 
@@ -100,6 +100,23 @@ span_key(uint32_t layer, uint32_t span)
 /* The memory cache key of a span's prefix from a partial load: apart from
  * the whole span's, so the two never stand in for each other. */
 #define PARTIAL_KEY (UINT64_C(1) << 63)
+
+/* A prefix entry's data: the inflated prefix, then the compressed bytes it
+ * came from (so that loading the whole span later fetches only the rest),
+ * then this. */
+struct partial_tail {
+	uint64_t from, to;     /* the layer's compressed bytes [from, to) held */
+	uint64_t made;         /* inflated bytes at the start of the data */
+};
+
+static struct partial_tail
+partial_tail(const struct span *sp)
+{
+	struct partial_tail t;
+
+	memcpy(&t, span_data(sp) + span_len(sp) - sizeof(t), sizeof(t));
+	return t;
+}
 
 /* ---- fetching ------------------------------------------------------------- */
 
@@ -232,6 +249,31 @@ verify_and_inflate(clip_reader *r, const struct clip_checkpoint *cp, uint32_t i,
 	return CLIP_OK;
 }
 
+/*
+ * If a prefix of span i from a partial load is in memory, copies the
+ * compressed bytes it holds from the span's start into comp and returns
+ * how many: the whole span's load then fetches only the rest (and checks
+ * all of it against the span's hash, as always).
+ */
+static uint64_t
+reuse_prefix(clip_reader *r, const struct clip_layer *L, uint32_t i,
+    const struct clip_checkpoint *cp, uint8_t *comp)
+{
+	struct span *sp = span_cache_peek(r->mem, span_key(L->index, i) | PARTIAL_KEY);
+	struct partial_tail t;
+	uint64_t have = 0;
+
+	if (sp == NULL)
+		return 0;
+	t = partial_tail(sp);
+	if (t.from <= cp->span_start && t.to > cp->span_start && t.to < cp->span_end) {
+		have = t.to - cp->span_start;
+		memcpy(comp, span_data(sp) + t.made + (cp->span_start - t.from), (size_t)have);
+	}
+	span_cache_release(r->mem, sp);
+	return have;
+}
+
 /* Loads span i of a layer from the disk cache (*from_disk = 1) or the
  * source.  *data is malloc'ed, *len bytes: the span's whole uncompressed
  * output. */
@@ -242,7 +284,7 @@ load_span(clip_reader *r, const struct clip_layer *L, uint32_t i, uint8_t **data
 	struct clip_checkpoint cp;
 	struct disk_cache_key key;
 	uint8_t *comp;
-	uint64_t comp_len, out_len;
+	uint64_t comp_len, out_len, have;
 	int damaged;
 	clip_err rc;
 
@@ -283,7 +325,9 @@ load_span(clip_reader *r, const struct clip_layer *L, uint32_t i, uint8_t **data
 	comp = malloc(comp_len ? (size_t)comp_len : 1);
 	if (comp == NULL)
 		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
-	rc = fetch(r, L->digest.ptr, cp.span_start, (size_t)comp_len, comp, err);
+	have = reuse_prefix(r, L, i, &cp, comp);
+	rc = fetch(r, L->digest.ptr, cp.span_start + have, (size_t)(comp_len - have), comp + have,
+	    err);
 	if (rc != CLIP_OK) {
 		free(comp);
 		return clip_error_prefix(err, "span %u: fetch", i);
@@ -422,8 +466,8 @@ read_from_disk(clip_reader *r, const struct clip_layer *L, uint32_t i,
  * Worth it only for reads in the first part of a span: past that, the
  * whole span costs little more and serves every later read of it.
  */
-#define PARTIAL_MAX_NEED_NUM 1    /* need at most half the span's output */
-#define PARTIAL_MAX_NEED_DEN 2
+#define PARTIAL_MAX_NEED_NUM 1    /* need at most a quarter of the span's output */
+#define PARTIAL_MAX_NEED_DEN 4
 
 /* The chunk-aligned compressed range [*from, *to) to fetch for the first
  * need bytes of span cp's output; 0 if a partial load is not worth it. */
@@ -484,7 +528,8 @@ verify_chunks(clip_reader *r, const struct clip_layer *L, uint64_t from, const u
 }
 
 /* Fetches [from, to), verifies it and inflates the prefix of span i it
- * holds into *data (malloc'ed, *len bytes, maybe fewer than hoped). */
+ * holds: *data (malloc'ed, *len bytes) is a prefix entry (struct
+ * partial_tail), its prefix maybe shorter than hoped. */
 static clip_err
 load_partial(clip_reader *r, const struct clip_layer *L, uint32_t i,
     const struct clip_checkpoint *cp, uint64_t from, uint64_t to, uint8_t **data, size_t *len,
@@ -492,6 +537,7 @@ load_partial(clip_reader *r, const struct clip_layer *L, uint32_t i,
 {
 	size_t out_len = (size_t)(cp->out_end - cp->out_offset), made = 0;
 	uint8_t *buf, *out = NULL, *window = NULL, *p;
+	struct partial_tail t;
 	clip_err rc;
 
 	buf = malloc((size_t)(to - from));
@@ -524,11 +570,18 @@ load_partial(clip_reader *r, const struct clip_layer *L, uint32_t i,
 	if (cp->kind != CLIP_CHECKPOINT_STORED)
 		COUNT(r, spans_inflated, 1);
 	COUNT(r, partial_loads, 1);
-	if ((p = realloc(out, made ? made : 1)) != NULL)
-		out = p;
-	*data = out;
-	*len = made;
-	out = NULL;
+	t.from = from;
+	t.to = to;
+	t.made = made;
+	*len = made + (size_t)(to - from) + sizeof(t);
+	if ((p = malloc(*len)) == NULL) {
+		rc = clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	memcpy(p, out, made);
+	memcpy(p + made, buf, (size_t)(to - from));
+	memcpy(p + made + (to - from), &t, sizeof(t));
+	*data = p;
 out:
 	free(window);
 	free(out);
@@ -546,7 +599,7 @@ get_partial(clip_reader *r, const struct clip_layer *L, uint32_t i,
     const struct clip_checkpoint *cp, uint64_t need, struct span **sp, struct clip_error *err)
 {
 	struct clip_error e;
-	uint64_t from, to;
+	uint64_t from, to, made;
 	uint8_t *data = NULL;
 	size_t len = 0;
 	int waited;
@@ -563,7 +616,7 @@ get_partial(clip_reader *r, const struct clip_layer *L, uint32_t i,
 			COUNT(r, mem_misses, 1);
 		else
 			COUNT(r, mem_hits, 1);
-		if (span_len(*sp) < need) {   /* too short: the whole span, then */
+		if (partial_tail(*sp).made < need) {   /* too short: the whole span, then */
 			span_cache_release(r->mem, *sp);
 			*sp = NULL;
 		}
@@ -587,9 +640,10 @@ get_partial(clip_reader *r, const struct clip_layer *L, uint32_t i,
 		return rc;
 	}
 	span_cache_fill(r->mem, *sp, data, len);
-	if (r->disk != NULL && len > 0)
-		disk_store(r, L, i, data, len);
-	if (len < need) {
+	made = partial_tail(*sp).made;
+	if (r->disk != NULL && made > 0)
+		disk_store(r, L, i, data, (size_t)made);
+	if (made < need) {
 		span_cache_release(r->mem, *sp);
 		*sp = NULL;
 	}

@@ -200,6 +200,21 @@ span_cache_contains(span_cache *c, uint64_t key)
 	return s != NULL;
 }
 
+struct span *
+span_cache_peek(span_cache *c, uint64_t key)
+{
+	struct span *s;
+
+	pthread_mutex_lock(&c->lock);
+	HASH_FIND(hh, c->table, &key, sizeof(key), s);
+	if (s != NULL && s->state == READY)
+		s->refs++;
+	else
+		s = NULL;
+	pthread_mutex_unlock(&c->lock);
+	return s;
+}
+
 void
 span_cache_fill(span_cache *c, struct span *s, uint8_t *data, size_t len)
 {

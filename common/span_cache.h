@@ -55,6 +55,9 @@ struct span *span_cache_try_claim(span_cache *c, uint64_t key);
 
 int span_cache_contains(span_cache *c, uint64_t key);
 
+/* A reference to key if it is ready, else NULL; never waits or loads. */
+struct span *span_cache_peek(span_cache *c, uint64_t key);
+
 /* Publishes a loaded span: data (malloc'ed, len bytes) now belongs to
  * the cache.  Wakes the waiters.  The caller keeps its reference. */
 void span_cache_fill(span_cache *c, struct span *sp, uint8_t *data, size_t len);

@@ -27,8 +27,8 @@ inspect_usage(FILE *out)
 	    "Usage: clipfs inspect [--json] INDEX\n"
 	    "\n"
 	    "Check INDEX (checksum and structure) and summarise it: image references,\n"
-	    "platform, layers with sizes and checkpoint counts, the tree, and the size\n"
-	    "of each section.\n"
+	    "platform, layers with sizes and checkpoint counts, the chunk size of the\n"
+	    "chunk hashes (or none), the tree, and the size of each section.\n"
 	    "\n"
 	    "  -j, --json   print JSON instead of text\n"
 	    "  -h, --help   show this help\n");
@@ -116,6 +116,8 @@ print_json(const clip_index *idx, const char *path)
 		    "checkpoints", (int)l.checkpoint_count));
 	}
 	json_object_set_new(root, "layers", layers);
+	/* 0: no chunk hashes, only whole spans can be verified. */
+	json_object_set_new(root, "chunk_size", json_integer(clip_index_chunk_size(idx)));
 	sections = json_array();
 	for (i = 0; i < clip_index_section_count(idx); i++) {
 		if (clip_index_section(idx, i, &si) != CLIP_OK)
@@ -183,6 +185,12 @@ print_text(const clip_index *idx, const char *path)
 		printf("  %2u  %.*s  %s  %s -> %s  %u checkpoints\n", i, (int)l.digest.len,
 		    l.digest.ptr, l.compression == CLIP_COMPRESSION_GZIP ? "gzip" : "tar ",
 		    a, b, l.checkpoint_count);
+	}
+	if (clip_index_chunk_size(idx) == 0) {
+		printf("%-14s none (only whole spans can be verified)\n", "chunk hashes:");
+	} else {
+		size_string(clip_index_chunk_size(idx), a, sizeof(a));
+		printf("%-14s every %s of each layer blob\n", "chunk hashes:", a);
 	}
 	printf("%-14s\n", "sections:");
 	for (i = 0; i < clip_index_section_count(idx); i++) {

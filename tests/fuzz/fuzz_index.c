@@ -8,7 +8,7 @@
  * uses, and the walk checks what the reader promises about an accepted
  * file: every listed name is found again by lookup, every path built from
  * names resolves to its inode, ".." leads to the parent, every checkpoint
- * of a layer is found by offset.
+ * of a layer is found by offset, every chunk of a blob has its hash.
  */
 #include "config.h"
 
@@ -94,6 +94,29 @@ walk_dir(const clip_index *idx, uint32_t dir, char *path, size_t plen, unsigned 
 	clip_index_readdir(idx, dir, n, &de);
 }
 
+/* Every chunk of the blob has a hash in the file, and no more. */
+static void
+walk_chunks(const clip_index *idx, uint32_t layer, uint64_t compressed_size)
+{
+	uint64_t size = clip_index_chunk_size(idx), n, k;
+	volatile uint8_t sink;
+	const uint8_t *h;
+
+	if (size == 0) {
+		FUZZ_ASSERT(clip_index_chunk_sha256(idx, layer, 0) == NULL);
+		return;
+	}
+	n = compressed_size / size + (compressed_size % size != 0);
+	for (k = 0; k < n; k++) {
+		h = clip_index_chunk_sha256(idx, layer, k);
+		FUZZ_ASSERT(h != NULL);
+		sink = h[0];
+		sink = h[31];
+	}
+	(void)sink;
+	FUZZ_ASSERT(clip_index_chunk_sha256(idx, layer, n) == NULL);
+}
+
 static void
 walk_layers(const clip_index *idx)
 {
@@ -127,7 +150,9 @@ walk_layers(const clip_index *idx)
 		offs[3] = UINT64_MAX;
 		for (k = 0; k < 4; k++)
 			clip_index_find_checkpoint(idx, i, offs[k], &found);
+		walk_chunks(idx, i, l.compressed_size);
 	}
+	FUZZ_ASSERT(clip_index_chunk_sha256(idx, clip_index_layer_count(idx), 0) == NULL);
 }
 
 int

@@ -272,6 +272,28 @@ static int verify_failed;
 
 #define VCHECK(cond) do { if (!(cond)) { verify_failed = 1; CHECK(cond); } } while (0)
 
+/* The chunk hashes are the SHA-256s of the blob's 64 KiB pieces, the last
+ * one shorter, hashed here on their own. */
+static int
+chunks_match(const clip_gzindex *gz, const uint8_t *blob, size_t blob_len)
+{
+	const uint8_t *h;
+	uint8_t md[32];
+	size_t count, k, n;
+	uint32_t shift;
+
+	h = clip_gzindex_chunk_sha256s(gz, &count, &shift);
+	if (shift != 16 || count != (blob_len + 65535) / 65536 || (count > 0 && h == NULL))
+		return 0;
+	for (k = 0; k < count; k++) {
+		n = blob_len - k * 65536 < 65536 ? blob_len - k * 65536 : 65536;
+		sha256(blob + k * 65536, n, md);
+		if (memcmp(md, h + k * 32, 32) != 0)
+			return 0;
+	}
+	return 1;
+}
+
 static void
 verify_index(const clip_gzindex *gz, const uint8_t *blob, size_t blob_len,
     const uint8_t *orig, size_t orig_len, uint32_t compression)
@@ -290,6 +312,7 @@ verify_index(const clip_gzindex *gz, const uint8_t *blob, size_t blob_len,
 	sha256(blob, blob_len, md);
 	VCHECK(clip_gzindex_blob_sha256(gz) != NULL);
 	VCHECK(memcmp(clip_gzindex_blob_sha256(gz), md, 32) == 0);
+	VCHECK(chunks_match(gz, blob, blob_len));
 	VCHECK(n >= 1);
 	VCHECK(clip_gzindex_checkpoint(gz, n) == NULL);
 	ci = clip_gzindex_checkpoint(gz, 0);
@@ -592,6 +615,7 @@ TEST(test_chunking_does_not_matter)
 		    &s2, &b, &err), &err);
 		CHECK(s2.out.len == c.len && memcmp(s2.out.p, c.data, c.len) == 0);
 		CHECK(same_checkpoints(a, b));
+		CHECK(chunks_match(b, c.gz.p, c.gz.len));
 		clip_gzindex_free(b);
 		sink_reset(&s2);
 	}
@@ -739,6 +763,7 @@ TEST(test_stored_layer)
 	    &err), &err);
 	CHECK(clip_gzindex_checkpoint_count(gz) == 2);
 	verify_index(gz, data, 128 * KiB, data, 128 * KiB, CLIP_COMPRESSION_NONE);
+	CHECK(chunks_match(gz, data, 128 * KiB));   /* two whole chunks, no empty third */
 	CHECK(!verify_failed);
 	clip_gzindex_free(gz);
 	sink_reset(&s);
@@ -748,6 +773,60 @@ TEST(test_stored_layer)
 	    &err);
 	CHECK(clip_gzindex_checkpoint_count(gz) == 0);
 	CHECK(clip_gzindex_uncompressed_size(gz) == 0);
+	CHECK(chunks_match(gz, data, 0));
+	clip_gzindex_free(gz);
+	sink_reset(&s);
+	free(data);
+}
+
+/* Chunk hashes for every way of cutting the input, gzip and stored,
+ * around chunk boundaries (a blob of exactly n * 64 KiB, one byte more
+ * or less); none before finish. */
+TEST(test_chunk_hashes)
+{
+	const size_t *patterns[] = { chunks_1, chunks_7, chunks_64k, chunks_mixed, chunks_all };
+	const size_t lens[] = { 1, 65535, 65536, 65537, 3 * 65536, 300000 };
+	struct corpus c;
+	struct sink s;
+	clip_gzindex *gz;
+	struct clip_error err;
+	size_t p, l, count;
+	uint32_t shift;
+	uint8_t *data;
+
+	CHECK(make_corpus(&c, 1 * MiB + 4321, 1) == 0);
+	for (p = 0; p < sizeof(patterns) / sizeof(patterns[0]); p++) {
+		memset(&s, 0, sizeof(s));
+		CHECK_OK(run_index(c.gz.p, c.gz.len, CLIP_COMPRESSION_GZIP, 256 * KiB, patterns[p],
+		    &s, &gz, &err), &err);
+		CHECK(chunks_match(gz, c.gz.p, c.gz.len));
+		clip_gzindex_free(gz);
+		sink_reset(&s);
+	}
+	free_corpus(&c);
+
+	seed(99);
+	data = gen_data(300000);
+	CHECK(data != NULL);
+	for (l = 0; l < sizeof(lens) / sizeof(lens[0]); l++)
+		for (p = 0; p < sizeof(patterns) / sizeof(patterns[0]); p++) {
+			memset(&s, 0, sizeof(s));
+			CHECK_OK(run_index(data, lens[l], CLIP_COMPRESSION_NONE, 64 * KiB,
+			    patterns[p], &s, &gz, &err), &err);
+			CHECK_MSG(chunks_match(gz, data, lens[l]), "stored, %zu bytes, pattern %zu",
+			    lens[l], p);
+			clip_gzindex_free(gz);
+			sink_reset(&s);
+		}
+
+	memset(&s, 0, sizeof(s));
+	CHECK_OK(clip_gzindex_new(CLIP_COMPRESSION_NONE, 64 * KiB, sink_fn, &s, &gz, &err), &err);
+	s.gz = gz;
+	CHECK_OK(clip_gzindex_feed(gz, data, 70000, &err), &err);
+	CHECK(clip_gzindex_chunk_sha256s(gz, &count, &shift) == NULL && count == 0 && shift == 0);
+	CHECK_OK(clip_gzindex_finish(gz, &err), &err);
+	CHECK(clip_gzindex_chunk_sha256s(gz, &count, &shift) != NULL && count == 2 && shift == 16);
+	CHECK(clip_gzindex_chunk_sha256s(NULL, &count, &shift) == NULL && count == 0);
 	clip_gzindex_free(gz);
 	sink_reset(&s);
 	free(data);
@@ -966,7 +1045,8 @@ TEST(test_other_inflater_multi_member) { with_other_inflater(test_multi_member);
 TEST(test_other_inflater_marks) { with_other_inflater(test_marks); }
 TEST(test_other_inflater_damage) { with_other_inflater(test_inflate_span_damage); }
 
-TEST_MAIN(test_single_member, test_multi_member, test_chunking_does_not_matter, test_marks,
+TEST_MAIN(test_single_member, test_multi_member, test_chunking_does_not_matter,
+    test_chunk_hashes, test_marks,
     test_marks_ignored, test_stored_layer, test_truncated, test_corrupt_byte,
     test_trailing_garbage, test_callback_error_sticks, test_inflate_span_damage,
     test_other_inflater_single_member, test_other_inflater_multi_member,

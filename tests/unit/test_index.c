@@ -139,6 +139,17 @@ TEST(test_round_trip)
 	CHECK(cp.span_end == 10240 && cp.out_end == 10240);
 	CHECK(clip_index_layer(idx, 2, &l) == CLIP_ERR_INVALID);
 
+	CHECK(clip_index_chunk_size(idx) == 65536);
+	for (i = 0; i < ZOO_CHUNKS0; i++)
+		CHECK(clip_index_chunk_sha256(idx, 0, i) != NULL &&
+		    memcmp(clip_index_chunk_sha256(idx, 0, i), zoo_chunks + i * 32, 32) == 0);
+	CHECK(clip_index_chunk_sha256(idx, 0, ZOO_CHUNKS0) == NULL);
+	CHECK(clip_index_chunk_sha256(idx, 1, 0) != NULL &&
+	    memcmp(clip_index_chunk_sha256(idx, 1, 0), zoo_chunks + ZOO_CHUNKS0 * 32, 32) == 0);
+	CHECK(clip_index_chunk_sha256(idx, 1, 1) == NULL);
+	CHECK(clip_index_chunk_sha256(idx, 2, 0) == NULL);
+	CHECK(clip_index_chunk_sha256(idx, 0, UINT64_MAX) == NULL);
+
 	clip_index_image(idx, &im);
 	CHECK(str_eq(im.source_ref, "oci:/tmp/layout:v1", 18));
 	CHECK(str_eq(im.storage_registry, "127.0.0.1:5000", 14));
@@ -239,6 +250,7 @@ walk_all(const clip_index *idx)
 	struct clip_index_image im;
 	volatile unsigned sum = 0;
 	uint32_t ino, i, c;
+	uint64_t k;
 
 	for (ino = 1; ino <= clip_index_inode_count(idx); ino++) {
 		if (clip_index_stat(idx, ino, &st) != CLIP_OK)
@@ -260,6 +272,12 @@ walk_all(const clip_index *idx)
 		for (c = 0; c < l.checkpoint_count; c++)
 			if (clip_index_checkpoint(idx, i, c, &cp) == CLIP_OK)
 				clip_index_window(&cp, win, NULL);
+		for (k = 0; clip_index_chunk_size(idx) != 0 &&
+		    k <= l.compressed_size / clip_index_chunk_size(idx); k++) {
+			const uint8_t *h = clip_index_chunk_sha256(idx, i, k);
+			if (h != NULL)
+				sum += h[0] + h[31];
+		}
 	}
 	clip_index_image(idx, &im);
 	sum += (unsigned char)im.config_json.ptr[im.config_json.len];
@@ -394,6 +412,39 @@ static void lie_version_1(uint8_t *b) { ((struct clip_disk_header *)b)->version_
 static void lie_xattr_set(uint8_t *b) { inode(b, 3)->xattr_set = 50; }
 static void lie_nsec(uint8_t *b) { inode(b, 3)->mtime_nsec = 1000000000; }
 static void lie_count(uint8_t *b) { ((struct clip_disk_header *)b)->section_count = 0x7fffffff; }
+static struct clip_disk_chunks_header *
+chunks_hdr(uint8_t *b)
+{
+	return (void *)(b + section(b, CLIP_SECTION_CHUNKS)->offset);
+}
+static uint64_t *
+chunks_first(uint8_t *b)
+{
+	return (void *)(b + section(b, CLIP_SECTION_CHUNKS)->offset + 8);
+}
+static void lie_chunks_one_hash_less(uint8_t *b) { section(b, CLIP_SECTION_CHUNKS)->length -= 32; }
+static void lie_chunks_ragged(uint8_t *b) { section(b, CLIP_SECTION_CHUNKS)->length -= 8; }
+static void lie_chunks_header_only(uint8_t *b) { section(b, CLIP_SECTION_CHUNKS)->length = 8; }
+static void lie_chunks_empty(uint8_t *b) { section(b, CLIP_SECTION_CHUNKS)->length = 0; }
+static void lie_chunks_first0(uint8_t *b) { chunks_first(b)[0] = 1; }
+static void lie_chunks_first1(uint8_t *b) { chunks_first(b)[1] = ZOO_CHUNKS0 - 1; }
+static void lie_chunks_first_huge(uint8_t *b) { chunks_first(b)[1] = UINT64_MAX; }
+static void lie_chunks_shift_low(uint8_t *b) { chunks_hdr(b)->chunk_shift = 11; }
+static void lie_chunks_shift_high(uint8_t *b) { chunks_hdr(b)->chunk_shift = 25; }
+static void lie_chunks_shift_other(uint8_t *b) { chunks_hdr(b)->chunk_shift = 17; }
+static void lie_chunks_layers_less(uint8_t *b) { chunks_hdr(b)->layer_count = 1; }
+static void lie_chunks_layers_more(uint8_t *b) { chunks_hdr(b)->layer_count = 3; }
+static void lie_chunks_layers_huge(uint8_t *b) { chunks_hdr(b)->layer_count = 0xffffffffu; }
+static void lie_chunks_layer_size(uint8_t *b)
+{
+	struct clip_disk_layer *l = (void *)(b + section(b, CLIP_SECTION_LAYERS)->offset);
+	l[0].compressed_size += 65536;
+}
+static void lie_chunks_overlap(uint8_t *b)
+{
+	section(b, CLIP_SECTION_CHUNKS)->offset = section(b, CLIP_SECTION_WINDOWS)->offset;
+}
+static void lie_chunks_twice(uint8_t *b) { section(b, CLIP_SECTION_IMAGE)->type = CLIP_SECTION_CHUNKS; }
 
 TEST(test_structural_lies_refused)
 {
@@ -427,6 +478,24 @@ TEST(test_structural_lies_refused)
 	REFUSED(lie_xattr_set, CLIP_ERR_FORMAT);
 	REFUSED(lie_nsec, CLIP_ERR_FORMAT);
 	REFUSED(lie_count, CLIP_ERR_FORMAT);
+	REFUSED(lie_chunks_one_hash_less, CLIP_ERR_FORMAT);
+	REFUSED(lie_chunks_ragged, CLIP_ERR_FORMAT);
+	REFUSED(lie_chunks_header_only, CLIP_ERR_FORMAT);
+	REFUSED(lie_chunks_empty, CLIP_ERR_FORMAT);
+	REFUSED(lie_chunks_first0, CLIP_ERR_FORMAT);
+	REFUSED(lie_chunks_first1, CLIP_ERR_FORMAT);
+	REFUSED(lie_chunks_first_huge, CLIP_ERR_FORMAT);
+	REFUSED(lie_chunks_shift_low, CLIP_ERR_FORMAT);
+	REFUSED(lie_chunks_shift_high, CLIP_ERR_FORMAT);
+	REFUSED(lie_chunks_shift_other, CLIP_ERR_FORMAT);
+	REFUSED(lie_chunks_layers_less, CLIP_ERR_FORMAT);
+	REFUSED(lie_chunks_layers_more, CLIP_ERR_FORMAT);
+	REFUSED(lie_chunks_layers_huge, CLIP_ERR_FORMAT);
+	REFUSED(lie_chunks_layer_size, CLIP_ERR_FORMAT);
+	REFUSED(lie_chunks_overlap, CLIP_ERR_FORMAT);
+	REFUSED(lie_chunks_twice, CLIP_ERR_FORMAT);
+	CHECK(refused(buf, len, lie_chunks_first1, CLIP_ERR_FORMAT, &err));
+	CHECK(strstr(clip_error_message(&err), "chunks section") != NULL);
 	CHECK(refused(buf, len, lie_version_3, CLIP_ERR_VERSION, &err));
 	CHECK(strstr(clip_error_message(&err), "newer") != NULL);
 #undef REFUSED
@@ -474,7 +543,7 @@ TEST(test_unknown_sections)
 	CHECK(buf != NULL);
 	ext = with_extra_section(buf, len, 0, &elen);
 	CHECK_OK(clip_index_open_buffer(ext, elen, &idx, &err), &err);
-	CHECK(clip_index_section_count(idx) == 10);
+	CHECK(clip_index_section_count(idx) == 11);
 	CHECK(clip_index_resolve(idx, "/etc/big", &ino) == CLIP_OK && ino == 3);
 	walk_all(idx);
 	clip_index_close(idx);
@@ -483,6 +552,60 @@ TEST(test_unknown_sections)
 	CHECK(clip_index_open_buffer(ext, elen, &idx, &err) == CLIP_ERR_VERSION);
 	CHECK(strstr(clip_error_message(&err), "section type 200") != NULL);
 	free(ext);
+	free(buf);
+}
+
+/* An index without chunk hashes (as written before format 2.2, or when a
+ * layer has none) is still an index; the writer checks what it is given. */
+TEST(test_chunks_optional)
+{
+	struct clip_error err;
+	struct clip_layer_info li = { .digest = "sha256:x", .media_type = "t",
+	    .compressed_size = 65537, .compression = CLIP_COMPRESSION_GZIP,
+	    .chunk_shift = CLIP_CHUNK_SHIFT, .chunk_count = 2, .chunk_sha256 = zoo_chunks };
+	struct clip_inode_attr a = { .mode = S_IFDIR | 0755 };
+	clip_writer *w = NULL;
+	clip_index *idx = NULL;
+	uint8_t *buf = NULL;
+	size_t len;
+	uint32_t l, root;
+
+	CHECK_OK(clip_writer_new(&w, &err), &err);
+	CHECK_OK(zoo_build_chunks(w, 0, &err), &err);
+	CHECK_OK(clip_writer_finish(w, &buf, &len, &err), &err);
+	clip_writer_free(w);
+	CHECK_OK(clip_index_open_buffer(buf, len, &idx, &err), &err);
+	CHECK(clip_index_section_count(idx) == 9);
+	CHECK(clip_index_chunk_size(idx) == 0);
+	CHECK(clip_index_chunk_sha256(idx, 0, 0) == NULL);
+	walk_all(idx);
+	clip_index_close(idx);
+	free(buf);
+
+	/* Bad chunk lists are refused; a layer without any leaves the
+	 * section out. */
+	CHECK_OK(clip_writer_new(&w, &err), &err);
+	CHECK_OK(clip_writer_add_inode(w, &a, &root, &err), &err);
+	li.chunk_count = 1;
+	CHECK(clip_writer_add_layer(w, &li, &l, &err) == CLIP_ERR_INVALID);
+	li.chunk_count = 2;
+	li.chunk_shift = 30;
+	CHECK(clip_writer_add_layer(w, &li, &l, &err) == CLIP_ERR_INVALID);
+	li.chunk_shift = CLIP_CHUNK_SHIFT;
+	li.chunk_sha256 = NULL;
+	CHECK(clip_writer_add_layer(w, &li, &l, &err) == CLIP_ERR_INVALID);
+	li.chunk_sha256 = zoo_chunks;
+	CHECK_OK(clip_writer_add_layer(w, &li, &l, &err), &err);
+	li.chunk_shift = CLIP_CHUNK_SHIFT + 1;
+	li.chunk_count = 1;
+	CHECK(clip_writer_add_layer(w, &li, &l, &err) == CLIP_ERR_INVALID);
+	li.chunk_shift = 0;
+	CHECK_OK(clip_writer_add_layer(w, &li, &l, &err), &err);
+	CHECK_OK(clip_writer_finish(w, &buf, &len, &err), &err);
+	clip_writer_free(w);
+	CHECK_OK(clip_index_open_buffer(buf, len, &idx, &err), &err);
+	CHECK(clip_index_layer_count(idx) == 2 && clip_index_chunk_size(idx) == 0);
+	clip_index_close(idx);
 	free(buf);
 }
 
@@ -560,7 +683,9 @@ TEST(test_set_prefetch)
 	CHECK_OK(clip_index_set_prefetch("p.clip", v, 1, &err), &err);
 	CHECK_OK(clip_index_open("p.clip", &after, &err), &err);
 	CHECK(clip_index_prefetch_count(after) == 1);
-	CHECK(clip_index_section_count(after) == 10);
+	CHECK(clip_index_section_count(after) == 11);
+	CHECK(clip_index_chunk_size(after) == 65536);
+	CHECK(memcmp(clip_index_chunk_sha256(after, 0, 45), zoo_chunks + 45 * 32, 32) == 0);
 	CHECK(clip_index_prefetch(after, 0, &ino, &off, &len) == CLIP_OK);
 	CHECK(ino == 3 && off == 4096 && len == ZOO_BIG_SIZE - 4096);
 	clip_index_close(after);
@@ -575,4 +700,5 @@ TEST(test_set_prefetch)
 
 TEST_MAIN(test_round_trip, test_deterministic_and_file, test_writer_refuses_bad_trees,
     test_every_truncation_fails, test_bit_flips_fail, test_structural_lies_refused,
-    test_unknown_sections, test_random_resealed_damage_never_crashes, test_set_prefetch)
+    test_unknown_sections, test_chunks_optional, test_random_resealed_damage_never_crashes,
+    test_set_prefetch)

@@ -209,11 +209,8 @@ make_layer(struct layer_fx *f, uint32_t compression, size_t len, uint64_t seed,
 	li.compressed_size = f->blob_len;
 	li.uncompressed_size = len;
 	li.compression = compression;
-	{
-		size_t nchunks = 0;
-		li.chunk_sha256 = clip_gzindex_chunk_sha256s(gz, &nchunks, &li.chunk_shift);
-		li.chunk_count = nchunks;
-	}
+	li.chunk_sha256 = clip_gzindex_chunk_sha256s(gz, &n, &li.chunk_shift);
+	li.chunk_count = n;
 	TRY(clip_writer_add_layer(w, &li, &layer, err));
 	for (i = 0; i < clip_gzindex_checkpoint_count(gz); i++)
 		TRY(clip_writer_add_checkpoint(w, layer, clip_gzindex_checkpoint(gz, i), err));
@@ -236,6 +233,24 @@ make_layer(struct layer_fx *f, uint32_t compression, size_t len, uint64_t seed,
 		TRY(clip_index_checkpoint(f->idx, 0, i, &cp));
 		f->span_start[i] = cp.span_start;
 		f->span_end[i] = cp.span_end;
+	}
+	/* The index has the blob's chunk hashes, each over its own piece. */
+	if (clip_index_chunk_size(f->idx) != 65536) {
+		rc = clip_error_set(err, CLIP_ERR_INVALID, "no chunk hashes");
+		goto out;
+	}
+	for (pos = 0; pos < f->blob_len; pos += 65536) {
+		n = f->blob_len - pos < 65536 ? f->blob_len - pos : 65536;
+		EVP_Digest(f->blob + pos, n, md, NULL, EVP_sha256(), NULL);
+		if (clip_index_chunk_sha256(f->idx, 0, pos / 65536) == NULL ||
+		    memcmp(clip_index_chunk_sha256(f->idx, 0, pos / 65536), md, 32) != 0) {
+			rc = clip_error_set(err, CLIP_ERR_INVALID, "chunk %zu hash", pos / 65536);
+			goto out;
+		}
+	}
+	if (clip_index_chunk_sha256(f->idx, 0, (f->blob_len + 65535) / 65536) != NULL) {
+		rc = clip_error_set(err, CLIP_ERR_INVALID, "a chunk hash too many");
+		goto out;
 	}
 out:
 	clip_gzindex_free(gz);

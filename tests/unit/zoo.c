@@ -12,10 +12,17 @@
 
 uint8_t zoo_window[CLIP_WINDOW_SIZE];
 const uint8_t zoo_xattr_value[5] = { 0x00, 0xff, 0x01, 0x00, 0x80 };
+uint8_t zoo_chunks[(ZOO_CHUNKS0 + ZOO_CHUNKS1) * 32];
+
+clip_err
+zoo_build(clip_writer *w, struct clip_error *err)
+{
+	return zoo_build_chunks(w, 1, err);
+}
 
 /* Builds the reference tree; the inode numbers are noted in comments. */
 clip_err
-zoo_build(clip_writer *w, struct clip_error *err)
+zoo_build_chunks(clip_writer *w, int with_chunks, struct clip_error *err)
 {
 	struct clip_inode_attr a;
 	struct clip_layer_info li;
@@ -27,6 +34,8 @@ zoo_build(clip_writer *w, struct clip_error *err)
 
 	for (i = 0; i < sizeof(zoo_window); i++)
 		zoo_window[i] = (uint8_t)(i * 7 + i / 300);
+	for (i = 0; i < sizeof(zoo_chunks); i++)
+		zoo_chunks[i] = (uint8_t)(i / 32 * 5 + i % 32 + 1);
 #define TRY(x) do { if ((rc = (x)) != CLIP_OK) return rc; } while (0)
 	memset(&a, 0, sizeof(a));
 	a.mode = S_IFDIR | 0755;
@@ -39,6 +48,11 @@ zoo_build(clip_writer *w, struct clip_error *err)
 	li.compressed_size = 3000000;
 	li.uncompressed_size = ZOO_BIG_SIZE + 4096;
 	li.compression = CLIP_COMPRESSION_GZIP;
+	if (with_chunks) {
+		li.chunk_shift = CLIP_CHUNK_SHIFT;
+		li.chunk_count = ZOO_CHUNKS0;
+		li.chunk_sha256 = zoo_chunks;
+	}
 	TRY(clip_writer_add_layer(w, &li, &layer, err));
 	for (i = 0; i < 3; i++) {
 		memset(&ci, 0, sizeof(ci));
@@ -55,6 +69,10 @@ zoo_build(clip_writer *w, struct clip_error *err)
 	li.media_type = "application/vnd.oci.image.layer.v1.tar";
 	li.compressed_size = li.uncompressed_size = 10240;
 	li.compression = CLIP_COMPRESSION_NONE;
+	if (with_chunks) {
+		li.chunk_count = ZOO_CHUNKS1;
+		li.chunk_sha256 = zoo_chunks + ZOO_CHUNKS0 * 32;
+	}
 	TRY(clip_writer_add_layer(w, &li, &layer, err));
 	memset(&ci, 0, sizeof(ci));
 	ci.kind = CLIP_CHECKPOINT_STORED;

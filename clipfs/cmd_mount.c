@@ -37,7 +37,7 @@
 #define DEFAULT_CACHE_DIR "/var/cache/clipfs"
 #define DEFAULT_TIMEOUT_S 30
 #define DEFAULT_BACKGROUND_RATE (20u << 20)   /* bytes/s */
-#define PREFETCH_WORKERS 2
+#define PREFETCH_WORKERS 4   /* fetch and inflate overlap; demand reads keep slots */
 
 enum {
 	OPT_LAYOUT = 256, OPT_CREDS, OPT_AUTHFILE, OPT_CACERT, OPT_PLAIN_HTTP, OPT_TLS_VERIFY,

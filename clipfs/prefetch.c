@@ -16,7 +16,9 @@
 #include "clipfs/log.h"
 #include "clipfs/prefetch.h"
 
-#define PREFETCH_MAX_REQUEST (8u << 20)   /* compressed bytes per merged request */
+/* Compressed bytes per merged request: about three 4 MiB spans, so the
+ * first spans arrive (and inflate) soon and the workers share the list. */
+#define PREFETCH_MAX_REQUEST (4u << 20)
 #define PREFETCH_MAX_ENTRIES (1u << 22)
 #define SYMLINK_HOPS 40
 
@@ -150,6 +152,18 @@ struct prefetcher {
 	int bg_started;
 };
 
+/* Compressed bytes of spans [first, last] of layer. */
+static uint64_t
+run_bytes(const clip_index *idx, uint32_t layer, uint32_t first, uint32_t last)
+{
+	struct clip_checkpoint a, b;
+
+	if (clip_index_checkpoint(idx, layer, first, &a) != CLIP_OK ||
+	    clip_index_checkpoint(idx, layer, last, &b) != CLIP_OK || b.span_end < a.span_start)
+		return UINT64_MAX;
+	return b.span_end - a.span_start;
+}
+
 /* The list as runs of consecutive spans, in order, each span once. */
 static int
 build_runs(struct prefetcher *p)
@@ -182,7 +196,10 @@ build_runs(struct prefetcher *p)
 			if (seen[st.layer][c / 8] & (1u << (c % 8)))
 				continue;
 			seen[st.layer][c / 8] |= (uint8_t)(1u << (c % 8));
-			if (last != NULL && last->layer == st.layer && last->first + last->count == c) {
+			/* A run is one request: long runs are cut, so that the
+			 * workers share them rather than one taking them all. */
+			if (last != NULL && last->layer == st.layer && last->first + last->count == c &&
+			    run_bytes(p->idx, last->layer, last->first, c) <= PREFETCH_MAX_REQUEST) {
 				last->count++;
 				continue;
 			}

@@ -5,7 +5,7 @@
 #
 #   sudo bench/coldstart.sh [--quick] [--runs N] [--rtt "0 20"]
 #        [--images "small big"] [--rate-mbit 1000] [--variants "..."]
-#        [--out DIR]
+#        [--span SIZE] [--out DIR]
 #
 # It builds its images offline (bench/lib.sh, cached under $BENCH_CACHE),
 # starts docker-registry on 127.0.0.1 behind bench/delay_proxy.py (one-way
@@ -37,6 +37,7 @@ RTTS="0 20"
 IMAGES="small big"
 RATE_MBIT=1000
 VARIANTS="pull-pigz pull-umoci clipfs clipfs-warm clipfs-prefetch squashfs local"
+SPAN=
 OUT=
 usage() {
 	sed -n '2,/^set -u/p' "$0" | sed -e 's/^# \{0,1\}//' -e '/^set -u/d'
@@ -50,6 +51,7 @@ while [ $# -gt 0 ]; do
 	--images) IMAGES=$2; shift ;;
 	--rate-mbit) RATE_MBIT=$2; shift ;;
 	--variants) VARIANTS=$2; shift ;;
+	--span) SPAN=$2; shift ;;
 	--out) OUT=$2; shift ;;
 	-h|--help) usage 0 ;;
 	*) echo "coldstart: unknown option $1" >&2; usage ;;
@@ -232,7 +234,7 @@ prepare_image() {
 	SQFS_URL[$img]=http://$PROXY/v2/$img-sqfs/blobs/$digest
 
 	# The indexes (clipfs index is done beforehand; not timed).
-	"$CLIPFS" index -q "oci:$layout:$img" --storage-ref "$PROXY/$img" --plain-http \
+	"$CLIPFS" index -q ${SPAN:+--span "$SPAN"} "oci:$layout:$img" --storage-ref "$PROXY/$img" --plain-http \
 		-o "$WORK/$img.clip" || die "clipfs index of $img failed"
 	cp "$WORK/$img.clip" "$WORK/$img-pf.clip"
 	# The prefetch list: what one earlier run of the workload read.
@@ -266,11 +268,14 @@ v_pull_pigz() {
 	T0=$EPOCHREALTIME
 	skopeo --policy "$POLICY" copy --quiet --src-tls-verify=false \
 		"docker://$PROXY/$img:latest" "dir:$d/img" || return 1
+	mark copy
 	local blobs=()
 	for b in $(jq -r '.layers[].digest' "$d/img/manifest.json"); do blobs+=("$d/img/${b#sha256:}"); done
 	unpack_layers "$d/rootfs" "${blobs[@]}" || return 1
+	mark unpack
 	run_workload "$d/rootfs" "$img" || return 1
 	T1=$EPOCHREALTIME
+	mark workload
 	rm -rf "$d"
 }
 
@@ -281,9 +286,12 @@ v_pull_umoci() {
 	T0=$EPOCHREALTIME
 	skopeo --policy "$POLICY" copy --quiet --src-tls-verify=false \
 		"docker://$PROXY/$img:latest" "oci:$d/layout:latest" || return 1
+	mark copy
 	umoci unpack --image "$d/layout:latest" "$d/bundle" >/dev/null || return 1
+	mark unpack
 	run_workload "$d/bundle/rootfs" "$img" || return 1
 	T1=$EPOCHREALTIME
+	mark workload
 	rm -rf "$d"
 }
 
@@ -293,8 +301,10 @@ clipfs_run() {
 	mkdir -p "$mnt"
 	T0=$EPOCHREALTIME
 	"$CLIPFS" mount --cache-dir "$cache" "$idx" "$mnt" || return 1
+	mark mount
 	run_workload "$mnt" "$img" || { "$CLIPFS" umount "$mnt"; return 1; }
 	T1=$EPOCHREALTIME
+	mark workload
 	PROXY_AT_T1=$(proxy_cmd stats)
 	EXTRA="\"clipfs\":$("$CLIPFS" stats --json "$mnt" | jq -c .)"
 	"$CLIPFS" umount "$mnt" || return 1
@@ -312,6 +322,7 @@ v_clipfs_warm() {
 		drop_caches
 		warm_registry
 		proxy_cmd reset >/dev/null
+		MARKS=() EXTRA=
 	fi
 	clipfs_run "$1" "$WORK/$1.clip" "$WORK/cache-cold"
 }
@@ -329,9 +340,12 @@ v_squashfs() {
 	pid=$!
 	PIDS+=("$pid")
 	wait_for 3000 test -e "$h/${url##*/}" || { kill "$pid"; return 1; }
+	mark httpfs2
 	squashfuse_ll "$h/${url##*/}" "$s" || { unmount "$h"; return 1; }
+	mark squashfuse
 	run_workload "$s" "$img" || { unmount "$s"; unmount "$h"; return 1; }
 	T1=$EPOCHREALTIME
+	mark workload
 	unmount "$s"
 	unmount "$h"
 	wait "$pid" 2>/dev/null
@@ -341,12 +355,25 @@ v_local() {
 	T0=$EPOCHREALTIME
 	run_workload "$BENCH_CACHE/rootfs-$1" "$1" || return 1
 	T1=$EPOCHREALTIME
+	mark workload
+}
+
+# mark NAME: the phase NAME ended now (phases are reported in seconds)
+mark() { MARKS+=("$1 $EPOCHREALTIME"); }
+phases_json() {
+	local prev=$T0 m name t out=
+	for m in "${MARKS[@]}"; do
+		read -r name t <<<"$m"
+		out+=${out:+,}$(awk -v n="$name" -v a="$prev" -v b="$t" 'BEGIN { printf "\"%s\":%.3f", n, b - a }')
+		prev=$t
+	done
+	printf '"phases":{%s}' "$out"
 }
 
 run_variant() {
 	local img=$1 rtt=$2 run=$3 v=$4 fn secs proxy
 	fn=v_${v//-/_}
-	EXTRA= PROXY_AT_T1=
+	EXTRA= PROXY_AT_T1= MARKS=()
 	drop_caches
 	warm_registry
 	proxy_cmd reset >/dev/null
@@ -359,8 +386,8 @@ run_variant() {
 	fi
 	proxy=${PROXY_AT_T1:-$(proxy_cmd stats)}
 	secs=$(awk -v a="$T0" -v b="$T1" 'BEGIN { printf "%.3f", b - a }')
-	printf '{"type":"result","image":"%s","rtt_ms":%s,"run":%d,"variant":"%s","ok":true,"seconds":%s,"proxy":%s%s}\n' \
-		"$img" "$rtt" "$run" "$v" "$secs" "$proxy" "${EXTRA:+,$EXTRA}" >>"$RAW"
+	printf '{"type":"result","image":"%s","rtt_ms":%s,"run":%d,"variant":"%s","ok":true,"seconds":%s,"proxy":%s,%s%s}\n' \
+		"$img" "$rtt" "$run" "$v" "$secs" "$proxy" "$(phases_json)" "${EXTRA:+,$EXTRA}" >>"$RAW"
 	log "$img rtt=${rtt}ms run $run $(printf '%-16s' "$v") $secs s," \
 		"$(jq -r '"\(.bytes_down) B, \(.requests) requests"' <<<"$proxy")"
 }
@@ -369,9 +396,9 @@ run_variant() {
 MOUNTS+=("$WORK/mnt" "$WORK/httpfs" "$WORK/sqmnt")
 start_registry
 start_proxy
-printf '{"type":"meta","date":"%s","runs":%d,"rtts_ms":[%s],"rate_mbit":%s,"host":"%s","nproc":%d,"clipfs":"%s"}\n' \
+printf '{"type":"meta","date":"%s","runs":%d,"rtts_ms":[%s],"rate_mbit":%s,"host":"%s","nproc":%d,"clipfs":"%s","span":"%s"}\n' \
 	"$(date -Is)" "$RUNS" "$(echo "$RTTS" | tr -s ' ' ',')" "$RATE_MBIT" "$(uname -r)" \
-	"$(nproc)" "$(cd "$top" && git describe --always --dirty 2>/dev/null)" >>"$RAW"
+	"$(nproc)" "$(cd "$top" && git describe --always --dirty 2>/dev/null)" "${SPAN:-default}" >>"$RAW"
 for img in $IMAGES; do
 	[ -n "${WORKLOAD[$img]:-}" ] || die "unknown image $img (small, big)"
 	prepare_image "$img"

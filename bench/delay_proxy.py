@@ -5,7 +5,8 @@ each direction is a link with a token-bucket bandwidth cap shared by all
 connections (a chunk occupies the link for len/rate seconds, queued behind
 the chunks before it).  This kernel has no sch_netem, hence this.
 
-It counts what the client would pay for: bytes upstream -> client, bytes
+A new connection costs one RTT (the TCP handshake) before the client's
+first bytes go on their way.  It counts what the client would pay for: bytes upstream -> client, bytes
 client -> upstream, connections, and HTTP requests (request lines seen in
 the client -> upstream stream; plain HTTP/1.x only, which is what the
 bench uses).
@@ -36,8 +37,8 @@ class Link:
     def __init__(self):
         self.busy_until = 0.0
 
-    def schedule(self, nbytes, now, rate_bps, delay):
-        start = max(now, self.busy_until)
+    def schedule(self, nbytes, now, rate_bps, delay, not_before=0.0):
+        start = max(now, self.busy_until, not_before)
         done = start + (nbytes * 8.0 / rate_bps if rate_bps > 0 else 0.0)
         self.busy_until = done
         return done + delay
@@ -65,7 +66,7 @@ class Proxy:
         d["rtt_ms"], d["rate_mbit"] = self.rtt_ms, self.rate_mbit
         return d
 
-    async def pump(self, reader, writer, link, count_key, parse_requests):
+    async def pump(self, reader, writer, link, count_key, parse_requests, not_before=0.0):
         loop = asyncio.get_running_loop()
         q = asyncio.Queue(QUEUE_CHUNKS)
         tail = b""
@@ -106,7 +107,8 @@ class Proxy:
                     for m in REQ_RE.finditer(buf):
                         last = m.end() - 2
                     tail = buf[max(last, len(buf) - 4096):]
-                await q.put((link.schedule(len(data), loop.time(), self.rate, self.delay), data))
+                await q.put((link.schedule(len(data), loop.time(), self.rate, self.delay,
+                                           not_before), data))
         except (ConnectionError, OSError):
             pass
         finally:
@@ -118,6 +120,9 @@ class Proxy:
 
     async def handle(self, creader, cwriter):
         self.c["connections"] += 1
+        # The TCP handshake with a remote registry costs one RTT before the
+        # client's first byte can leave: nothing goes upstream before then.
+        handshake_done = asyncio.get_running_loop().time() + 2 * self.delay
         try:
             ureader, uwriter = await asyncio.open_connection(self.up_host, self.up_port)
         except OSError:
@@ -125,7 +130,7 @@ class Proxy:
             return
         try:
             await asyncio.gather(
-                self.pump(creader, uwriter, self.uplink, "bytes_up", True),
+                self.pump(creader, uwriter, self.uplink, "bytes_up", True, handshake_done),
                 self.pump(ureader, cwriter, self.down, "bytes_down", False))
         finally:
             for w in (uwriter, cwriter):

@@ -217,7 +217,7 @@ def plot(rows, outdir):
     by = {(r["image"], r["rtt_ms"], r["variant"]): r.get("seconds_median") for r in rows}
     dat = os.path.join(outdir, "coldstart.dat")
     with open(dat, "w") as f:
-        f.write("cluster " + " ".join(variants) + "\n")
+        f.write("# cluster " + " ".join(variants) + "\n")
         for img, rtt in clusters:
             vals = [by.get((img, rtt, v)) for v in variants]
             f.write(f"\"{img} @ {rtt} ms\" " +
@@ -226,7 +226,7 @@ def plot(rows, outdir):
     cols = " , ".join(f"'{dat}' using {i + 2}:xtic(1) title '{LABEL.get(v, v)}'"
                       for i, v in enumerate(variants))
     script = f"""
-set terminal pngcairo size 1200,650 font ",10"
+set terminal pngcairo size 1200,650 font ",10" noenhanced
 set output '{png}'
 set title "clipfs cold start: time to ready (mount or pull start to workload exit), median"
 set ylabel "seconds (log scale)"
@@ -236,6 +236,7 @@ set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.85 border -1
 set boxwidth 0.9
+set xrange [-0.6:{len(clusters) - 0.4}]
 set key outside right top vertical
 set yrange [0.05:*]
 plot {cols}

@@ -194,7 +194,7 @@ unpack_layers() {
 	done
 }
 
-declare -A LAYOUT COMPRESSED SQFS_URL
+declare -A LAYOUT SQFS_URL
 prepare_image() {
 	local img=$1 layout blobs b sq digest loc size
 	layout=$(layout_of "$img") || die "building image $img failed"
@@ -202,7 +202,6 @@ prepare_image() {
 	mapfile -t blobs < <(image_layers "$img")
 	size=0
 	for b in "${blobs[@]}"; do size=$((size + $(stat -c %s "$b"))); done
-	COMPRESSED[$img]=$size
 	log "$img: ${#blobs[@]} layers, $size bytes compressed; pushing to the registry"
 	skopeo --policy "$POLICY" copy --quiet --dest-tls-verify=false \
 		"oci:$layout:$img" "docker://$REGISTRY/$img:latest" || die "push of $img failed"
@@ -322,7 +321,7 @@ v_clipfs_warm() {
 		drop_caches
 		warm_registry
 		proxy_cmd reset >/dev/null
-		MARKS=() EXTRA=
+		MARKS=() EXTRA=''
 	fi
 	clipfs_run "$1" "$WORK/$1.clip" "$WORK/cache-cold"
 }
@@ -373,7 +372,7 @@ phases_json() {
 run_variant() {
 	local img=$1 rtt=$2 run=$3 v=$4 fn secs proxy
 	fn=v_${v//-/_}
-	EXTRA= PROXY_AT_T1= MARKS=()
+	EXTRA='' PROXY_AT_T1='' MARKS=()
 	drop_caches
 	warm_registry
 	proxy_cmd reset >/dev/null

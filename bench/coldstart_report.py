@@ -1,0 +1,267 @@
+#!/usr/bin/env python3
+"""bench/coldstart_report.py RAW.jsonl OUTDIR: the cold-start report.
+
+Reads the raw results bench/coldstart.sh wrote (one JSON object a line:
+"meta", one "image" per image, one "result" per variant run) and writes
+  OUTDIR/coldstart.txt    the table (medians) and the targets, met or missed
+  OUTDIR/coldstart.json   the same as JSON
+  OUTDIR/coldstart.png    time to ready per variant (gnuplot, log scale)
+and prints the text to stdout.  Ratios are against the median of the
+pull-pigz row of the same image and RTT: "12.0x" means 12 times faster.
+"""
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+ORDER = ["pull-pigz", "pull-umoci", "clipfs", "clipfs-prefetch", "clipfs-warm",
+         "squashfs", "local"]
+LABEL = {
+    "pull-pigz": "full pull: skopeo + pigz|tar",
+    "pull-umoci": "full pull: skopeo + umoci unpack",
+    "clipfs": "clipfs, cold",
+    "clipfs-prefetch": "clipfs + prefetch list, cold",
+    "clipfs-warm": "clipfs, disk cache kept",
+    "squashfs": "squashfs via httpfs2 + squashfuse_ll",
+    "local": "local rootfs (already unpacked)",
+}
+TARGET_RTT = 20
+
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def load(path):
+    meta, images, results = {}, {}, []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            o = json.loads(line)
+            t = o.get("type")
+            if t == "meta":
+                meta = o
+            elif t == "image":
+                images[o["image"]] = o
+            elif t == "result":
+                results.append(o)
+    return meta, images, results
+
+
+def summarise(images, results):
+    groups = {}
+    for r in results:
+        groups.setdefault((r["image"], r["rtt_ms"], r["variant"]), []).append(r)
+    rows = []
+    for (img, rtt, v), rs in groups.items():
+        ok = [r for r in rs if r.get("ok")]
+        row = {"image": img, "rtt_ms": rtt, "variant": v, "runs": len(ok),
+               "failed": len(rs) - len(ok)}
+        if ok:
+            secs = [r["seconds"] for r in ok]
+            row["seconds_median"] = med(secs)
+            row["seconds_all"] = secs
+            row["bytes_median"] = med([r["proxy"]["bytes_down"] for r in ok])
+            row["requests_median"] = med([r["proxy"]["requests"] for r in ok])
+            comp = images.get(img, {}).get("compressed_bytes")
+            if comp:
+                row["bytes_percent_of_image"] = 100.0 * row["bytes_median"] / comp
+            cl = [r["clipfs"] for r in ok if "clipfs" in r]
+            if cl:
+                row["clipfs"] = {
+                    "requests": med([c.get("requests") for c in cl]),
+                    "bytes_fetched": med([c.get("bytes_fetched") for c in cl]),
+                    "bytes_served": med([c.get("bytes_served") for c in cl]),
+                    "spans_inflated": med([c.get("spans_inflated") for c in cl]),
+                    "readahead_spans": med([c.get("readahead_spans") for c in cl]),
+                    "disk_hits": med([c.get("cache", {}).get("disk_hits") for c in cl]),
+                    "memory_hits": med([c.get("cache", {}).get("memory_hits") for c in cl]),
+                    "ready_ms": med([c.get("ready_ms") for c in cl]),
+                    "fetch_p50_us": med([c.get("fetch_latency_us", {}).get("p50") for c in cl]),
+                    "fetch_p90_us": med([c.get("fetch_latency_us", {}).get("p90") for c in cl]),
+                    "fetch_p99_us": med([c.get("fetch_latency_us", {}).get("p99") for c in cl]),
+                    "fuse_reads": med([c.get("fuse", {}).get("reads") for c in cl]),
+                    "fuse_lookups": med([c.get("fuse", {}).get("lookups") for c in cl]),
+                    "errors": {k: max(c.get("errors", {}).get(k, 0) for c in cl)
+                               for k in ("fetch", "checksum", "read_eio", "disk_cache")},
+                }
+        rows.append(row)
+    base = {(r["image"], r["rtt_ms"]): r.get("seconds_median")
+            for r in rows if r["variant"] == "pull-pigz"}
+    for r in rows:
+        b = base.get((r["image"], r["rtt_ms"]))
+        if b and r.get("seconds_median"):
+            r["speedup_vs_pull_pigz"] = b / r["seconds_median"]
+    key = {v: i for i, v in enumerate(ORDER)}
+    rows.sort(key=lambda r: (r["image"] != "small", r["image"], r["rtt_ms"],
+                             key.get(r["variant"], 99)))
+    return rows
+
+
+def targets(images, rows):
+    by = {(r["image"], r["rtt_ms"], r["variant"]): r for r in rows}
+    rtts = sorted({r["rtt_ms"] for r in rows})
+    trtt = TARGET_RTT if TARGET_RTT in rtts else (max(rtts) if rtts else None)
+    out = []
+
+    def speed(img, v):
+        return by.get((img, trtt, v), {}).get("speedup_vs_pull_pigz")
+
+    for img, v, goal in (("big", "clipfs", 10), ("big", "clipfs-prefetch", 20),
+                         ("small", "clipfs", 1.5), ("small", "clipfs-prefetch", 5)):
+        s = speed(img, v)
+        if img in images:
+            out.append({"target": f"{img} {v} vs pull-pigz at {trtt} ms >= {goal}x",
+                        "value": None if s is None else round(s, 2),
+                        "met": s is not None and s >= goal})
+    # clipfs ahead of the lazy peer in every row (each image and RTT)
+    for v in ("clipfs", "clipfs-prefetch"):
+        worst = None
+        for img in images:
+            for rtt in rtts:
+                a = by.get((img, rtt, v), {}).get("seconds_median")
+                b = by.get((img, rtt, "squashfs"), {}).get("seconds_median")
+                if a is None or b is None:
+                    continue
+                ratio = b / a
+                if worst is None or ratio < worst[0]:
+                    worst = (ratio, img, rtt)
+        if worst:
+            out.append({"target": f"{v} ahead of squashfs in every row "
+                                  f"(worst: {worst[1]} at {worst[2]} ms, squashfs/clipfs)",
+                        "value": round(worst[0], 2), "met": worst[0] > 1.0})
+    if "small" in images:
+        worst = max((r.get("bytes_percent_of_image", 0) for r in rows
+                     if r["image"] == "small" and r["variant"] == "clipfs"), default=None)
+        if worst is not None:
+            out.append({"target": "small clipfs bytes from the registry < 18% of the "
+                                  "compressed image (worst RTT)",
+                        "value": round(worst, 1), "met": worst < 18.0})
+    worst = None
+    for img in images:
+        for rtt in rtts:
+            a = by.get((img, rtt, "clipfs-warm"), {}).get("seconds_median")
+            b = by.get((img, rtt, "local"), {}).get("seconds_median")
+            if a is None or b is None:
+                continue
+            if worst is None or a / b > worst[0]:
+                worst = (a / b, img, rtt)
+    if worst:
+        out.append({"target": f"clipfs-warm within 1.2x of the local rootfs "
+                              f"(worst: {worst[1]} at {worst[2]} ms, warm/local)",
+                    "value": round(worst[0], 2), "met": worst[0] <= 1.2})
+    return out
+
+
+def fmt_bytes(b):
+    if b is None:
+        return "-"
+    return f"{b / 1e6:.1f}"
+
+
+def text(meta, images, rows, tg):
+    L = []
+    L.append(f"clipfs cold start, {meta.get('date', '?')}, clipfs {meta.get('clipfs', '?')}, "
+             f"{meta.get('runs', '?')} runs (medians), {meta.get('rate_mbit', '?')} Mbit/s, "
+             f"{meta.get('nproc', '?')} cores")
+    for img, o in sorted(images.items(), key=lambda kv: kv[0] != "small"):
+        L.append(f"image {img}: {o['layers']} layers, {o['compressed_bytes'] / 1e6:.1f} MB "
+                 f"compressed (squashfs {o['squashfs_bytes'] / 1e6:.1f} MB), index "
+                 f"{o['index_bytes'] / 1e3:.0f} KB, prefetch list {o['prefetch_entries']} "
+                 f"entries; workload: python3 -c '{o['workload']}'")
+    L.append("")
+    hdr = (f"{'image':<6} {'RTT':>4} {'variant':<16} {'ready s':>8} {'vs pigz':>8} "
+           f"{'MB':>8} {'% img':>6} {'reqs':>6} | {'spans':>6} {'p50 ms':>7} {'p90 ms':>7}")
+    L.append(hdr)
+    L.append("-" * len(hdr))
+    prev = None
+    for r in rows:
+        if prev and (prev["image"], prev["rtt_ms"]) != (r["image"], r["rtt_ms"]):
+            L.append("")
+        prev = r
+        if not r.get("runs"):
+            L.append(f"{r['image']:<6} {r['rtt_ms']:>4} {r['variant']:<16} FAILED")
+            continue
+        c = r.get("clipfs")
+        sp = r.get("speedup_vs_pull_pigz")
+        pct = r.get("bytes_percent_of_image")
+        cl = (f"{c['spans_inflated']:>6.0f} {c['fetch_p50_us'] / 1000:>7.1f} "
+              f"{c['fetch_p90_us'] / 1000:>7.1f}" if c and c.get("fetch_p50_us") is not None
+              else f"{'':>6} {'':>7} {'':>7}")
+        L.append(f"{r['image']:<6} {r['rtt_ms']:>4} {r['variant']:<16} "
+                 f"{r['seconds_median']:>8.2f} {(f'{sp:.2f}x' if sp else '-'):>8} "
+                 f"{fmt_bytes(r['bytes_median']):>8} {(f'{pct:.1f}' if pct is not None else '-'):>6} "
+                 f"{r['requests_median']:>6.0f} | {cl}"
+                 + (f"  ({r['failed']} failed)" if r.get("failed") else ""))
+    L.append("")
+    L.append("MB and reqs: bytes and HTTP requests from the registry, counted at the proxy;")
+    L.append("spans, p50/p90: clipfs stats (spans inflated, registry fetch latency).")
+    L.append("")
+    L.append("Targets:")
+    for t in tg:
+        L.append(f"  [{'met' if t['met'] else 'MISSED':>6}] {t['target']}: {t['value']}")
+    return "\n".join(L) + "\n"
+
+
+def plot(rows, outdir):
+    clusters = []
+    for r in rows:
+        k = (r["image"], r["rtt_ms"])
+        if k not in clusters:
+            clusters.append(k)
+    variants = [v for v in ORDER if any(r["variant"] == v for r in rows)]
+    by = {(r["image"], r["rtt_ms"], r["variant"]): r.get("seconds_median") for r in rows}
+    dat = os.path.join(outdir, "coldstart.dat")
+    with open(dat, "w") as f:
+        f.write("# cluster " + " ".join(variants) + "\n")
+        for img, rtt in clusters:
+            vals = [by.get((img, rtt, v)) for v in variants]
+            f.write(f"\"{img} @ {rtt} ms\" " +
+                    " ".join("NaN" if x is None else f"{x:.3f}" for x in vals) + "\n")
+    png = os.path.join(outdir, "coldstart.png")
+    cols = " , ".join(f"'{dat}' using {i + 2}:xtic(1) title '{LABEL.get(v, v)}'"
+                      for i, v in enumerate(variants))
+    script = f"""
+set terminal pngcairo size 1200,650 font ",10" noenhanced
+set output '{png}'
+set title "clipfs cold start: time to ready (mount or pull start to workload exit), median"
+set ylabel "seconds (log scale)"
+set logscale y
+set grid ytics
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set xrange [-0.6:{len(clusters) - 0.4}]
+set key outside right top vertical
+set yrange [0.05:*]
+plot {cols}
+"""
+    try:
+        subprocess.run(["gnuplot"], input=script, text=True, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    except (OSError, subprocess.CalledProcessError) as e:
+        print(f"coldstart_report: gnuplot failed: {e}", file=sys.stderr)
+
+
+def main():
+    raw, outdir = sys.argv[1], sys.argv[2]
+    meta, images, results = load(raw)
+    rows = summarise(images, results)
+    tg = targets(images, rows)
+    txt = text(meta, images, rows, tg)
+    with open(os.path.join(outdir, "coldstart.txt"), "w") as f:
+        f.write(txt)
+    with open(os.path.join(outdir, "coldstart.json"), "w") as f:
+        json.dump({"meta": meta, "images": images, "rows": rows, "targets": tg}, f, indent=1)
+        f.write("\n")
+    plot(rows, outdir)
+    sys.stdout.write(txt)
+
+
+if __name__ == "__main__":
+    main()

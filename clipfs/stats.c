@@ -69,6 +69,7 @@ stats_json(const struct stats_server *s)
 	struct clip_reader_stats rs;
 	json_t *j;
 
+	clip_reader_flush(fs->reader);   /* so disk writes and fetches add up */
 	clip_reader_stats(fs->reader, &rs);
 	j = json_object();
 	json_object_set_new(j, "mountpoint", json_string(s->mountpoint));

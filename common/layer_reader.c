@@ -27,6 +27,9 @@
 #define MiB (UINT64_C(1) << 20)
 #define GiB (UINT64_C(1) << 30)
 #define READAHEAD_QUEUE 64
+/* Spans waiting for the disk cache writer; each is pinned in memory
+ * until written, so this bounds what the writer adds to the memory use. */
+#define WRITE_QUEUE 8
 #define NO_SPAN UINT32_MAX
 
 struct counters {
@@ -44,6 +47,7 @@ struct clip_reader {
 	span_cache *mem;
 	disk_cache *disk;
 	readahead *ra;
+	readahead *writer;      /* disk cache writes, off the reader's path */
 
 	/* A counting semaphore on calls into the blob source. */
 	pthread_mutex_t fetch_lock;
@@ -363,6 +367,37 @@ disk_store(clip_reader *r, const struct clip_layer *L, uint32_t i, const uint8_t
 	}
 }
 
+/* A queued disk write: arg is a reference to the span, held for it. */
+static void
+write_job(void *ctx, uint32_t layer, uint32_t span, void *arg)
+{
+	clip_reader *r = ctx;
+	struct clip_layer L;
+	struct span *sp = arg;
+
+	if (clip_index_layer(r->idx, layer, &L) == CLIP_OK)
+		disk_store(r, &L, span, span_data(sp), span_len(sp));
+	span_cache_release(r->mem, sp);
+}
+
+/*
+ * Writes span i (sp, a filled span the caller holds) to the disk cache.
+ * Hashing and writing a 4 MiB span costs about as much as inflating it,
+ * so a writer thread does it, holding its own reference, and the read
+ * that loaded the span is answered at once; with the writer's queue full,
+ * the caller writes it itself.
+ */
+static void
+disk_store_later(clip_reader *r, const struct clip_layer *L, uint32_t i, struct span *sp)
+{
+	struct span *ref = span_cache_ref(r->mem, sp);
+
+	if (r->writer != NULL && readahead_push_arg(r->writer, L->index, i, ref))
+		return;
+	span_cache_release(r->mem, ref);
+	disk_store(r, L, i, span_data(sp), span_len(sp));
+}
+
 /*
  * Gets a reference to span i of L, loading it if needed (once, however
  * many threads ask).  foreground: a caller's read, counted as a memory
@@ -418,7 +453,7 @@ get_span(clip_reader *r, const struct clip_layer *L, uint32_t i, int foreground,
 		COUNT(r, readahead_spans, 1);
 	/* After the fill, so that waiters do not wait for the disk. */
 	if (r->disk != NULL && !from_disk)
-		disk_store(r, L, i, data, len);
+		disk_store_later(r, L, i, *sp);
 	return CLIP_OK;
 }
 
@@ -653,12 +688,13 @@ get_partial(clip_reader *r, const struct clip_layer *L, uint32_t i,
 /* ---- readahead ------------------------------------------------------------- */
 
 static void
-readahead_job(void *ctx, uint32_t layer, uint32_t span)
+readahead_job(void *ctx, uint32_t layer, uint32_t span, void *arg)
 {
 	clip_reader *r = ctx;
 	struct clip_layer L;
 	struct span *sp;
 
+	(void)arg;
 	if (clip_index_layer(r->idx, layer, &L) != CLIP_OK)
 		return;
 	/* A failure is left to the foreground read that needs the span. */
@@ -778,7 +814,7 @@ prefetch_run(clip_reader *r, const struct clip_layer *L, uint32_t first, struct 
 		span_cache_fill(r->mem, sp[k], data, (size_t)(cp.out_end - cp.out_offset));
 		COUNT(r, prefetch_spans, 1);
 		if (r->disk != NULL)
-			disk_store(r, L, i, data, (size_t)(cp.out_end - cp.out_offset));
+			disk_store_later(r, L, i, sp[k]);
 		span_cache_release(r->mem, sp[k]);
 	}
 	free(buf);
@@ -959,6 +995,13 @@ clip_reader_new(const clip_index *idx, const struct clip_blob_source *src,
 			warn(r, "%s; continuing with the memory cache only", clip_error_message(&e));
 		}
 	}
+	if (r->disk != NULL) {
+		rc = readahead_new(1, WRITE_QUEUE, write_job, r, &r->writer, err);
+		if (rc != CLIP_OK) {
+			clip_reader_free(r);
+			return rc;
+		}
+	}
 	if (o->readahead_spans > 0) {
 		rc = readahead_new(o->readahead_threads, READAHEAD_QUEUE, readahead_job, r,
 		    &r->ra, err);
@@ -977,12 +1020,21 @@ clip_reader_free(clip_reader *r)
 	if (r == NULL)
 		return;
 	readahead_free(r->ra);     /* first: its jobs use everything below */
+	readahead_drain(r->writer);   /* then the writes they and reads queued */
+	readahead_free(r->writer);
 	span_cache_free(r->mem);
 	disk_cache_close(r->disk);
 	free(r->last_span);
 	pthread_cond_destroy(&r->fetch_free);
 	pthread_mutex_destroy(&r->fetch_lock);
 	free(r);
+}
+
+void
+clip_reader_flush(clip_reader *r)
+{
+	if (r != NULL)
+		readahead_drain(r->writer);
 }
 
 void

@@ -29,8 +29,9 @@
 typedef struct clip_reader clip_reader;
 
 struct clip_reader_opts {
-	/* Bound on inflated spans kept in memory (spans being read are kept
-	 * regardless).  Default 256 MiB. */
+	/* Bound on inflated spans kept in memory (spans being read, and up
+	 * to 8 waiting to be written to the disk cache, are kept regardless).
+	 * Default 256 MiB. */
 	uint64_t mem_cache_bytes;
 	/* Concurrent calls into the blob source, >= 1.  Default 8. */
 	unsigned max_fetches;
@@ -142,6 +143,11 @@ clip_err clip_reader_prefetch(clip_reader *r, uint32_t layer, uint32_t first, ui
     uint64_t max_request, struct clip_error *err);
 
 void clip_reader_stats(const clip_reader *r, struct clip_reader_stats *out);
+
+/* Waits until the disk cache writes queued so far are done (a loaded
+ * span goes to the disk cache from a writer thread, after the read that
+ * loaded it has its bytes).  For statistics that add up, and tests. */
+void clip_reader_flush(clip_reader *r);
 
 /* The upper bound (us) of the latency bucket holding the p-th quantile
  * (0 < p <= 1) of fetches; 0 if there were none. */

@@ -16,13 +16,15 @@
 struct job {
 	uint32_t layer;
 	uint32_t span;
+	void *arg;
 };
 
 struct readahead {
 	pthread_mutex_t lock;
 	pthread_cond_t work;
+	pthread_cond_t idle;         /* no job queued or running */
 	struct job *ring;
-	unsigned cap, head, len;
+	unsigned cap, head, len, running;
 	int stop;
 	readahead_fn fn;
 	void *ctx;
@@ -45,9 +47,12 @@ worker(void *arg)
 		j = ra->ring[ra->head];
 		ra->head = (ra->head + 1) % ra->cap;
 		ra->len--;
+		ra->running++;
 		pthread_mutex_unlock(&ra->lock);
-		ra->fn(ra->ctx, j.layer, j.span);
+		ra->fn(ra->ctx, j.layer, j.span, j.arg);
 		pthread_mutex_lock(&ra->lock);
+		if (--ra->running == 0 && ra->len == 0)
+			pthread_cond_broadcast(&ra->idle);
 	}
 	pthread_mutex_unlock(&ra->lock);
 	return NULL;
@@ -76,6 +81,7 @@ readahead_new(unsigned threads, unsigned queue_cap, readahead_fn fn, void *ctx,
 	}
 	pthread_mutex_init(&ra->lock, NULL);
 	pthread_cond_init(&ra->work, NULL);
+	pthread_cond_init(&ra->idle, NULL);
 	ra->cap = queue_cap;
 	ra->fn = fn;
 	ra->ctx = ctx;
@@ -102,18 +108,37 @@ readahead_free(readahead *ra)
 	pthread_mutex_lock(&ra->lock);
 	ra->stop = 1;
 	pthread_cond_broadcast(&ra->work);
+	pthread_cond_broadcast(&ra->idle);
 	pthread_mutex_unlock(&ra->lock);
 	for (i = 0; i < ra->nthreads; i++)
 		pthread_join(ra->threads[i], NULL);
 	pthread_cond_destroy(&ra->work);
+	pthread_cond_destroy(&ra->idle);
 	pthread_mutex_destroy(&ra->lock);
 	free(ra->threads);
 	free(ra->ring);
 	free(ra);
 }
 
+void
+readahead_drain(readahead *ra)
+{
+	if (ra == NULL)
+		return;
+	pthread_mutex_lock(&ra->lock);
+	while (!ra->stop && (ra->len > 0 || ra->running > 0))
+		pthread_cond_wait(&ra->idle, &ra->lock);
+	pthread_mutex_unlock(&ra->lock);
+}
+
 int
 readahead_push(readahead *ra, uint32_t layer, uint32_t span)
+{
+	return readahead_push_arg(ra, layer, span, NULL);
+}
+
+int
+readahead_push_arg(readahead *ra, uint32_t layer, uint32_t span, void *arg)
 {
 	unsigned i;
 	struct job *j;
@@ -129,6 +154,7 @@ readahead_push(readahead *ra, uint32_t layer, uint32_t span)
 	j = &ra->ring[(ra->head + ra->len) % ra->cap];
 	j->layer = layer;
 	j->span = span;
+	j->arg = arg;
 	ra->len++;
 	pthread_cond_signal(&ra->work);
 	pthread_mutex_unlock(&ra->lock);

@@ -1,5 +1,6 @@
 /*
- * readahead.h - a small pool of threads that load spans in the background.
+ * readahead.h - a small pool of threads that run (layer, span) jobs in the
+ * background: loading spans ahead of reads, writing them to the disk cache.
  *
  * The queue is bounded: when it is full, or the span is already queued,
  * a push is dropped (readahead is a hint, never a duty).  Jobs still
@@ -14,8 +15,8 @@
 
 typedef struct readahead readahead;
 
-/* Called on a pool thread for each job. */
-typedef void (*readahead_fn)(void *ctx, uint32_t layer, uint32_t span);
+/* Called on a pool thread for each job, with the arg it was pushed with. */
+typedef void (*readahead_fn)(void *ctx, uint32_t layer, uint32_t span, void *arg);
 
 /* threads >= 1 workers, a queue of queue_cap >= 1 jobs.  *out is NULL
  * on failure (CLIP_ERR_NOMEM, or CLIP_ERR_IO if no thread starts). */
@@ -25,7 +26,14 @@ clip_err readahead_new(unsigned threads, unsigned queue_cap, readahead_fn fn, vo
 /* Stops and joins the workers.  Accepts NULL. */
 void readahead_free(readahead *ra);
 
+/* Waits until no job is queued or running.  Accepts NULL. */
+void readahead_drain(readahead *ra);
+
 /* 1 if queued, 0 if dropped (full, or already queued). */
 int readahead_push(readahead *ra, uint32_t layer, uint32_t span);
+/* The same with an argument for the job (NULL for readahead_push).  A
+ * dropped job's arg is the caller's again; drain before freeing a pool
+ * whose queued args own something. */
+int readahead_push_arg(readahead *ra, uint32_t layer, uint32_t span, void *arg);
 
 #endif

@@ -201,6 +201,15 @@ span_cache_contains(span_cache *c, uint64_t key)
 }
 
 struct span *
+span_cache_ref(span_cache *c, struct span *s)
+{
+	pthread_mutex_lock(&c->lock);
+	s->refs++;
+	pthread_mutex_unlock(&c->lock);
+	return s;
+}
+
+struct span *
 span_cache_peek(span_cache *c, uint64_t key)
 {
 	struct span *s;

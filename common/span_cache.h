@@ -55,6 +55,9 @@ struct span *span_cache_try_claim(span_cache *c, uint64_t key);
 
 int span_cache_contains(span_cache *c, uint64_t key);
 
+/* Another reference to a span the caller holds (filled); returns s. */
+struct span *span_cache_ref(span_cache *c, struct span *s);
+
 /* A reference to key if it is ready, else NULL; never waits or loads. */
 struct span *span_cache_peek(span_cache *c, uint64_t key);
 

@@ -332,6 +332,14 @@ count_warn(void *ctx, const char *msg)
 
 /* ---- helpers --------------------------------------------------------------- */
 
+/* Counters once the disk writes queued so far are done. */
+static void
+flushed_stats(clip_reader *r, struct clip_reader_stats *s)
+{
+	clip_reader_flush(r);
+	clip_reader_stats(r, s);
+}
+
 /* Reads [off, off + len) and compares with the data; returns 0 if equal. */
 static int
 read_cmp(clip_reader *r, const struct layer_fx *f, uint64_t off, size_t len,
@@ -478,7 +486,7 @@ TEST(test_counters_exact)
 
 	CHECK_MSG(read_cmp(r, f, cp.out_offset + 100, 50, &err) == 0, "%s",
 	    clip_error_message(&err));
-	clip_reader_stats(r, &s);
+	flushed_stats(r, &s);
 	CHECK(s.reads == 1);
 	CHECK(s.bytes_served == 50);
 	CHECK(s.fetch_requests == 1);
@@ -492,7 +500,7 @@ TEST(test_counters_exact)
 	/* The same range, and another one inside the same span: memory hits. */
 	CHECK(read_cmp(r, f, cp.out_offset + 100, 50, &err) == 0);
 	CHECK(read_cmp(r, f, cp.out_offset, 10, &err) == 0);
-	clip_reader_stats(r, &s);
+	flushed_stats(r, &s);
 	CHECK(s.mem_hits == 2 && s.mem_misses == 1);
 	CHECK(s.fetch_requests == 1);
 	CHECK(s.bytes_fetched == cp.span_end - cp.span_start);
@@ -626,7 +634,7 @@ TEST(test_threads_single_flight)
 	for (i = 0; i < 8; i++)
 		CHECK(args[i].bad == 0);
 	CHECK(atomic_load(&w->calls) == 1);
-	clip_reader_stats(r, &s);
+	flushed_stats(r, &s);
 	CHECK(s.fetch_requests == 1);
 	CHECK(s.mem_hits + s.mem_misses == 24);
 	CHECK(s.mem_waits >= 1);
@@ -700,14 +708,14 @@ TEST(test_corrupt_source)
 	/* Nothing was cached: the next read fetches (and fails) again. */
 	CHECK(clip_reader_read(r, 0, cp.out_offset + 10, sizeof(buf), buf, &got, &err) ==
 	    CLIP_ERR_CHECKSUM);
-	clip_reader_stats(r, &s);
+	flushed_stats(r, &s);
 	CHECK(s.checksum_errors == 2 && s.fetch_requests == 2);
 	CHECK(s.spans_inflated == 0 && s.mem_spans == 0 && s.bytes_served == 0);
 
 	atomic_store(&w->corrupt, 0);
 	CHECK_MSG(read_cmp(r, f, cp.out_offset + 10, sizeof(buf), &err) == 0, "%s",
 	    clip_error_message(&err));
-	clip_reader_stats(r, &s);
+	flushed_stats(r, &s);
 	CHECK(s.checksum_errors == 2 && s.fetch_requests == 3);
 
 	/* A read that spans several spans and fails in the middle. */
@@ -757,12 +765,12 @@ TEST(test_failing_source)
 	CHECK(clip_reader_read(r, 0, 1000, sizeof(buf), buf, &got, &err) == CLIP_ERR_NETWORK);
 	CHECK_MSG(strstr(err.msg, "injected failure") != NULL && strstr(err.msg, "span 0"),
 	    "%s", err.msg);
-	clip_reader_stats(r, &s);
+	flushed_stats(r, &s);
 	CHECK(s.fetch_errors == 1 && s.fetch_requests == 1 && s.bytes_fetched == 0);
 
 	atomic_store(&w->fail, 0);
 	CHECK(read_cmp(r, f, 1000, sizeof(buf), &err) == 0);
-	clip_reader_stats(r, &s);
+	flushed_stats(r, &s);
 	CHECK(s.fetch_errors == 1 && s.fetch_requests == 2);
 	clip_reader_free(r);
 
@@ -819,7 +827,7 @@ TEST(test_disk_cache)
 	/* Cold: everything fetched and written. */
 	CHECK_OK(clip_reader_new(f->idx, &lsrc, &o, &r, &err), &err);
 	CHECK_MSG(read_all(r, f, &err) == 0, "%s", clip_error_message(&err));
-	clip_reader_stats(r, &s);
+	flushed_stats(r, &s);
 	CHECK(s.disk_writes == f->nspans && s.disk_misses == f->nspans && s.disk_hits == 0);
 	CHECK(s.disk_errors == 0 && s.disk_bytes > f->len);
 	clip_reader_free(r);
@@ -833,7 +841,7 @@ TEST(test_disk_cache)
 	wrap_init(w, &lsrc, f, &src);
 	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
 	CHECK_MSG(read_all(r, f, &err) == 0, "%s", clip_error_message(&err));
-	clip_reader_stats(r, &s);
+	flushed_stats(r, &s);
 	CHECK(atomic_load(&w->calls) == 0);
 	/* Hits count reads served from the disk (partial or whole spans). */
 	CHECK_MSG(s.fetch_requests == 0 && s.disk_hits >= f->nspans && s.disk_writes == 0,
@@ -866,7 +874,7 @@ TEST(test_disk_cache)
 	atomic_store(&warnings, 0);
 	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
 	CHECK_MSG(read_all(r, f, &err) == 0, "%s", clip_error_message(&err));
-	clip_reader_stats(r, &s);
+	flushed_stats(r, &s);
 	CHECK(atomic_load(&w->calls) == 3);
 	CHECK(s.disk_damaged == 3 && s.disk_writes == 3);
 	CHECK(s.disk_hits >= f->nspans - 3);   /* hits count reads, not spans */
@@ -909,7 +917,7 @@ TEST(test_disk_cache_bound)
 	o.disk_cache_bytes = 400 * KiB;
 	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
 	CHECK_MSG(read_all(r, f, &err) == 0, "%s", clip_error_message(&err));
-	clip_reader_stats(r, &s);
+	flushed_stats(r, &s);
 	CHECK(s.disk_bytes <= 400 * KiB);
 	CHECK(s.disk_writes == f->nspans && s.disk_errors == 0);
 	clip_reader_free(r);
@@ -924,7 +932,7 @@ TEST(test_disk_cache_bound)
 	/* Reopen with a smaller bound: the scan evicts down to it. */
 	o.disk_cache_bytes = 100 * KiB;
 	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
-	clip_reader_stats(r, &s);
+	flushed_stats(r, &s);
 	CHECK(s.disk_bytes <= 100 * KiB);
 	CHECK(read_cmp(r, f, f->len / 2, 1000, &err) == 0);
 	clip_reader_free(r);
@@ -956,7 +964,7 @@ TEST(test_disk_cache_bound)
 		CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
 		CHECK(read_cmp(r, f, c[0].out_offset, 10, &err) == 0);
 		CHECK(read_cmp(r, f, c[3].out_offset, 10, &err) == 0);
-		clip_reader_stats(r, &s);
+		flushed_stats(r, &s);
 		CHECK(s.disk_hits == 1 && s.disk_writes == 1);
 		clip_reader_free(r);
 		for (j = 0; j < 4; j++) {
@@ -1002,7 +1010,7 @@ TEST(test_disk_cache_unusable)
 	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
 	CHECK(atomic_load(&warnings) == 1);
 	CHECK_MSG(read_all(r, f, &err) == 0, "%s", clip_error_message(&err));
-	clip_reader_stats(r, &s);
+	flushed_stats(r, &s);
 	CHECK(s.disk_errors == 1 && s.disk_writes == 0 && s.disk_hits == 0);
 	clip_reader_free(r);
 
@@ -1011,7 +1019,7 @@ TEST(test_disk_cache_unusable)
 	o.disk_cache_bytes = 1000;
 	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
 	CHECK_MSG(read_all(r, f, &err) == 0, "%s", clip_error_message(&err));
-	clip_reader_stats(r, &s);
+	flushed_stats(r, &s);
 	CHECK(s.disk_writes == 0 && s.disk_errors == 0);
 	clip_reader_free(r);
 	CHECK(cache_files("tiny", names, MAX_SPANS) == 0);
@@ -1034,7 +1042,7 @@ TEST(test_disk_cache_unusable)
 		signal(SIGXFSZ, SIG_DFL);
 		CHECK_MSG(rc == 0, "%s", clip_error_message(&err));
 	}
-	clip_reader_stats(r, &s);
+	flushed_stats(r, &s);
 	CHECK(s.disk_errors == 1 && s.disk_writes == 0);
 	CHECK(atomic_load(&warnings) == 1);
 	clip_reader_free(r);
@@ -1072,7 +1080,7 @@ TEST(test_readahead)
 	/* Random-looking reads do not read ahead. */
 	CHECK(read_cmp(r, f, f->len / 2, 10, &err) == 0);
 	CHECK(read_cmp(r, f, 10, 10, &err) == 0);
-	clip_reader_stats(r, &s);
+	flushed_stats(r, &s);
 	CHECK(s.readahead_spans == 0);
 
 	/* Span 0, then span 1: sequential, so spans 2 and 3 load in the
@@ -1080,7 +1088,7 @@ TEST(test_readahead)
 	CHECK(read_cmp(r, f, c1.out_offset - 10, 20, &err) == 0);
 	for (k = 0; k < 400; k++) {
 		struct timespec ts = { 0, 5 * 1000000L };
-		clip_reader_stats(r, &s);
+		flushed_stats(r, &s);
 		if (s.readahead_spans >= 2)
 			break;
 		nanosleep(&ts, NULL);
@@ -1137,7 +1145,7 @@ TEST(test_readahead_extent)
 	CHECK(got == 20 && memcmp(buf, f->data + c1.out_offset - 10, 20) == 0);
 	for (k = 0; k < 400; k++) {
 		struct timespec ts = { 0, 5 * 1000000L };
-		clip_reader_stats(r, &s);
+		flushed_stats(r, &s);
 		if (s.readahead_spans >= 1)
 			break;
 		nanosleep(&ts, NULL);
@@ -1192,29 +1200,29 @@ TEST(test_partial_loads)
 	/* 1. The start of span 2: one fetch, of less than the span. */
 	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
 	CHECK_MSG(read_cmp(r, f, c2.out_offset + 10, 100, &err) == 0, "%s", clip_error_message(&err));
-	clip_reader_stats(r, &s);
+	flushed_stats(r, &s);
 	CHECK(s.partial_loads == 1 && s.fetch_requests == 1);
 	CHECK_MSG(s.bytes_fetched < (c2.span_end - c2.span_start) / 2, "%llu of %llu",
 	    (unsigned long long)s.bytes_fetched, (unsigned long long)(c2.span_end - c2.span_start));
 	fetched = s.bytes_fetched;
 	/* Inside the prefix again: no fetch. */
 	CHECK(read_cmp(r, f, c2.out_offset, 50, &err) == 0);
-	clip_reader_stats(r, &s);
+	flushed_stats(r, &s);
 	CHECK(s.fetch_requests == 1 && s.mem_hits >= 1);
 	/* The end of span 2: the whole span, fetching only what the prefix
 	 * did not hold (it fetched [from, from + fetched)). */
 	CHECK(read_cmp(r, f, c2.out_end - 100, 100, &err) == 0);
-	clip_reader_stats(r, &s);
+	flushed_stats(r, &s);
 	CHECK(s.fetch_requests == 2 && s.partial_loads == 1);
 	from = c2.span_start / clip_index_chunk_size(f->idx) * clip_index_chunk_size(f->idx);
 	CHECK_MSG(s.bytes_fetched - fetched == c2.span_end - (from + fetched), "%llu",
 	    (unsigned long long)(s.bytes_fetched - fetched));
 	CHECK(read_cmp(r, f, c2.out_offset + 1 * MiB / 4, 100, &err) == 0);
-	clip_reader_stats(r, &s);
+	flushed_stats(r, &s);
 	CHECK(s.fetch_requests == 2);
 	/* A read across spans 2 and 3 uses the whole span 2 and a prefix of 3. */
 	CHECK(read_cmp(r, f, c3.out_offset - 50, 100, &err) == 0);
-	clip_reader_stats(r, &s);
+	flushed_stats(r, &s);
 	CHECK(s.partial_loads == 2 && s.fetch_requests == 3);
 	clip_reader_free(r);
 
@@ -1228,7 +1236,7 @@ TEST(test_partial_loads)
 	CHECK(strstr(clip_error_message(&err), "chunk") != NULL);
 	atomic_store(&w->corrupt, 0);
 	CHECK(read_cmp(r, f, c2.out_offset + 10, 100, &err) == 0);   /* retried, fine */
-	clip_reader_stats(r, &s);
+	flushed_stats(r, &s);
 	CHECK(s.checksum_errors == 1 && s.partial_loads == 1);
 	clip_reader_free(r);
 
@@ -1237,21 +1245,21 @@ TEST(test_partial_loads)
 	o.disk_cache_dir = "partial-cache";
 	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
 	CHECK(read_cmp(r, f, c3.out_offset + 1000, 100, &err) == 0);
-	clip_reader_stats(r, &s);
+	flushed_stats(r, &s);
 	CHECK(s.partial_loads == 1 && s.disk_writes == 1);
 	clip_reader_free(r);
 	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
 	CHECK(read_cmp(r, f, c3.out_offset + 1000, 100, &err) == 0);
-	clip_reader_stats(r, &s);
+	flushed_stats(r, &s);
 	CHECK(s.fetch_requests == 0 && s.disk_hits == 1);
 	CHECK(read_cmp(r, f, c3.out_end - 10, 10, &err) == 0);
-	clip_reader_stats(r, &s);
+	flushed_stats(r, &s);
 	CHECK(s.fetch_requests == 1 && s.disk_writes == 1 && s.partial_loads == 0);
 	clip_reader_free(r);
 	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
 	CHECK(read_cmp(r, f, c3.out_end - 10, 10, &err) == 0);
 	CHECK(read_cmp(r, f, c3.out_offset, 10, &err) == 0);
-	clip_reader_stats(r, &s);
+	flushed_stats(r, &s);
 	CHECK(s.fetch_requests == 0 && s.disk_hits == 2);
 	clip_reader_free(r);
 
@@ -1260,7 +1268,7 @@ TEST(test_partial_loads)
 	o.partial_loads = 0;
 	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
 	CHECK(read_cmp(r, f, c2.out_offset + 10, 100, &err) == 0);
-	clip_reader_stats(r, &s);
+	flushed_stats(r, &s);
 	CHECK(s.partial_loads == 0 && s.bytes_fetched == c2.span_end - c2.span_start);
 	clip_reader_free(r);
 
@@ -1298,7 +1306,7 @@ TEST(test_stored_layer)
 		CHECK_MSG(read_cmp(r, f, off, len, &err) == 0, "%s", clip_error_message(&err));
 	}
 	CHECK(read_cmp(r, f, 0, f->len, &err) == 0);
-	clip_reader_stats(r, &s);
+	flushed_stats(r, &s);
 	CHECK(s.spans_inflated == 0 && s.fetch_requests == f->nspans);
 	CHECK(s.bytes_fetched == f->len);
 	clip_reader_free(r);
@@ -1340,7 +1348,7 @@ TEST(test_no_memory_cache)
 		CHECK(read_cmp(r, f, off, 70 * KiB, &err) == 0);
 	}
 	CHECK(read_cmp(r, f, 0, f->len, &err) == 0);
-	clip_reader_stats(r, &s);
+	flushed_stats(r, &s);
 	CHECK(s.mem_bytes == 0 && s.mem_spans == 0 && s.mem_hits == 0);
 
 	/* Bad options are refused. */
@@ -1394,18 +1402,18 @@ TEST(test_prefetch)
 	CHECK_OK(clip_index_checkpoint(f->idx, 0, 3, &c3), NULL);
 	CHECK(read_cmp(r, f, c3.out_offset, 10, &err) == 0);
 	CHECK_OK(clip_reader_prefetch(r, 0, 0, f->nspans, 0, &err), &err);
-	clip_reader_stats(r, &s);
+	flushed_stats(r, &s);
 	CHECK_MSG(s.fetch_requests == 3, "%llu requests", (unsigned long long)s.fetch_requests);
 	CHECK(s.prefetch_requests == 2 && s.prefetch_spans == f->nspans - 1);
 	CHECK(atomic_load(&w->unknown_ranges) == 2);   /* the merged ones */
 	CHECK(s.bytes_fetched >= f->blob_len);          /* + the 1-byte overlaps */
 	/* Everything is in memory now: reading it all fetches nothing. */
 	CHECK(read_cmp(r, f, 0, f->len, &err) == 0);
-	clip_reader_stats(r, &s);
+	flushed_stats(r, &s);
 	CHECK(s.fetch_requests == 3);
 	/* Again: nothing to do. */
 	CHECK_OK(clip_reader_prefetch(r, 0, 0, f->nspans, 0, &err), &err);
-	clip_reader_stats(r, &s);
+	flushed_stats(r, &s);
 	CHECK(s.fetch_requests == 3);
 	clip_reader_free(r);
 
@@ -1415,11 +1423,11 @@ TEST(test_prefetch)
 	atomic_store(&w->corrupt, 1);
 	clip_error_clear(&err);
 	CHECK(clip_reader_prefetch(r, 0, 0, 4, 1, &err) == CLIP_ERR_CHECKSUM);
-	clip_reader_stats(r, &s);
+	flushed_stats(r, &s);
 	CHECK(s.fetch_requests == 4 && s.prefetch_spans == 0 && s.mem_spans == 0);
 	atomic_store(&w->corrupt, 0);
 	CHECK_OK(clip_reader_prefetch(r, 0, 0, 4, 1, &err), &err);
-	clip_reader_stats(r, &s);
+	flushed_stats(r, &s);
 	CHECK(s.fetch_requests == 8 && s.prefetch_spans == 4);
 	for (i = 0; i < 4; i++)
 		CHECK(span_data_ok(r, f, i));

@@ -701,6 +701,15 @@ fail:
 	return clip_error_set(err, CLIP_ERR_IO, "disk cache: %s %s: %s", what, tmp, strerror(e));
 }
 
+int
+disk_cache_contains(disk_cache *dc, const struct disk_cache_key *key)
+{
+	char name[NAME_LEN];
+	struct stat st;
+
+	return entry_name(key, name) && fstatat(dc->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
 void
 disk_cache_usage(disk_cache *dc, uint64_t *bytes, uint64_t *files)
 {

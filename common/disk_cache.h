@@ -85,6 +85,9 @@ clip_err disk_cache_read(disk_cache *dc, const struct disk_cache_key *key, size_
 clip_err disk_cache_put(disk_cache *dc, const struct disk_cache_key *key,
     const uint8_t *data, size_t len, int *stored, struct clip_error *err);
 
+/* 1 if a file for key is there (whole or prefix; not checked). */
+int disk_cache_contains(disk_cache *dc, const struct disk_cache_key *key);
+
 /* Bytes and files this process accounts for. */
 void disk_cache_usage(disk_cache *dc, uint64_t *bytes, uint64_t *files);
 

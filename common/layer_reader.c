@@ -712,6 +712,7 @@ maybe_read_ahead(clip_reader *r, const struct clip_layer *L, uint32_t first, uin
     uint64_t limit)
 {
 	struct clip_checkpoint cp;
+	struct disk_cache_key key;
 	uint32_t prev, s, k;
 
 	prev = atomic_exchange(&r->last_span[L->index], last);
@@ -724,7 +725,14 @@ maybe_read_ahead(clip_reader *r, const struct clip_layer *L, uint32_t first, uin
 		if (clip_index_checkpoint(r->idx, L->index, s, &cp) != CLIP_OK ||
 		    cp.out_offset >= limit)
 			break;
-		if (!span_cache_contains(r->mem, span_key(L->index, s)))
+		if (span_cache_contains(r->mem, span_key(L->index, s)))
+			continue;
+		/* On disk, reads are served from the blocks they touch; loading
+		 * the whole span into memory would only cost more hashing. */
+		key.layer_digest = L->digest.ptr;
+		key.span = s;
+		key.span_sha256 = cp.span_sha256;
+		if (r->disk == NULL || !disk_cache_contains(r->disk, &key))
 			readahead_push(r->ra, L->index, s);
 	}
 }

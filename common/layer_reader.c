@@ -398,6 +398,29 @@ disk_store_later(clip_reader *r, const struct clip_layer *L, uint32_t i, struct 
 	disk_store(r, L, i, span_data(sp), span_len(sp));
 }
 
+/* Our load of *sp failed with e: the waiters get e, and so does the
+ * caller; *sp is gone. */
+static clip_err
+give_up(clip_reader *r, const struct clip_layer *L, struct span **sp, struct clip_error *e,
+    struct clip_error *err, clip_err rc)
+{
+	clip_error_prefix(e, "layer %s", L->digest.ptr);
+	span_cache_fail(r->mem, *sp, e);
+	*sp = NULL;
+	if (err != NULL)
+		*err = *e;
+	return rc;
+}
+
+/* Another thread's load we waited for failed with e. */
+static clip_err
+other_failed(const struct clip_error *e, struct clip_error *err)
+{
+	if (err != NULL)
+		*err = *e;
+	return e->code != CLIP_OK ? e->code : CLIP_ERR_IO;
+}
+
 /*
  * Gets a reference to span i of L, loading it if needed (once, however
  * many threads ask).  foreground: a caller's read, counted as a memory
@@ -430,9 +453,7 @@ get_span(clip_reader *r, const struct clip_layer *L, uint32_t i, int foreground,
 			COUNT(r, mem_misses, 1);
 			COUNT(r, mem_waits, 1);
 		}
-		if (err != NULL)
-			*err = e;
-		return e.code != CLIP_OK ? e.code : CLIP_ERR_IO;
+		return other_failed(&e, err);
 	case SPAN_LOAD:
 		break;
 	}
@@ -440,14 +461,8 @@ get_span(clip_reader *r, const struct clip_layer *L, uint32_t i, int foreground,
 	if (foreground)
 		COUNT(r, mem_misses, 1);
 	rc = load_span(r, L, i, &data, &len, &from_disk, &e);
-	if (rc != CLIP_OK) {
-		clip_error_prefix(&e, "layer %s", L->digest.ptr);
-		span_cache_fail(r->mem, *sp, &e);
-		*sp = NULL;
-		if (err != NULL)
-			*err = e;
-		return rc;
-	}
+	if (rc != CLIP_OK)
+		return give_up(r, L, sp, &e, err, rc);
 	span_cache_fill(r->mem, *sp, data, len);
 	if (!foreground)
 		COUNT(r, readahead_spans, 1);
@@ -658,22 +673,14 @@ get_partial(clip_reader *r, const struct clip_layer *L, uint32_t i,
 		return CLIP_OK;
 	case SPAN_FAILED:
 		COUNT(r, mem_misses, 1);
-		if (err != NULL)
-			*err = e;
-		return e.code != CLIP_OK ? e.code : CLIP_ERR_IO;
+		return other_failed(&e, err);
 	case SPAN_LOAD:
 		break;
 	}
 	COUNT(r, mem_misses, 1);
 	rc = load_partial(r, L, i, cp, from, to, &data, &len, &e);
-	if (rc != CLIP_OK) {
-		clip_error_prefix(&e, "layer %s", L->digest.ptr);
-		span_cache_fail(r->mem, *sp, &e);
-		*sp = NULL;
-		if (err != NULL)
-			*err = e;
-		return rc;
-	}
+	if (rc != CLIP_OK)
+		return give_up(r, L, sp, &e, err, rc);
 	span_cache_fill(r->mem, *sp, data, len);
 	made = partial_tail(*sp).made;
 	if (r->disk != NULL && made > 0)

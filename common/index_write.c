@@ -506,7 +506,8 @@ sect_put(struct sect *s, const void *data, size_t len, struct clip_error *err)
 
 	if (rc != CLIP_OK)
 		return rc;
-	memcpy(s->p + s->len, data, len);
+	if (len > 0)
+		memcpy(s->p + s->len, data, len);
 	s->len += len;
 	return CLIP_OK;
 }
@@ -706,7 +707,8 @@ clip_writer_finish(clip_writer *w, uint8_t **bufp, size_t *lenp, struct clip_err
 		return rc;
 
 	/* Directories: sort entries, then point each directory at its run. */
-	qsort(w->dirents, w->ndirents, sizeof(*w->dirents), dirent_cmp);
+	if (w->ndirents > 0)   /* qsort's base may not be NULL, even for 0 */
+		qsort(w->dirents, w->ndirents, sizeof(*w->dirents), dirent_cmp);
 	for (i = 0; i < w->ndirents; i++) {
 		struct pending_dirent *de = &w->dirents[i];
 		struct pending_inode *pd = &w->inodes[de->parent - 1];

@@ -1,6 +1,7 @@
 /*
  * fuzz_inflate.c - libFuzzer target for gzip checkpoints: the read side
- * (clip_inflate_span_at) and the indexer (clip_gzindex).
+ * (clip_inflate_span_at, clip_inflate_span_prefix; with ISA-L and zlib
+ * where built with both) and the indexer (clip_gzindex).
  *
  * Read side: at startup a fixed two-member gzip stream is generated and
  * indexed.  Each input then picks one of its checkpoints and damages it
@@ -207,11 +208,13 @@ damage_span(const uint8_t *in, size_t size)
 	uint8_t flags, *comp, *win = NULL, *out;
 	size_t clen, olen, i, nflip;
 	uint64_t skip, span_out;
-	int damaged = 0;
+	int damaged = 0, harm = 0;   /* harm: any damage but cutting comp short */
 	clip_err rc;
 
 	i = take(&c) % ncp;
 	flags = take(&c);
+	/* Odd checkpoints through ISA-L (where built with it), even ones zlib. */
+	clip_inflate_use(i & 1 ? CLIP_INFLATER_ISAL : CLIP_INFLATER_ZLIB);
 	ci = clip_gzindex_checkpoint(gz_fixed, i);
 	to_reader_cp(gz_fixed, i, gz_len, &cp);
 	clen = (size_t)(cp.span_end - cp.span_start);
@@ -220,16 +223,18 @@ damage_span(const uint8_t *in, size_t size)
 		cp.bits = take(&c);
 		cp.bits = cp.bits & 0x80 ? cp.bits : cp.bits & 7;
 		damaged |= cp.bits != ci->bits;
+		harm = damaged;
 	}
 	if (flags & 0x02) {
 		cp.kind = take(&c) % 4;
 		damaged |= cp.kind != ci->kind;
+		harm = damaged;
 	}
 	if (flags & 0x04) {
 		/* Grow or shrink the span's claimed output. */
 		uint32_t d = take32(&c) % (2 * SPAN);
 		cp.out_end = cp.out_offset + d;
-		damaged = 1;
+		damaged = harm = 1;
 	}
 	if (flags & 0x08) {
 		clen = clen * take(&c) / 255;
@@ -250,21 +255,21 @@ damage_span(const uint8_t *in, size_t size)
 			uint32_t at = take32(&c) % clen;
 			uint8_t x = take(&c);
 			comp[at] ^= x ? x : 1;
-			damaged = 1;
+			damaged = harm = 1;
 		}
 	}
 	if (flags & 0x40) {
 		/* The window from the rest of the input (any length up to 32 KiB). */
 		cp.window_len = (uint32_t)(c.n > CLIP_WINDOW_SIZE ? CLIP_WINDOW_SIZE : c.n);
 		win = dup_exact(c.p, cp.window_len);
-		damaged = 1;
+		damaged = harm = 1;
 	} else if (flags & 0x80) {
 		/* The compressed bytes from the rest of the input. */
 		free(comp);
 		clen = c.n;
 		comp = dup_exact(c.p, clen);
 		win = dup_exact(WIN(ci), ci->window_len);
-		damaged = 1;
+		damaged = harm = 1;
 	} else {
 		win = dup_exact(WIN(ci), ci->window_len);
 	}
@@ -276,6 +281,23 @@ damage_span(const uint8_t *in, size_t size)
 		FUZZ_ASSERT(rc == CLIP_OK &&
 		    memcmp(out, data_orig + cp.out_offset + skip, olen) == 0);
 	free(out);
+	/* The partial-load path on the same bytes: never more than asked, and
+	 * exact as far as it goes when the bytes were at most cut short. */
+	if (cp.out_end >= cp.out_offset) {
+		size_t made = 0;
+		out = malloc(span_out ? (size_t)span_out : 1);
+		FUZZ_ASSERT(out != NULL);
+		rc = clip_inflate_span_prefix(&cp, cp.window_len ? win : NULL, comp, clen, out,
+		    (size_t)span_out, &made, &err);
+		FUZZ_ASSERT(made <= span_out);
+		if (!harm)
+			FUZZ_ASSERT(rc == CLIP_OK &&
+			    memcmp(out, data_orig + cp.out_offset, made) == 0);
+		if (!damaged)
+			FUZZ_ASSERT(made == span_out);
+		free(out);
+	}
+	clip_inflate_use(CLIP_INFLATER_ISAL);
 	free(win);
 	free(comp);
 }

@@ -161,7 +161,9 @@ _harness_cleanup() {
 _harness_kill() {
 	local pid=$1
 	[ -n "$pid" ] || return 0
-	kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+	# wait gives the child's status (143 after our TERM): || true, so that
+	# a caller under set -e (tests/quickstart.sh) does not exit with it.
+	kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
 	kill -TERM "$pid" 2>/dev/null
 	for _ in $(seq 1 100); do
 		kill -0 "$pid" 2>/dev/null || break
@@ -170,7 +172,7 @@ _harness_kill() {
 	if kill -0 "$pid" 2>/dev/null; then
 		kill -KILL "$pid" 2>/dev/null
 	fi
-	wait "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null || true
 	return 0
 }
 

@@ -382,6 +382,14 @@ struct open_entry {
 	size_t nblocks;
 };
 
+/* Closes an open entry's file and frees its block table. */
+static void
+entry_free(struct open_entry *oe)
+{
+	close(oe->fd);
+	free(oe->table);
+}
+
 /* Opens key's file and checks its header and table.  CLIP_ERR_NOTFOUND
  * for a miss (*damaged set if a bad file was deleted). */
 static clip_err
@@ -441,13 +449,11 @@ entry_open(disk_cache *dc, const struct disk_cache_key *key, size_t len, struct 
 	return CLIP_OK;
 damaged:
 	*damaged = forget_damaged(dc, oe->name, oe->fd);
-	close(oe->fd);
-	free(oe->table);
+	entry_free(oe);
 	return CLIP_ERR_NOTFOUND;
 io_error:
 	saved = errno;
-	close(oe->fd);
-	free(oe->table);
+	entry_free(oe);
 	return clip_error_set(err, CLIP_ERR_IO, "disk cache: read %s: %s", oe->name,
 	    strerror(saved));
 }
@@ -483,8 +489,7 @@ entry_close(disk_cache *dc, struct open_entry *oe)
 {
 	/* Mirror the access into mtime so the LRU order survives a restart. */
 	futimens(oe->fd, NULL);
-	close(oe->fd);
-	free(oe->table);
+	entry_free(oe);
 	pthread_mutex_lock(&dc->lock);
 	remember(dc, oe->name, oe->size);
 	pthread_mutex_unlock(&dc->lock);
@@ -496,14 +501,12 @@ entry_bad(disk_cache *dc, struct open_entry *oe, int r, int *damaged, struct cli
 	int saved = errno;
 
 	if (r < 0) {
-		close(oe->fd);
-		free(oe->table);
+		entry_free(oe);
 		return clip_error_set(err, CLIP_ERR_IO, "disk cache: read %s: %s", oe->name,
 		    strerror(saved));
 	}
 	*damaged = forget_damaged(dc, oe->name, oe->fd);
-	close(oe->fd);
-	free(oe->table);
+	entry_free(oe);
 	return CLIP_ERR_NOTFOUND;
 }
 
@@ -520,14 +523,12 @@ disk_cache_get(disk_cache *dc, const struct disk_cache_key *key, size_t len,
 	if ((rc = entry_open(dc, key, len, &oe, damaged, err)) != CLIP_OK)
 		return rc;
 	if (oe.data_len != len) {   /* a prefix only: a miss for the whole span */
-		close(oe.fd);
-		free(oe.table);
+		entry_free(&oe);
 		return CLIP_ERR_NOTFOUND;
 	}
 	buf = malloc(len ? len : 1);
 	if (buf == NULL) {
-		close(oe.fd);
-		free(oe.table);
+		entry_free(&oe);
 		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
 	}
 	r = len == 0 ? 1 : read_blocks(&oe, len, 0, oe.nblocks - 1, buf);
@@ -555,8 +556,7 @@ disk_cache_read(disk_cache *dc, const struct disk_cache_key *key, size_t len, si
 	if ((rc = entry_open(dc, key, len, &oe, damaged, err)) != CLIP_OK)
 		return rc;
 	if (off + n > oe.data_len) {   /* past a prefix: a miss */
-		close(oe.fd);
-		free(oe.table);
+		entry_free(&oe);
 		return CLIP_ERR_NOTFOUND;
 	}
 	if (n == 0) {
@@ -567,8 +567,7 @@ disk_cache_read(disk_cache *dc, const struct disk_cache_key *key, size_t len, si
 	b1 = (off + n - 1) / DC_BLOCK;
 	buf = malloc((b1 - b0 + 1) * DC_BLOCK);
 	if (buf == NULL) {
-		close(oe.fd);
-		free(oe.table);
+		entry_free(&oe);
 		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
 	}
 	r = read_blocks(&oe, oe.data_len, b0, b1, buf);

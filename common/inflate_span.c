@@ -99,6 +99,36 @@ ended_early(struct clip_error *err, size_t *made_out, uint64_t missing)
 	    (unsigned long long)missing);
 }
 
+/* Where the next output goes: into scratch while skipping, else into out
+ * after the done bytes; at most IN_SLICE.  Returns the room at *dst. */
+static size_t
+next_room(uint64_t skip, uint8_t *scratch, size_t scratch_len, uint8_t *out, size_t out_len,
+    size_t done, uint8_t **dst)
+{
+	size_t room;
+
+	if (skip > 0) {
+		room = skip < scratch_len ? (size_t)skip : scratch_len;
+		*dst = scratch;
+	} else {
+		room = out_len - done;
+		*dst = out + done;
+	}
+	return room > IN_SLICE ? IN_SLICE : room;
+}
+
+/* A raw-mode member ended inside the span: steps pos over its 8-byte
+ * trailer (the span's SHA-256 already vouches for it, and the CRC covers
+ * bytes before the checkpoint that we do not have). */
+static clip_err
+skip_trailer(size_t *pos, size_t comp_len, struct clip_error *err)
+{
+	if (comp_len - *pos < GZ_TRAILER)
+		return clip_error_set(err, CLIP_ERR_GZIP, "span: gzip trailer cut short");
+	*pos += GZ_TRAILER;
+	return CLIP_OK;
+}
+
 #ifdef HAVE_ISAL
 /*
  * The same walk as inflate_from() below with ISA-L's igzip, which
@@ -116,7 +146,7 @@ inflate_from_isal(const struct clip_checkpoint *cp, const uint8_t *window,
 	struct inflate_state *s;
 	int raw = cp->kind == CLIP_CHECKPOINT_DEFLATE;
 	uint8_t *scratch;
-	size_t scratch_len, pos = 0, done = 0, room, used, made;
+	size_t scratch_len, pos = 0, done = 0, used, made;
 	uint32_t in_before, out_before;
 	int ret;
 	clip_err rc = CLIP_OK;
@@ -148,16 +178,8 @@ inflate_from_isal(const struct clip_checkpoint *cp, const uint8_t *window,
 		in_before = (uint32_t)(comp_len - pos > IN_SLICE ? IN_SLICE : comp_len - pos);
 		s->next_in = (uint8_t *)comp + pos;
 		s->avail_in = in_before;
-		if (skip > 0) {
-			room = skip < scratch_len ? (size_t)skip : scratch_len;
-			s->next_out = scratch;
-		} else {
-			room = out_len - done;
-			s->next_out = out + done;
-		}
-		if (room > IN_SLICE)
-			room = IN_SLICE;
-		out_before = (uint32_t)room;
+		out_before = (uint32_t)next_room(skip, scratch, scratch_len, out, out_len, done,
+		    &s->next_out);
 		s->avail_out = out_before;
 
 		ret = isal_inflate(s);
@@ -186,12 +208,8 @@ inflate_from_isal(const struct clip_checkpoint *cp, const uint8_t *window,
 			pos -= (size_t)(s->read_in_length / 8);
 			/* The member ended inside the span: on to the next. */
 			if (raw) {
-				if (comp_len - pos < GZ_TRAILER) {
-					rc = clip_error_set(err, CLIP_ERR_GZIP,
-					    "span: gzip trailer cut short");
+				if ((rc = skip_trailer(&pos, comp_len, err)) != CLIP_OK)
 					goto out;
-				}
-				pos += GZ_TRAILER;
 				raw = 0;
 			}
 			isal_inflate_reset(s);
@@ -225,7 +243,7 @@ inflate_from(const struct clip_checkpoint *cp, const uint8_t *window,
 	z_stream s;
 	int raw = cp->kind == CLIP_CHECKPOINT_DEFLATE;
 	uint8_t *scratch = NULL;
-	size_t scratch_len = 0, pos = 0, done = 0, room, used, made;
+	size_t scratch_len = 0, pos = 0, done = 0, used, made;
 	uInt in_before, out_before;
 	int ret;
 	clip_err rc = CLIP_OK;
@@ -259,16 +277,8 @@ inflate_from(const struct clip_checkpoint *cp, const uint8_t *window,
 		in_before = (uInt)(comp_len - pos > IN_SLICE ? IN_SLICE : comp_len - pos);
 		s.next_in = comp + pos;
 		s.avail_in = in_before;
-		if (skip > 0) {
-			room = skip < scratch_len ? (size_t)skip : scratch_len;
-			s.next_out = scratch;
-		} else {
-			room = out_len - done;
-			s.next_out = out + done;
-		}
-		if (room > IN_SLICE)
-			room = IN_SLICE;
-		out_before = (uInt)room;
+		out_before = (uInt)next_room(skip, scratch, scratch_len, out, out_len, done,
+		    &s.next_out);
 		s.avail_out = out_before;
 
 		ret = inflate(&s, Z_NO_FLUSH);
@@ -286,12 +296,8 @@ inflate_from(const struct clip_checkpoint *cp, const uint8_t *window,
 				break;
 			/* The member ended inside the span: on to the next. */
 			if (raw) {
-				if (comp_len - pos < GZ_TRAILER) {
-					rc = clip_error_set(err, CLIP_ERR_GZIP,
-					    "span: gzip trailer cut short");
+				if ((rc = skip_trailer(&pos, comp_len, err)) != CLIP_OK)
 					goto out;
-				}
-				pos += GZ_TRAILER;
 				raw = 0;
 				ret = inflateReset2(&s, 15 + 16);
 			} else {

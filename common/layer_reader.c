@@ -101,6 +101,18 @@ span_key(uint32_t layer, uint32_t span)
 	return (uint64_t)layer << 32 | span;
 }
 
+/* The disk cache key of span i of L, whose checkpoint is cp. */
+static struct disk_cache_key
+disk_key(const struct clip_layer *L, uint32_t i, const struct clip_checkpoint *cp)
+{
+	struct disk_cache_key key;
+
+	key.layer_digest = L->digest.ptr;
+	key.span = i;
+	key.span_sha256 = cp->span_sha256;
+	return key;
+}
+
 /* The memory cache key of a span's prefix from a partial load: apart from
  * the whole span's, so the two never stand in for each other. */
 #define PARTIAL_KEY (UINT64_C(1) << 63)
@@ -308,9 +320,7 @@ load_span(clip_reader *r, const struct clip_layer *L, uint32_t i, uint8_t **data
 		    (unsigned long long)r->o.max_span_bytes);
 
 	if (r->disk != NULL) {
-		key.layer_digest = L->digest.ptr;
-		key.span = i;
-		key.span_sha256 = cp.span_sha256;
+		key = disk_key(L, i, &cp);
 		rc = disk_cache_get(r->disk, &key, (size_t)out_len, data, &damaged, NULL);
 		if (rc == CLIP_OK) {
 			COUNT(r, disk_hits, 1);
@@ -353,9 +363,7 @@ disk_store(clip_reader *r, const struct clip_layer *L, uint32_t i, const uint8_t
 
 	if (clip_index_checkpoint(r->idx, L->index, i, &cp) != CLIP_OK)
 		return;
-	key.layer_digest = L->digest.ptr;
-	key.span = i;
-	key.span_sha256 = cp.span_sha256;
+	key = disk_key(L, i, &cp);
 	clip_error_clear(&e);
 	if (disk_cache_put(r->disk, &key, data, len, &stored, &e) != CLIP_OK) {
 		COUNT(r, disk_errors, 1);
@@ -487,9 +495,7 @@ read_from_disk(clip_reader *r, const struct clip_layer *L, uint32_t i,
 
 	if (r->disk == NULL || span_cache_contains(r->mem, span_key(L->index, i)))
 		return 0;
-	key.layer_digest = L->digest.ptr;
-	key.span = i;
-	key.span_sha256 = cp->span_sha256;
+	key = disk_key(L, i, cp);
 	if (disk_cache_read(r->disk, &key, (size_t)(cp->out_end - cp->out_offset), (size_t)at, n,
 	    out, &damaged, NULL) == CLIP_OK) {
 		COUNT(r, disk_hits, 1);
@@ -527,8 +533,8 @@ partial_plan(clip_reader *r, const struct clip_layer *L, const struct clip_check
 {
 	uint64_t cs = clip_index_chunk_size(r->idx), comp_len, out_len, est;
 
-	if (!r->o.partial_loads || cs == 0 || L->index >= (UINT32_C(1) << 31) || cp->span_end <= cp->span_start ||
-	    cp->out_end <= cp->out_offset)
+	if (!r->o.partial_loads || cs == 0 || L->index >= (UINT32_C(1) << 31) ||
+	    cp->span_end <= cp->span_start || cp->out_end <= cp->out_offset)
 		return 0;
 	comp_len = cp->span_end - cp->span_start;
 	out_len = cp->out_end - cp->out_offset;
@@ -602,7 +608,9 @@ load_partial(clip_reader *r, const struct clip_layer *L, uint32_t i,
 		clip_error_prefix(err, "span %u", i);
 		goto out;
 	}
-	out = malloc(out_len);
+	/* The entry is built in place: the prefix is inflated into its
+	 * start, then the compressed bytes and the tail go after it. */
+	out = malloc(out_len + (size_t)(to - from) + sizeof(t));
 	if (cp->window_len > 0)
 		window = malloc(CLIP_WINDOW_SIZE);
 	if (out == NULL || (cp->window_len > 0 && window == NULL)) {
@@ -624,14 +632,12 @@ load_partial(clip_reader *r, const struct clip_layer *L, uint32_t i,
 	t.to = to;
 	t.made = made;
 	*len = made + (size_t)(to - from) + sizeof(t);
-	if ((p = malloc(*len)) == NULL) {
-		rc = clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	memcpy(p, out, made);
-	memcpy(p + made, buf, (size_t)(to - from));
-	memcpy(p + made + (to - from), &t, sizeof(t));
-	*data = p;
+	memcpy(out + made, buf, (size_t)(to - from));
+	memcpy(out + made + (to - from), &t, sizeof(t));
+	if ((p = realloc(out, *len)) != NULL)   /* shrinking: failure keeps out */
+		out = p;
+	*data = out;
+	out = NULL;
 out:
 	free(window);
 	free(out);
@@ -736,9 +742,7 @@ maybe_read_ahead(clip_reader *r, const struct clip_layer *L, uint32_t first, uin
 			continue;
 		/* On disk, reads are served from the blocks they touch; loading
 		 * the whole span into memory would only cost more hashing. */
-		key.layer_digest = L->digest.ptr;
-		key.span = s;
-		key.span_sha256 = cp.span_sha256;
+		key = disk_key(L, s, &cp);
 		if (r->disk == NULL || !disk_cache_contains(r->disk, &key))
 			readahead_push(r->ra, L->index, s);
 	}
@@ -759,9 +763,7 @@ prefetch_from_disk(clip_reader *r, const struct clip_layer *L, uint32_t i, struc
 
 	if (r->disk == NULL || clip_index_checkpoint(r->idx, L->index, i, &cp) != CLIP_OK)
 		return 0;
-	key.layer_digest = L->digest.ptr;
-	key.span = i;
-	key.span_sha256 = cp.span_sha256;
+	key = disk_key(L, i, &cp);
 	if (disk_cache_get(r->disk, &key, (size_t)(cp.out_end - cp.out_offset), &data, &damaged,
 	    NULL) != CLIP_OK) {
 		if (damaged)

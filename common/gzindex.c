@@ -48,6 +48,8 @@
 #include <openssl/evp.h>
 
 #include "common/gzindex.h"
+#include "common/index.h"
+#include "common/window_sparse.h"
 
 #define RING_SIZE       (1u << 20)   /* output history */
 #define OUT_CHUNK       (256u << 10) /* most output per inflate() call */
@@ -57,6 +59,7 @@
 #define FEED_SLICE      (1u << 30)   /* avail_in is a uInt */
 #define CHUNK_SIZE      ((uint64_t)1 << CLIP_CHUNK_SHIFT)
 #define MAX_CHUNKS      (1u << 22)   /* a 256 GiB blob; 128 MiB of hashes */
+#define SPARSE_IN_MAX   (256u << 10) /* compressed bytes kept to make a window sparse */
 
 _Static_assert(OUT_CHUNK + CLIP_WINDOW_SIZE <= RING_SIZE,
     "a boundary's window must survive the next inflate() call");
@@ -103,6 +106,19 @@ struct clip_gzindex {
 	struct clip_checkpoint_info *cps;
 	size_t ncp;
 	size_t cps_cap;
+
+	/* The newest DEFLATE checkpoint's window waits here, uncompressed,
+	 * until the 32 KiB of output after it are known and it can be made
+	 * sparse (window_sparse.h); comp: the compressed bytes from the
+	 * checkpoint on. */
+	struct {
+		int live;
+		size_t cp;
+		uint8_t *window;
+		uint8_t *comp;
+		size_t comp_len;
+		size_t comp_cap;
+	} sp;
 
 	EVP_MD_CTX *span_md;
 	EVP_MD_CTX *blob_md;
@@ -228,6 +244,8 @@ clip_gzindex_free(clip_gzindex *gz)
 	for (i = 0; i < gz->ncp; i++)
 		free((void *)gz->cps[i].window_z);
 	free(gz->cps);
+	free(gz->sp.window);
+	free(gz->sp.comp);
 	free(gz->ring);
 	free(gz->tail);
 	EVP_MD_CTX_free(gz->span_md);
@@ -270,6 +288,102 @@ append_checkpoint(clip_gzindex *gz, const struct clip_checkpoint_info *ci,
 	return CLIP_OK;
 }
 
+/* Stores checkpoint i's window, wlen bytes of w (taken over), compressed:
+ * memory then grows with what the windows hold, not 32 KiB a checkpoint
+ * (a gzip bomb of zeros costs bytes), and the work runs in the layer's
+ * own thread. */
+static clip_err
+store_window(clip_gzindex *gz, size_t i, uint8_t *w, uint32_t wlen, struct clip_error *err)
+{
+	struct clip_checkpoint_info *ci = &gz->cps[i];
+	uLongf zlen;
+	uint8_t *z, *shrunk;
+
+	ci->window_len = wlen;
+	if (wlen == 0) {
+		free(w);
+		return CLIP_OK;
+	}
+	zlen = compressBound((uLong)wlen);
+	z = malloc(zlen);
+	if (z == NULL || compress2(z, &zlen, w, (uLong)wlen, Z_BEST_COMPRESSION) != Z_OK) {
+		free(z);
+		free(w);
+		return gz_fail(gz, err, CLIP_ERR_NOMEM, "gzindex: compressing a window failed");
+	}
+	free(w);
+	shrunk = realloc(z, zlen ? zlen : 1);
+	ci->window_z = shrunk != NULL ? shrunk : z;
+	ci->window_zlen = (uint32_t)zlen;
+	return CLIP_OK;
+}
+
+/* Compressed bytes for the waiting window's check, up to SPARSE_IN_MAX. */
+static clip_err
+sparse_keep(clip_gzindex *gz, const uint8_t *p, size_t n, struct clip_error *err)
+{
+	size_t cap;
+	uint8_t *c;
+
+	if (n > SPARSE_IN_MAX - gz->sp.comp_len)
+		n = SPARSE_IN_MAX - gz->sp.comp_len;
+	if (n == 0)
+		return CLIP_OK;
+	if (gz->sp.comp_len + n > gz->sp.comp_cap) {
+		cap = gz->sp.comp_cap ? gz->sp.comp_cap : 64 * 1024;
+		while (cap < gz->sp.comp_len + n)
+			cap *= 2;
+		c = realloc(gz->sp.comp, cap);
+		if (c == NULL)
+			return gz_fail(gz, err, CLIP_ERR_NOMEM, "gzindex: out of memory");
+		gz->sp.comp = c;
+		gz->sp.comp_cap = cap;
+	}
+	memcpy(gz->sp.comp + gz->sp.comp_len, p, n);
+	gz->sp.comp_len += n;
+	return CLIP_OK;
+}
+
+/* Stores the waiting window, made sparse when all the output that can
+ * refer to it is known: CLIP_WINDOW_SIZE bytes of it, or everything up to
+ * the blob's end (ended).  Otherwise it is stored whole. */
+static clip_err
+sparse_done(clip_gzindex *gz, int ended, struct clip_error *err)
+{
+	const struct clip_checkpoint_info *ci;
+	struct clip_checkpoint c;
+	uint8_t *w = gz->sp.window, *expect = NULL;
+	uint32_t wlen;
+	uint64_t after;
+	size_t n, at, first;
+
+	if (!gz->sp.live)
+		return CLIP_OK;
+	gz->sp.live = 0;
+	gz->sp.window = NULL;
+	ci = &gz->cps[gz->sp.cp];
+	wlen = ci->window_len;
+	after = gz->out_total - ci->out_offset;
+	n = after < CLIP_WINDOW_SIZE ? (size_t)after : CLIP_WINDOW_SIZE;
+	if ((ended || n == CLIP_WINDOW_SIZE) && n > 0 && after <= RING_SIZE &&
+	    (expect = malloc(n)) != NULL) {
+		at = (size_t)(ci->out_offset % RING_SIZE);
+		first = RING_SIZE - at < n ? RING_SIZE - at : n;
+		memcpy(expect, gz->ring + at, first);
+		memcpy(expect + first, gz->ring, n - first);
+		memset(&c, 0, sizeof(c));
+		c.in_offset = ci->in_offset;
+		c.out_offset = ci->out_offset;
+		c.bits = ci->bits;
+		c.kind = ci->kind;
+		c.window_len = wlen;
+		(void)clip_window_sparsify(&c, w, gz->sp.comp, gz->sp.comp_len, expect, n, &wlen);
+		free(expect);
+	}
+	gz->sp.comp_len = 0;
+	return store_window(gz, gz->sp.cp, w, wlen, err);
+}
+
 /* Places the checkpoint the current boundary asked for, if output now
  * follows it and it can still be placed. */
 static clip_err
@@ -296,6 +410,10 @@ place_pending(clip_gzindex *gz, struct clip_error *err)
 	if (gz->out_total - wstart > RING_SIZE)
 		return CLIP_OK;         /* the window is gone from the ring */
 
+	/* An earlier window still waiting goes first (it is stored whole if
+	 * its 32 KiB of output are not all there yet). */
+	if ((rc = sparse_done(gz, 0, err)) != CLIP_OK)
+		return rc;
 	if (wlen > 0) {
 		w = malloc(wlen);
 		if (w == NULL)
@@ -315,28 +433,20 @@ place_pending(clip_gzindex *gz, struct clip_error *err)
 	ci.bits = b->bits;
 	ci.kind = b->kind;
 	ci.window_len = (uint32_t)wlen;
-	if (wlen > 0) {
-		/* Kept compressed: memory then grows with what the windows
-		 * hold, not 32 KiB a checkpoint (a gzip bomb of zeros costs
-		 * bytes), and the work runs in the layer's own thread. */
-		uLongf zlen = compressBound((uLong)wlen);
-		uint8_t *z = malloc(zlen);
-		if (z == NULL || compress2(z, &zlen, w, (uLong)wlen, Z_BEST_COMPRESSION) != Z_OK) {
-			free(z);
-			free(w);
-			return gz_fail(gz, err, CLIP_ERR_NOMEM, "gzindex: compressing a window failed");
-		}
-		free(w);
-		w = realloc(z, zlen ? zlen : 1);
-		if (w == NULL)
-			w = z;
-		ci.window_z = w;
-		ci.window_zlen = (uint32_t)zlen;
-	}
 	rc = append_checkpoint(gz, &ci, err);
-	if (rc != CLIP_OK)
+	if (rc != CLIP_OK || wlen == 0) {
 		free(w);
-	return rc;
+		return rc;
+	}
+	/* The window waits for the output after it; the compressed bytes
+	 * since the boundary are in the tail (b->valid). */
+	gz->sp.live = 1;
+	gz->sp.cp = gz->ncp - 1;
+	gz->sp.window = w;
+	gz->sp.comp_len = 0;
+	if (b->bits != 0 && (rc = sparse_keep(gz, &b->last_byte, 1, err)) != CLIP_OK)
+		return rc;
+	return sparse_keep(gz, gz->tail, gz->tail_len, err);
 }
 
 /* A block boundary or member start at the current position: hash the tail
@@ -372,9 +482,12 @@ consumed(clip_gzindex *gz, const uint8_t *p, size_t n, struct clip_error *err)
 {
 	size_t cap;
 	uint8_t *t;
+	clip_err rc;
 
 	gz->in_total += n;
 	gz->last_byte = p[n - 1];
+	if (gz->sp.live && (rc = sparse_keep(gz, p, n, err)) != CLIP_OK)
+		return rc;
 	if (gz->b.valid && gz->tail_len + n > TAIL_MAX) {
 		if (!md_update(gz->span_md, gz->tail, gz->tail_len))
 			return gz_fail(gz, err, CLIP_ERR_NOMEM, "gzindex: sha256 failed");
@@ -494,6 +607,9 @@ feed_gzip(clip_gzindex *gz, const uint8_t *buf, size_t len, struct clip_error *e
 				return rc;
 			rc = place_pending(gz, err);
 			if (rc != CLIP_OK)
+				return rc;
+			if (gz->sp.live && gz->out_total - gz->cps[gz->sp.cp].out_offset >=
+			    CLIP_WINDOW_SIZE && (rc = sparse_done(gz, 0, err)) != CLIP_OK)
 				return rc;
 		}
 		/* The end of the last block is no place to resume raw inflate
@@ -690,6 +806,8 @@ clip_gzindex_finish(clip_gzindex *gz, struct clip_error *err)
 			    gz->members, (unsigned long long)gz->fed);
 		}
 		rc = place_pending(gz, err);
+		if (rc == CLIP_OK)
+			rc = sparse_done(gz, 1, err);
 		if (rc != CLIP_OK)
 			return rc;
 		if (!md_update(gz->span_md, gz->tail, gz->tail_len))

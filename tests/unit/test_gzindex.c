@@ -4,7 +4,9 @@
  * The references are independent of the code under test: zlib's deflate
  * makes the gzip streams from known data, EVP hashes the slices of the
  * compressed buffer, and every span is inflated and compared with the
- * original bytes; windows are compared with the original bytes too.
+ * original bytes; windows are compared with the original bytes too (a
+ * window may have zeros where nothing after it copies from:
+ * window_sparse.h).
  */
 #include "config.h"
 
@@ -13,6 +15,7 @@
 
 #include "common/gzindex.h"
 #include "common/index.h"
+#include "common/window_sparse.h"
 #include "tests/unit/test.h"
 
 /* The checkpoint's window, inflated (the indexer keeps it compressed). */
@@ -270,6 +273,20 @@ span_copy(const uint8_t *blob, const struct clip_checkpoint *cp)
  */
 static int verify_failed;
 
+/* Each byte of w is the original's, or a zero. */
+static int
+window_matches(const uint8_t *w, const uint8_t *orig, size_t len)
+{
+	size_t i;
+
+	if (len > 0 && w == NULL)
+		return 0;
+	for (i = 0; i < len; i++)
+		if (w[i] != orig[i] && w[i] != 0)
+			return 0;
+	return 1;
+}
+
 #define VCHECK(cond) do { if (!(cond)) { verify_failed = 1; CHECK(cond); } } while (0)
 
 /* The chunk hashes are the SHA-256s of the blob's 64 KiB pieces, the last
@@ -334,10 +351,11 @@ verify_index(const clip_gzindex *gz, const uint8_t *blob, size_t blob_len,
 		case CLIP_CHECKPOINT_DEFLATE:
 			VCHECK(compression == CLIP_COMPRESSION_GZIP);
 			VCHECK(ci->window_len > 0 || WIN(ci) == NULL);
-			/* The window is the output right before the checkpoint. */
+			/* The window is the output right before the checkpoint,
+			 * with zeros where nothing copies from it. */
 			VCHECK(ci->window_len <= ci->out_offset);
-			VCHECK(memcmp(WIN(ci), orig + ci->out_offset - ci->window_len,
-			    ci->window_len) == 0);
+			VCHECK(window_matches(WIN(ci), orig + ci->out_offset - ci->window_len,
+			    ci->window_len));
 			break;
 		case CLIP_CHECKPOINT_MEMBER:
 			VCHECK(ci->bits == 0 && ci->window_len == 0);
@@ -501,7 +519,8 @@ free_corpus(struct corpus *c)
 	free(c->gz.p);
 }
 
-/* A window never reaches back into an earlier member. */
+/* A window never reaches back into an earlier member (it may be shorter:
+ * the zeros in front of what is used are dropped). */
 static int
 windows_stay_in_member(const clip_gzindex *gz, const struct corpus *c)
 {
@@ -519,7 +538,7 @@ windows_stay_in_member(const clip_gzindex *gz, const struct corpus *c)
 		want = ci->out_offset - c->member_out[m];
 		if (want > CLIP_WINDOW_SIZE)
 			want = CLIP_WINDOW_SIZE;
-		if (ci->window_len != want)
+		if (ci->window_len > want)
 			return 0;
 	}
 	return 1;
@@ -1019,6 +1038,149 @@ TEST(test_inflate_span_damage)
 	free_corpus(&c);
 }
 
+/* ---- sparse windows ------------------------------------------------------- */
+
+/* The indexer's windows, on text-like data, are mostly zeros, and every
+ * span still inflates right (verify_index). */
+TEST(test_sparse_windows_in_index)
+{
+	struct corpus c;
+	struct sink s;
+	clip_gzindex *gz;
+	struct clip_error err;
+	const struct clip_checkpoint_info *ci;
+	const uint8_t *w;
+	size_t i, j, nonzero = 0, full = 0;
+
+	CHECK(make_corpus(&c, 3 * MiB, 0) == 0);
+	memset(&s, 0, sizeof(s));
+	CHECK(run_index(c.gz.p, c.gz.len, CLIP_COMPRESSION_GZIP, 256 * KiB, chunks_64k, &s, &gz,
+	    &err) == CLIP_OK);
+	for (i = 0; i < clip_gzindex_checkpoint_count(gz); i++) {
+		ci = clip_gzindex_checkpoint(gz, i);
+		if (ci->kind != CLIP_CHECKPOINT_DEFLATE)
+			continue;
+		full += ci->out_offset < CLIP_WINDOW_SIZE ? ci->out_offset : CLIP_WINDOW_SIZE;
+		w = WIN(ci);
+		for (j = 0; j < ci->window_len; j++)
+			nonzero += w[j] != 0;
+	}
+	fprintf(stderr, "# window bytes kept: %zu of %zu\n", nonzero, full);
+	CHECK(full >= 4 * CLIP_WINDOW_SIZE);
+	CHECK(nonzero < full / 2);
+	verify_index(gz, c.gz.p, c.gz.len, c.data, c.len, CLIP_COMPRESSION_GZIP);
+	clip_gzindex_free(gz);
+	sink_reset(&s);
+	free_corpus(&c);
+	CHECK(!verify_failed);
+}
+
+/* Raw deflate of a, a sync flush (a byte-aligned block boundary), then b:
+ * *cut is where b's blocks start. */
+static int
+deflate_two(struct buf *out, const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
+    size_t *cut)
+{
+	z_stream s;
+	uint8_t tmp[64 * 1024];
+	int ret = Z_OK, pass;
+
+	memset(&s, 0, sizeof(s));
+	if (deflateInit2(&s, 9, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		return -1;
+	for (pass = 0; pass < 2; pass++) {
+		s.next_in = (Bytef *)(uintptr_t)(pass ? b : a);
+		s.avail_in = (uInt)(pass ? blen : alen);
+		do {
+			s.next_out = tmp;
+			s.avail_out = sizeof(tmp);
+			ret = deflate(&s, pass ? Z_FINISH : Z_SYNC_FLUSH);
+			if (ret == Z_STREAM_ERROR || buf_add(out, tmp, sizeof(tmp) - s.avail_out) != 0) {
+				deflateEnd(&s);
+				return -1;
+			}
+		} while (s.avail_out == 0 || (pass && ret == Z_OK));
+		if (!pass)
+			*cut = out->len;
+	}
+	deflateEnd(&s);
+	return 0;
+}
+
+/* Sparsifies the window a (its last 32 KiB) of the checkpoint before b. */
+static int
+sparsify_case(const uint8_t *a, const uint8_t *b, size_t blen, size_t comp_cut,
+    uint8_t *window, uint32_t *wlen)
+{
+	struct buf z = { 0 };
+	struct clip_checkpoint cp;
+	size_t cut = 0;
+	int r;
+
+	if (deflate_two(&z, a, CLIP_WINDOW_SIZE, b, blen, &cut) != 0)
+		return -1;
+	memset(&cp, 0, sizeof(cp));
+	cp.kind = CLIP_CHECKPOINT_DEFLATE;
+	cp.in_offset = cut;
+	cp.out_offset = CLIP_WINDOW_SIZE;
+	cp.window_len = CLIP_WINDOW_SIZE;
+	memcpy(window, a, CLIP_WINDOW_SIZE);
+	*wlen = 12345;
+	r = clip_window_sparsify(&cp, window, z.p + cut,
+	    comp_cut ? comp_cut : z.len - cut, b, blen < CLIP_WINDOW_SIZE ? blen : CLIP_WINDOW_SIZE,
+	    wlen);
+	free(z.p);
+	return r;
+}
+
+TEST(test_window_sparsify)
+{
+	uint8_t *a = malloc(CLIP_WINDOW_SIZE), *b = malloc(2 * CLIP_WINDOW_SIZE);
+	uint8_t *w = malloc(CLIP_WINDOW_SIZE);
+	uint32_t wlen, i, nonzero;
+
+	CHECK(a != NULL && b != NULL && w != NULL);
+	seed(7);
+	for (i = 0; i < CLIP_WINDOW_SIZE; i++)
+		a[i] = (uint8_t)rnd();
+
+	/* b copies all of a but its first KiB (zlib's longest distance is
+	 * 32 KiB less 262 bytes, so a straight copy of a would not be one):
+	 * that much is kept, as it was. */
+	memcpy(b, a + KiB, CLIP_WINDOW_SIZE - KiB);
+	for (i = CLIP_WINDOW_SIZE - KiB; i < CLIP_WINDOW_SIZE; i++)
+		b[i] = (uint8_t)rnd();
+	CHECK(sparsify_case(a, b, CLIP_WINDOW_SIZE, 0, w, &wlen) == 1);
+	CHECK(wlen == CLIP_WINDOW_SIZE - KiB);
+	CHECK(memcmp(w, a + KiB, wlen) == 0);
+
+	/* b copies a's second half only, then new bytes: the first half
+	 * goes, the window shrinks to what is used. */
+	memcpy(b, a + CLIP_WINDOW_SIZE / 2, CLIP_WINDOW_SIZE / 2);
+	for (i = CLIP_WINDOW_SIZE / 2; i < 2 * CLIP_WINDOW_SIZE; i++)
+		b[i] = (uint8_t)rnd();
+	CHECK(sparsify_case(a, b, 2 * CLIP_WINDOW_SIZE, 0, w, &wlen) == 1);
+	CHECK(wlen <= CLIP_WINDOW_SIZE / 2 && wlen > CLIP_WINDOW_SIZE / 2 - 64);
+	CHECK(memcmp(w + wlen - CLIP_WINDOW_SIZE / 2 + 64, a + CLIP_WINDOW_SIZE / 2 + 64,
+	    CLIP_WINDOW_SIZE / 2 - 64) == 0);
+
+	/* b is all new: next to nothing is kept. */
+	for (i = 0; i < CLIP_WINDOW_SIZE; i++)
+		b[i] = (uint8_t)rnd();
+	CHECK(sparsify_case(a, b, CLIP_WINDOW_SIZE, 0, w, &wlen) == 1);
+	for (i = 0, nonzero = 0; i < wlen; i++)
+		nonzero += w[i] != 0;
+	CHECK(nonzero < 64);
+
+	/* Too few compressed bytes to make the output: left alone. */
+	memcpy(b, a, CLIP_WINDOW_SIZE);
+	CHECK(sparsify_case(a, b, CLIP_WINDOW_SIZE, 100, w, &wlen) == 0);
+	CHECK(wlen == 12345 && memcmp(w, a, CLIP_WINDOW_SIZE) == 0);
+	free(a);
+	free(b);
+	free(w);
+}
+
 /*
  * The spans above were inflated with the build's default inflater (ISA-L
  * where built with it); run the inflating tests again with the other one,
@@ -1044,10 +1206,12 @@ TEST(test_other_inflater_single_member) { with_other_inflater(test_single_member
 TEST(test_other_inflater_multi_member) { with_other_inflater(test_multi_member); }
 TEST(test_other_inflater_marks) { with_other_inflater(test_marks); }
 TEST(test_other_inflater_damage) { with_other_inflater(test_inflate_span_damage); }
+TEST(test_other_inflater_sparsify) { with_other_inflater(test_window_sparsify); }
 
 TEST_MAIN(test_single_member, test_multi_member, test_chunking_does_not_matter,
     test_chunk_hashes, test_marks,
     test_marks_ignored, test_stored_layer, test_truncated, test_corrupt_byte,
     test_trailing_garbage, test_callback_error_sticks, test_inflate_span_damage,
     test_other_inflater_single_member, test_other_inflater_multi_member,
-    test_other_inflater_marks, test_other_inflater_damage)
+    test_other_inflater_marks, test_other_inflater_damage, test_sparse_windows_in_index,
+    test_window_sparsify, test_other_inflater_sparsify)

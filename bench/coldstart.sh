@@ -5,7 +5,7 @@
 #
 #   sudo bench/coldstart.sh [--quick] [--runs N] [--rtt "0 20"]
 #        [--images "small big"] [--rate-mbit 1000] [--variants "..."]
-#        [--span SIZE] [--out DIR]
+#        [--span SIZE] [--index-opts "OPTIONS for clipfs index"] [--out DIR]
 #
 # It builds its images offline (bench/lib.sh, cached under $BENCH_CACHE),
 # starts docker-registry on 127.0.0.1 behind bench/delay_proxy.py (one-way
@@ -20,8 +20,8 @@
 #                   pigz -dc | tar -x with OCI whiteouts applied, chroot
 #   pull-umoci      skopeo copy to an OCI layout, umoci unpack, chroot
 #   clipfs          clipfs mount (empty --cache-dir), chroot into the mount
-#   clipfs-prefetch the same with an index holding a prefetch list recorded
-#                   by clipfs mount --trace during an earlier run
+#   clipfs-prefetch the same with an index made by clipfs index --prefetch
+#                   from the clipfs mount --trace of an earlier run
 #   clipfs-warm     clipfs mount with the disk cache of the clipfs run kept
 #   squashfs        the flattened rootfs as one squashfs (gzip) blob in the
 #                   registry, httpfs2 (over the proxy) + squashfuse_ll
@@ -38,6 +38,7 @@ IMAGES="small big"
 RATE_MBIT=1000
 VARIANTS="pull-pigz pull-umoci clipfs clipfs-warm clipfs-prefetch squashfs local"
 SPAN=
+INDEX_OPTS=
 OUT=
 usage() {
 	sed -n '2,/^set -u/p' "$0" | sed -e 's/^# \{0,1\}//' -e '/^set -u/d'
@@ -52,6 +53,7 @@ while [ $# -gt 0 ]; do
 	--rate-mbit) RATE_MBIT=$2; shift ;;
 	--variants) VARIANTS=$2; shift ;;
 	--span) SPAN=$2; shift ;;
+	--index-opts) INDEX_OPTS=$2; shift ;;
 	--out) OUT=$2; shift ;;
 	-h|--help) usage 0 ;;
 	*) echo "coldstart: unknown option $1" >&2; usage ;;
@@ -233,9 +235,8 @@ prepare_image() {
 	SQFS_URL[$img]=http://$PROXY/v2/$img-sqfs/blobs/$digest
 
 	# The indexes (clipfs index is done beforehand; not timed).
-	"$CLIPFS" index -q ${SPAN:+--span "$SPAN"} "oci:$layout:$img" --storage-ref "$PROXY/$img" --plain-http \
+	"$CLIPFS" index -q ${SPAN:+--span "$SPAN"} $INDEX_OPTS "oci:$layout:$img" --storage-ref "$PROXY/$img" --plain-http \
 		-o "$WORK/$img.clip" || die "clipfs index of $img failed"
-	cp "$WORK/$img.clip" "$WORK/$img-pf.clip"
 	# The prefetch list: what one earlier run of the workload read.
 	proxy_cmd set 0 "$RATE_MBIT" >/dev/null
 	mkdir -p "$WORK/mnt" "$WORK/trace-cache"
@@ -246,13 +247,17 @@ prepare_image() {
 		die "the $img workload failed in the clipfs mount"
 	"$CLIPFS" umount "$WORK/mnt" || die "clipfs umount failed"
 	rm -rf "$WORK/trace-cache"
-	"$CLIPFS" prefetch "$WORK/$img-pf.clip" "$WORK/$img.trace" ||
-		die "clipfs prefetch failed"
-	log "$img: index $(stat -c %s "$WORK/$img.clip") bytes, prefetch list of" \
-		"$(wc -l <"$WORK/$img.trace") entries"
-	printf '{"type":"image","image":"%s","layers":%d,"compressed_bytes":%d,"squashfs_bytes":%d,"index_bytes":%d,"prefetch_entries":%d,"workload":"%s"}\n' \
+	# Indexed again with the list: it is stored, and its files get
+	# checkpoints around them, so that prefetching fetches little else.
+	"$CLIPFS" index -q ${SPAN:+--span "$SPAN"} $INDEX_OPTS "oci:$layout:$img" --storage-ref "$PROXY/$img" --plain-http \
+		--prefetch "$WORK/$img.trace" -o "$WORK/$img-pf.clip" 2>/dev/null ||
+		die "clipfs index --prefetch of $img failed"
+	log "$img: index $(stat -c %s "$WORK/$img.clip") bytes, with a prefetch list of" \
+		"$(wc -l <"$WORK/$img.trace") entries $(stat -c %s "$WORK/$img-pf.clip") bytes"
+	printf '{"type":"image","image":"%s","layers":%d,"compressed_bytes":%d,"squashfs_bytes":%d,"index_bytes":%d,"prefetch_index_bytes":%d,"prefetch_entries":%d,"workload":"%s"}\n' \
 		"$img" "${#blobs[@]}" "$size" "$(stat -c %s "$sq")" "$(stat -c %s "$WORK/$img.clip")" \
-		"$(wc -l <"$WORK/$img.trace")" "${WORKLOAD[$img]}" >>"$RAW"
+		"$(stat -c %s "$WORK/$img-pf.clip")" "$(wc -l <"$WORK/$img.trace")" "${WORKLOAD[$img]}" \
+		>>"$RAW"
 }
 
 # --- the variants ---------------------------------------------------------------

@@ -171,8 +171,11 @@ def text(meta, images, rows, tg):
     for img, o in sorted(images.items(), key=lambda kv: kv[0] != "small"):
         L.append(f"image {img}: {o['layers']} layers, {o['compressed_bytes'] / 1e6:.1f} MB "
                  f"compressed (squashfs {o['squashfs_bytes'] / 1e6:.1f} MB), index "
-                 f"{o['index_bytes'] / 1e3:.0f} KB, prefetch list {o['prefetch_entries']} "
-                 f"entries; workload: python3 -c '{o['workload']}'")
+                 f"{o['index_bytes'] / 1e3:.0f} KB ({100 * o['index_bytes'] / o['compressed_bytes']:.2f}%)"
+                 + (f", with the prefetch list {o['prefetch_index_bytes'] / 1e3:.0f} KB "
+                    f"({100 * o['prefetch_index_bytes'] / o['compressed_bytes']:.2f}%)"
+                    if 'prefetch_index_bytes' in o else "")
+                 + f", prefetch list {o['prefetch_entries']} entries; workload: python3 -c '{o['workload']}'")
     L.append("")
     hdr = (f"{'image':<6} {'RTT':>4} {'variant':<16} {'ready s':>8} {'vs pigz':>8} "
            f"{'MB':>8} {'% img':>6} {'reqs':>6} | {'spans':>6} {'p50 ms':>7} {'p90 ms':>7}")

@@ -16,6 +16,7 @@
 
 #include "clipfs/cli.h"
 #include "clipfs/format_util.h"
+#include "clipfs/prefetch.h"
 #include "indexer/indexer.h"
 
 enum {
@@ -44,7 +45,8 @@ index_usage(FILE *out)
 	    "      --plain-http        talk HTTP, not HTTPS, to the registry\n"
 	    "      --tls-verify=BOOL   verify the registry's certificate (default true)\n"
 	    "  -j, --threads N         layers indexed at once (default: one per core)\n"
-	    "      --prefetch LIST     store a prefetch list (see clipfs prefetch)\n"
+	    "      --prefetch LIST     store a prefetch list (see clipfs prefetch), with\n"
+	    "                          checkpoints around its files\n"
 	    "      --json              print a summary as JSON\n"
 	    "  -q, --quiet             no progress display\n"
 	    "  -h, --help              show this help\n"
@@ -187,6 +189,8 @@ cmd_index(int argc, char **argv)
 	struct progress_display disp;
 	struct clip_error err;
 	const char *out = NULL, *prefetch = NULL;
+	char **marks = NULL;
+	size_t nmarks = 0;
 	int c, json = 0, quiet = 0, show, tls_verify = 1;
 	double start;
 	clip_err rc;
@@ -247,8 +251,18 @@ cmd_index(int argc, char **argv)
 	}
 	o.source = argv[optind];
 	o.progress = &progress;
+	if (prefetch != NULL) {
+		char msg[512];
+		if (prefetch_list_paths(prefetch, &marks, &nmarks, msg, sizeof(msg)) != 0) {
+			fprintf(stderr, "clipfs index: %s\n", msg);
+			return EXIT_USAGE;
+		}
+		o.mark_paths = (const char *const *)marks;
+		o.nmark_paths = nmarks;
+	}
 	if (clip_registry_global_init(&err) != CLIP_OK) {
 		clipfs_report("index", &err);
+		prefetch_paths_free(marks, nmarks);
 		return EXIT_FAILURE_GENERIC;
 	}
 	start = now_seconds();
@@ -263,6 +277,7 @@ cmd_index(int argc, char **argv)
 			show = 0;
 	}
 	rc = indexer_run(&o, out, &rep, &err);
+	prefetch_paths_free(marks, nmarks);
 	if (show) {
 		pthread_mutex_lock(&disp.lock);
 		disp.stop = 1;

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "clipfs/cli.h"
+#include "common/tar.h"
 #include "clipfs/log.h"
 #include "clipfs/prefetch.h"
 
@@ -129,6 +130,79 @@ prefetch_list_load(const clip_index *idx, const char *path, struct clip_prefetch
 fail:
 	fclose(f);
 	free(v);
+	*n = 0;
+	return -1;
+}
+
+static int
+str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void
+prefetch_paths_free(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+int
+prefetch_list_paths(const char *path, char ***out, size_t *n, char *msg, size_t msglen)
+{
+	FILE *f = fopen(path, "r");
+	char line[PATH_MAX + 128], **v = NULL;
+	size_t cap = 0, i, k, len;
+	struct clip_error err;
+
+	*out = NULL;
+	*n = 0;
+	if (f == NULL) {
+		snprintf(msg, msglen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *p;
+		line[strcspn(line, "\t\r\n")] = '\0';
+		if (line[0] == '#' || line[0] == '\0')
+			continue;
+		len = strlen(line);
+		clip_error_clear(&err);
+		if (clip_tar_normalize(line, &len, &err) != CLIP_OK || len == 0)
+			continue;       /* names nothing a file could be */
+		if (*n == cap) {
+			void *q;
+			cap = cap ? cap * 2 : 256;
+			if (cap > PREFETCH_MAX_ENTRIES || (q = realloc(v, cap * sizeof(*v))) == NULL) {
+				snprintf(msg, msglen, "%s: too many entries", path);
+				goto fail;
+			}
+			v = q;
+		}
+		if ((p = strdup(line)) == NULL) {
+			snprintf(msg, msglen, "out of memory");
+			goto fail;
+		}
+		v[(*n)++] = p;
+	}
+	fclose(f);
+	if (*n > 0)
+		qsort(v, *n, sizeof(*v), str_cmp);
+	for (i = k = 0; i < *n; i++) {
+		if (k > 0 && strcmp(v[k - 1], v[i]) == 0)
+			free(v[i]);
+		else
+			v[k++] = v[i];
+	}
+	*n = k;
+	*out = v;
+	return 0;
+fail:
+	fclose(f);
+	prefetch_paths_free(v, *n);
 	*n = 0;
 	return -1;
 }

@@ -23,6 +23,17 @@
 int prefetch_list_load(const clip_index *idx, const char *path,
     struct clip_prefetch_entry **out, size_t *n, size_t *skipped, char *msg, size_t msglen);
 
+/*
+ * The paths of a list file read as above, normalised like tar entry paths
+ * (no leading "/"), sorted by strcmp and without repeats: for clipfs index
+ * --prefetch, which puts checkpoints around those files.  Nothing is
+ * resolved (there is no index yet): a path through a symlink matches no
+ * entry and only costs nothing.  Returns 0, or -1 with a message in msg.
+ * Free with prefetch_paths_free().
+ */
+int prefetch_list_paths(const char *path, char ***out, size_t *n, char *msg, size_t msglen);
+void prefetch_paths_free(char **v, size_t n);
+
 struct prefetcher;
 
 /*

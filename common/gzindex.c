@@ -27,13 +27,20 @@
  * boundary can no longer take a checkpoint (a mark there is ignored; a
  * due periodic checkpoint goes to the next boundary).
  *
+ * Sparse windows: a placed checkpoint's window waits, uncompressed, with
+ * the compressed bytes from the checkpoint on (at most SPARSE_IN_MAX),
+ * until 32 KiB of output follow it (or the blob ends); then the bytes
+ * that output never copies are zeroed (window_sparse.h) and the window
+ * is compressed.  Only one waits at a time: placing the next checkpoint
+ * stores a window still waiting whole.
+ *
  * Chunk hashes: every byte fed also goes through chunk_md, which is
  * finished into the chunk list at each multiple of CHUNK_SIZE of blob
  * offset, and at the end for a last, shorter chunk.
  *
- * Memory: the ring, the tail and zlib's state are bounded; what grows is
- * the checkpoint list, one window (<= 32 KiB) per checkpoint, and the
- * count is capped by MAX_CHECKPOINTS.  Checkpoints are at least `span`
+ * Memory: the ring, the tail, the waiting window and zlib's state are
+ * bounded; what grows is the checkpoint list, one compressed window
+ * (<= 32 KiB) per checkpoint, and the count is capped by MAX_CHECKPOINTS.  Checkpoints are at least `span`
  * bytes of output apart, or MARK_MIN_DIST for marks.  The chunk list
  * grows by 32 bytes per CHUNK_SIZE of input (512 KiB for a 1 GB blob),
  * capped by MAX_CHUNKS.
@@ -54,7 +61,7 @@
 #define RING_SIZE       (1u << 20)   /* output history */
 #define OUT_CHUNK       (256u << 10) /* most output per inflate() call */
 #define TAIL_MAX        (1u << 20)   /* compressed bytes since a boundary */
-#define MARK_MIN_DIST   (64u << 10)  /* marks closer than this to the previous checkpoint are ignored */
+#define MARK_MIN_DIST   (16u << 10)  /* marks closer than this to the previous checkpoint are ignored */
 #define MAX_CHECKPOINTS (1u << 20)
 #define FEED_SLICE      (1u << 30)   /* avail_in is a uInt */
 #define CHUNK_SIZE      ((uint64_t)1 << CLIP_CHUNK_SHIFT)
@@ -102,6 +109,8 @@ struct clip_gzindex {
 	int chunk_ends_at_boundary; /* during the callback */
 	int mark_end;           /* a mark at mark_end_at awaits that boundary */
 	uint64_t mark_end_at;
+	int mark_after;         /* a checkpoint at the first boundary at or after mark_after_at */
+	uint64_t mark_after_at;
 
 	struct clip_checkpoint_info *cps;
 	size_t ncp;
@@ -459,6 +468,7 @@ new_boundary(clip_gzindex *gz, uint8_t kind, uint8_t bits, struct clip_error *er
 	/* A request at a boundary with no output since moves here: the same
 	 * output offset, less input to read (empty blocks, empty members). */
 	int carried = b->pending && b->out == gz->out_total;
+	int after = gz->mark_after && gz->out_total >= gz->mark_after_at;
 
 	if (!md_update(gz->span_md, gz->tail, gz->tail_len))
 		return gz_fail(gz, err, CLIP_ERR_NOMEM, "gzindex: sha256 failed");
@@ -469,9 +479,11 @@ new_boundary(clip_gzindex *gz, uint8_t kind, uint8_t bits, struct clip_error *er
 	b->kind = kind;
 	b->last_byte = gz->last_byte;
 	b->valid = 1;
-	b->pending = carried || since >= gz->span ||
+	b->pending = carried || since >= gz->span || (after && since > 0) ||
 	    (gz->mark_end && gz->mark_end_at == b->out && since >= MARK_MIN_DIST);
 	gz->mark_end = 0;
+	if (after)
+		gz->mark_after = 0;
 	return CLIP_OK;
 }
 
@@ -778,6 +790,17 @@ clip_gzindex_mark(clip_gzindex *gz, uint64_t out_offset)
 	if (b->out - gz->cps[gz->ncp - 1].out_offset < MARK_MIN_DIST)
 		return;
 	b->pending = 1;
+}
+
+void
+clip_gzindex_mark_after(clip_gzindex *gz, uint64_t out_offset)
+{
+	if (gz == NULL || gz->compression != CLIP_COMPRESSION_GZIP ||
+	    gz->fail.code != CLIP_OK || gz->finished)
+		return;
+	if (!gz->mark_after || out_offset > gz->mark_after_at)
+		gz->mark_after_at = out_offset;
+	gz->mark_after = 1;
 }
 
 clip_err

@@ -47,10 +47,19 @@ clip_err clip_gzindex_feed(clip_gzindex *gz, const uint8_t *buf, size_t len,
  * that data does not inflate what comes before it.  Only meaningful from
  * the data callback, for an offset at most a little behind the output
  * already produced; ignored when no such boundary is still known or when
- * it would be too close (64 KiB of output) to the previous checkpoint.
+ * it would be too close (16 KiB of output) to the previous checkpoint.
  * Ignored for an uncompressed layer, where a read can start anywhere.
  */
 void clip_gzindex_mark(clip_gzindex *gz, uint64_t out_offset);
+
+/*
+ * Asks for a checkpoint at the first block boundary at or after
+ * out_offset (typically: where a file's data ends), however close to the
+ * previous checkpoint, so that the span holding the file ends soon after
+ * it.  One request is remembered: a second one moves it to the later
+ * offset.  Ignored for an uncompressed layer.
+ */
+void clip_gzindex_mark_after(clip_gzindex *gz, uint64_t out_offset);
 
 /* End of the blob: CLIP_ERR_GZIP if the stream is incomplete, a trailer
  * does not match, or non-gzip bytes follow the last member. */

@@ -174,7 +174,8 @@ scan_layer(struct scan_pool *pool, struct layer_job *job)
 	struct feed_ctx f;
 	clip_err rc;
 
-	rc = layer_scan_new(job->compression, o->span, o->big_file, &job->scan, &job->err);
+	rc = layer_scan_new(job->compression, o->span, o->big_file, o->mark_paths, o->nmark_paths,
+	    &job->scan, &job->err);
 	if (rc != CLIP_OK)
 		return rc;
 	memset(&f, 0, sizeof(f));

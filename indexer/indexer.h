@@ -35,6 +35,12 @@ struct indexer_opts {
 	const char *platform;       /* "os/arch[/variant]"; NULL: this machine */
 	uint64_t span;              /* checkpoint spacing, uncompressed bytes */
 	uint64_t big_file;          /* files this large get their own checkpoint; 0: never */
+	/* Paths (normalised like tar entries, sorted by strcmp, no repeats)
+	 * of files that get a checkpoint just before and just after their
+	 * data: a prefetch list's files, so that prefetching their spans
+	 * fetches little else.  NULL: none. */
+	const char *const *mark_paths;
+	size_t nmark_paths;
 	int threads;                /* layers at once; 0: one per core */
 	const char *creds;          /* "USER:PASS" or NULL */
 	const char *authfile;       /* or NULL */

@@ -12,8 +12,16 @@ struct layer_scan {
 	clip_gzindex *gz;
 	clip_tar *tar;
 	uint64_t big_file;
+	const char *const *mark_paths;
+	size_t nmark_paths;
 	struct layer_entries entries;
 };
+
+static int
+path_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, *(const char *const *)elem);
+}
 
 /* Uncompressed bytes flow from the inflater straight into the parser. */
 static clip_err
@@ -30,16 +38,25 @@ on_entry(void *ctx, const struct clip_tar_entry *e, struct clip_error *err)
 {
 	struct layer_scan *s = ctx;
 
+	int listed = e->type == CLIP_TAR_REG && e->size > 0 && s->nmark_paths > 0 &&
+	    bsearch(e->path, s->mark_paths, s->nmark_paths, sizeof(*s->mark_paths),
+	    path_cmp) != NULL;
+
 	/* A big file gets a checkpoint right before its data, so reading
-	 * its start does not inflate the files in front of it. */
-	if (s->big_file > 0 && e->type == CLIP_TAR_REG && e->size >= s->big_file)
+	 * its start does not inflate the files in front of it.  A listed
+	 * file gets one there too, and one soon after its end, so that its
+	 * span holds little else. */
+	if ((s->big_file > 0 && e->type == CLIP_TAR_REG && e->size >= s->big_file) || listed)
 		clip_gzindex_mark(s->gz, e->data_offset);
+	if (listed)
+		clip_gzindex_mark_after(s->gz, e->data_offset + e->size);
 	return layer_entries_add(&s->entries, e, err);
 }
 
 clip_err
 layer_scan_new(uint32_t compression, uint64_t span, uint64_t big_file,
-    struct layer_scan **out, struct clip_error *err)
+    const char *const *mark_paths, size_t nmark_paths, struct layer_scan **out,
+    struct clip_error *err)
 {
 	struct layer_scan *s;
 	clip_err rc;
@@ -49,6 +66,8 @@ layer_scan_new(uint32_t compression, uint64_t span, uint64_t big_file,
 	if (s == NULL)
 		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
 	s->big_file = big_file;
+	s->mark_paths = mark_paths;
+	s->nmark_paths = mark_paths != NULL ? nmark_paths : 0;
 	if ((rc = clip_gzindex_new(compression, span, on_data, s, &s->gz, err)) != CLIP_OK ||
 	    (rc = clip_tar_new(on_entry, s, &s->tar, err)) != CLIP_OK) {
 		layer_scan_free(s);

@@ -18,10 +18,13 @@ struct layer_scan;
 /*
  * compression: enum clip_compression.  span: checkpoint spacing in
  * uncompressed bytes.  big_file: a regular file at least this large gets
- * a checkpoint of its own just before its data (0: never).
+ * a checkpoint of its own just before its data (0: never).  mark_paths:
+ * nmark_paths sorted paths (or NULL) whose regular files get a checkpoint
+ * just before their data and one at the first block boundary after it.
  */
 clip_err layer_scan_new(uint32_t compression, uint64_t span, uint64_t big_file,
-    struct layer_scan **out, struct clip_error *err);
+    const char *const *mark_paths, size_t nmark_paths, struct layer_scan **out,
+    struct clip_error *err);
 void layer_scan_free(struct layer_scan *s);   /* accepts NULL */
 
 clip_err layer_scan_feed(struct layer_scan *s, const uint8_t *buf, size_t len,

@@ -179,6 +179,7 @@ struct sink {
 	size_t next_mark;
 	clip_err fail_with;     /* make the callback fail at its 3rd call */
 	int calls;
+	int after;              /* marks go to clip_gzindex_mark_after() */
 };
 
 static clip_err
@@ -194,7 +195,9 @@ sink_fn(void *ctx, const uint8_t *buf, size_t len, uint64_t off, struct clip_err
 		return clip_error_set(err, CLIP_ERR_NOMEM, "sink");
 	/* Like a tar parser that just saw where a big file's data starts. */
 	while (s->next_mark < s->nmarks && s->marks[s->next_mark] <= off + len) {
-		if (s->marks[s->next_mark] >= off)
+		if (s->after)
+			clip_gzindex_mark_after(s->gz, s->marks[s->next_mark]);
+		else if (s->marks[s->next_mark] >= off)
 			clip_gzindex_mark(s->gz, s->marks[s->next_mark]);
 		s->next_mark++;
 	}
@@ -723,6 +726,50 @@ TEST(test_marks)
 	free_corpus(&c);
 }
 
+/* A mark_after lands on the first block boundary at or after its offset:
+ * with a sync flush every 50 KiB, no later than the next multiple. */
+TEST(test_marks_after)
+{
+	const size_t len = 2 * MiB, every = 50 * KiB;
+	struct buf z = { 0 };
+	struct sink s;
+	clip_gzindex *gz;
+	struct clip_error err;
+	uint64_t marks[16], next;
+	size_t nmarks = 0, i, k;
+	const struct clip_checkpoint_info *ci;
+	uint8_t *data;
+	int found;
+
+	seed(11);
+	data = gen_data(len);
+	CHECK(data != NULL && gzip_member(&z, data, len, 6, every) == 0);
+	for (i = 1; i < 10; i++)
+		marks[nmarks++] = i * 200 * KiB + rnd() % (60 * KiB);
+	memset(&s, 0, sizeof(s));
+	s.marks = marks;
+	s.nmarks = nmarks;
+	s.after = 1;
+	CHECK_OK(run_index(z.p, z.len, CLIP_COMPRESSION_GZIP, 64 * MiB, chunks_mixed, &s, &gz,
+	    &err), &err);
+	CHECK(clip_gzindex_checkpoint_count(gz) >= nmarks + 1);
+	for (i = 0; i < nmarks; i++) {
+		next = (marks[i] + every - 1) / every * every;
+		for (k = 0, found = 0; k < clip_gzindex_checkpoint_count(gz); k++) {
+			ci = clip_gzindex_checkpoint(gz, k);
+			found |= ci->out_offset >= marks[i] && ci->out_offset <= next;
+		}
+		CHECK_MSG(found, "no checkpoint in [%llu, %llu]", (unsigned long long)marks[i],
+		    (unsigned long long)next);
+	}
+	verify_index(gz, z.p, z.len, data, len, CLIP_COMPRESSION_GZIP);
+	clip_gzindex_free(gz);
+	sink_reset(&s);
+	free(z.p);
+	free(data);
+	CHECK(!verify_failed);
+}
+
 TEST(test_marks_ignored)
 {
 	struct corpus c;
@@ -730,7 +777,7 @@ TEST(test_marks_ignored)
 	clip_gzindex *gz;
 	struct clip_error err;
 	/* Too close to the first checkpoint; and ahead of the output. */
-	uint64_t marks[] = { 1000, 20 * KiB };
+	uint64_t marks[] = { 1000, 10 * KiB };
 
 	CHECK(make_corpus(&c, 1 * MiB, 0) == 0);
 	memset(&s, 0, sizeof(s));
@@ -1209,7 +1256,7 @@ TEST(test_other_inflater_damage) { with_other_inflater(test_inflate_span_damage)
 TEST(test_other_inflater_sparsify) { with_other_inflater(test_window_sparsify); }
 
 TEST_MAIN(test_single_member, test_multi_member, test_chunking_does_not_matter,
-    test_chunk_hashes, test_marks,
+    test_chunk_hashes, test_marks, test_marks_after,
     test_marks_ignored, test_stored_layer, test_truncated, test_corrupt_byte,
     test_trailing_garbage, test_callback_error_sticks, test_inflate_span_damage,
     test_other_inflater_single_member, test_other_inflater_multi_member,

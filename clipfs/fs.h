@@ -40,6 +40,8 @@ struct clipfs_fs {
 	struct fs_trace *trace; /* NULL: no trace */
 	double start_time;      /* CLOCK_MONOTONIC at start, for stats */
 	double ready_time;      /* when the mount was ready */
+	/* The kernel can open files (dirs) without asking us; set in init. */
+	int no_open, no_opendir;
 };
 
 extern const struct fuse_lowlevel_ops clipfs_ops;

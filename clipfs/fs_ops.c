@@ -141,7 +141,14 @@ fs_trace_close(struct fs_trace *t)
 static void
 fs_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
+	struct clipfs_fs *fs = userdata;
+
+	/* Opening a file of an image that never changes needs no answer
+	 * from us: once an open is answered ENOSYS, the kernel opens files
+	 * (dirs) by itself, with their cache kept, and sends neither OPEN
+	 * nor RELEASE, two round trips fewer per file the workload opens. */
+	fs->no_open = (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) != 0;
+	fs->no_opendir = (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0;
 	/* Large reads and readahead: spans are megabytes anyway. */
 	conn->max_readahead = 1u << 20;
 	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
@@ -229,6 +236,10 @@ fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if (!S_ISDIR(cs.mode)) {
 		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	if (fs->no_opendir) {
+		fuse_reply_err(req, ENOSYS);    /* i.e. "do not ask again" */
 		return;
 	}
 	fi->cache_readdir = 1;
@@ -334,6 +345,10 @@ fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if (S_ISDIR(cs.mode)) {
 		fuse_reply_err(req, EISDIR);
+		return;
+	}
+	if (fs->no_open) {
+		fuse_reply_err(req, ENOSYS);    /* i.e. "do not ask again" */
 		return;
 	}
 	fi->keep_cache = 1;   /* the bytes never change */

@@ -331,6 +331,13 @@ registry_fetch(void *ctx, const char *digest, uint64_t off, size_t len, void *bu
 	return clip_registry_read_range(ctx, digest, off, len, buf, err);
 }
 
+static clip_err
+registry_fetch_progress(void *ctx, const char *digest, uint64_t off, size_t len, void *buf,
+    clip_fetch_progress_fn progress, void *arg, struct clip_error *err)
+{
+	return clip_registry_read_range_progress(ctx, digest, off, len, buf, progress, arg, err);
+}
+
 /* Everything that needs no thread and no connection. */
 static int
 source_prepare(const struct mount_opts *m, const clip_index *idx, struct data_source *ds)
@@ -394,6 +401,7 @@ source_open(const struct mount_opts *m, struct data_source *ds, struct clip_erro
 	if (rc != CLIP_OK)
 		return rc;
 	ds->src.fetch = registry_fetch;
+	ds->src.fetch_progress = registry_fetch_progress;
 	ds->src.ctx = ds->registry;
 	return CLIP_OK;
 }

@@ -92,6 +92,7 @@ stats_json(const struct stats_server *s)
 	json_object_set_new(j, "readahead_spans", json_integer((json_int_t)rs.readahead_spans));
 	json_object_set_new(j, "prefetch_spans", json_integer((json_int_t)rs.prefetch_spans));
 	json_object_set_new(j, "partial_loads", json_integer((json_int_t)rs.partial_loads));
+	json_object_set_new(j, "stream_loads", json_integer((json_int_t)rs.stream_loads));
 	json_object_set_new(j, "prefetch_requests", json_integer((json_int_t)rs.prefetch_requests));
 	json_object_set_new(j, "cache", json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
 	    "memory_hits", (json_int_t)rs.mem_hits, "memory_misses", (json_int_t)rs.mem_misses,
@@ -333,10 +334,10 @@ cmd_stats(int argc, char **argv)
 		    (long long)jint(j, "bytes_fetched", NULL));
 		printf("bytes served:    %lld\n", (long long)jint(j, "bytes_served", NULL));
 		printf("spans inflated:  %lld (%lld by readahead, %lld prefetched in %lld requests, "
-		    "%lld partly)\n",
+		    "%lld partly, %lld while arriving)\n",
 		    (long long)jint(j, "spans_inflated", NULL), (long long)jint(j, "readahead_spans", NULL),
 		    (long long)jint(j, "prefetch_spans", NULL), (long long)jint(j, "prefetch_requests", NULL),
-		    (long long)jint(j, "partial_loads", NULL));
+		    (long long)jint(j, "partial_loads", NULL), (long long)jint(j, "stream_loads", NULL));
 		printf("memory cache:    %lld hits, %lld misses\n", (long long)jint(j, "cache", "memory_hits"),
 		    (long long)jint(j, "cache", "memory_misses"));
 		printf("disk cache:      %lld hits, %lld misses, %lld bytes\n",

@@ -101,9 +101,12 @@ get_fd(clip_layout_source *ls, const char *digest, int *fd, int *owned,
 	return CLIP_OK;
 }
 
+/* Reads are cut to this size when the caller follows the progress. */
+#define PROGRESS_PIECE (256u << 10)
+
 static clip_err
-layout_fetch(void *ctx, const char *digest, uint64_t off, size_t len, void *buf,
-    struct clip_error *err)
+layout_fetch_progress(void *ctx, const char *digest, uint64_t off, size_t len, void *buf,
+    clip_fetch_progress_fn progress, void *arg, struct clip_error *err)
 {
 	clip_layout_source *ls = ctx;
 	uint8_t *p = buf;
@@ -122,7 +125,8 @@ layout_fetch(void *ctx, const char *digest, uint64_t off, size_t len, void *buf,
 	if (rc != CLIP_OK)
 		return rc;
 	while (done < len) {
-		n = pread(fd, p + done, len - done, (off_t)(off + done));
+		n = pread(fd, p + done, progress != NULL && len - done > PROGRESS_PIECE ?
+		    PROGRESS_PIECE : len - done, (off_t)(off + done));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -137,10 +141,19 @@ layout_fetch(void *ctx, const char *digest, uint64_t off, size_t len, void *buf,
 			break;
 		}
 		done += (size_t)n;
+		if (progress != NULL)
+			progress(arg, done);
 	}
 	if (owned)
 		close(fd);
 	return rc;
+}
+
+static clip_err
+layout_fetch(void *ctx, const char *digest, uint64_t off, size_t len, void *buf,
+    struct clip_error *err)
+{
+	return layout_fetch_progress(ctx, digest, off, len, buf, NULL, NULL, err);
 }
 
 clip_err
@@ -161,6 +174,7 @@ clip_layout_source_new(const char *dir, clip_layout_source **out,
 	}
 	pthread_mutex_init(&ls->lock, NULL);
 	src->fetch = layout_fetch;
+	src->fetch_progress = layout_fetch_progress;
 	src->ctx = ls;
 	*out = ls;
 	return CLIP_OK;

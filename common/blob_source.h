@@ -14,6 +14,10 @@
 
 #include "common/error.h"
 
+/* During a fetch: buf[0, have) hold the bytes received so far.  A retry
+ * may start lower again (have goes down) and write those bytes anew. */
+typedef void (*clip_fetch_progress_fn)(void *arg, size_t have);
+
 struct clip_blob_source {
 	/*
 	 * Fills buf with bytes [off, off + len) of the blob named digest
@@ -24,6 +28,13 @@ struct clip_blob_source {
 	clip_err (*fetch)(void *ctx, const char *digest, uint64_t off, size_t len,
 	    void *buf, struct clip_error *err);
 	void *ctx;
+	/*
+	 * Optional (NULL: not offered): fetch, calling progress(arg, have)
+	 * from the fetching thread as the bytes land in buf, in order, so
+	 * that the caller can use them before the last ones arrive.
+	 */
+	clip_err (*fetch_progress)(void *ctx, const char *digest, uint64_t off, size_t len,
+	    void *buf, clip_fetch_progress_fn progress, void *arg, struct clip_error *err);
 };
 
 typedef struct clip_layout_source clip_layout_source;

@@ -140,4 +140,27 @@ clip_err clip_inflate_span_prefix(const struct clip_checkpoint *cp, const uint8_
     const uint8_t *comp, size_t comp_len, uint8_t *out, size_t out_len, size_t *made,
     struct clip_error *err);
 
+/*
+ * Streaming: inflates span cp while its compressed bytes arrive, into out
+ * (out_len bytes, at most the span's output).  first_byte: comp[0], the
+ * byte before in_offset, needed when cp->bits != 0 (the stream is told it
+ * again with the first feed).  Only DEFLATE and MEMBER checkpoints.
+ */
+struct clip_inflate_stream;
+clip_err clip_inflate_stream_new(const struct clip_checkpoint *cp, const uint8_t *window,
+    const uint8_t *first_byte, uint8_t *out, size_t out_len, struct clip_inflate_stream **s,
+    struct clip_error *err);
+/*
+ * comp: the span's first comp_len compressed bytes (from span_start, as
+ * for clip_inflate_span), the same buffer each time with comp_len
+ * growing.  Inflates what the new bytes allow; *made: output bytes made
+ * so far, out[0, *made) final.  *stopped: the member ended before out_len
+ * (a multi-member blob): nothing more will come from this stream, and
+ * the caller inflates the span whole instead.  CLIP_ERR_GZIP on corrupt
+ * data (the stream is then of no further use).
+ */
+clip_err clip_inflate_stream_feed(struct clip_inflate_stream *s, const uint8_t *comp,
+    size_t comp_len, size_t *made, int *stopped, struct clip_error *err);
+void clip_inflate_stream_free(struct clip_inflate_stream *s);   /* accepts NULL */
+
 #endif

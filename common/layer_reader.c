@@ -21,6 +21,7 @@
 #include "common/disk_cache.h"
 #include "common/gzindex.h"
 #include "common/layer_reader.h"
+#include "common/layer_reader_int.h"
 #include "common/readahead.h"
 #include "common/span_cache.h"
 
@@ -32,37 +33,6 @@
 #define WRITE_QUEUE 8
 #define NO_SPAN UINT32_MAX
 
-struct counters {
-	atomic_uint_least64_t reads, bytes_served, bytes_fetched, fetch_requests,
-	    fetch_errors, checksum_errors, spans_inflated, mem_hits, mem_misses,
-	    mem_waits, disk_hits, disk_misses, disk_damaged, disk_writes, disk_errors,
-	    readahead_spans, prefetch_spans, prefetch_requests, partial_loads;
-	atomic_uint_least64_t latency[CLIP_READER_LATENCY_BUCKETS];
-};
-
-struct clip_reader {
-	const clip_index *idx;
-	struct clip_blob_source src;
-	struct clip_reader_opts o;
-	span_cache *mem;
-	disk_cache *disk;
-	readahead *ra;
-	readahead *writer;      /* disk cache writes, off the reader's path */
-
-	/* A counting semaphore on calls into the blob source. */
-	pthread_mutex_t fetch_lock;
-	pthread_cond_t fetch_free;
-	unsigned fetching;
-
-	/* Per layer: the last span the previous read touched (NO_SPAN). */
-	atomic_uint_least32_t *last_span;
-	uint32_t nlayers;
-
-	atomic_int disk_warned;
-	struct counters c;
-};
-
-#define COUNT(r, field, n) atomic_fetch_add_explicit(&(r)->c.field, (n), memory_order_relaxed)
 
 void
 clip_reader_opts_init(struct clip_reader_opts *o)
@@ -75,6 +45,7 @@ clip_reader_opts_init(struct clip_reader_opts *o)
 	o->readahead_spans = 2;
 	o->readahead_threads = 2;
 	o->partial_loads = 0;
+	o->stream_loads = 1;
 	o->max_span_bytes = 256 * MiB;
 }
 
@@ -95,8 +66,8 @@ warn(clip_reader *r, const char *fmt, ...)
 	r->o.warn(r->o.warn_ctx, msg);
 }
 
-static uint64_t
-span_key(uint32_t layer, uint32_t span)
+uint64_t
+reader_span_key(uint32_t layer, uint32_t span)
 {
 	return (uint64_t)layer << 32 | span;
 }
@@ -157,10 +128,9 @@ record_latency(clip_reader *r, uint64_t us)
 	COUNT(r, latency[b], 1);
 }
 
-/* One call into the source, inside a fetch slot, timed and counted. */
-static clip_err
-fetch(clip_reader *r, const char *digest, uint64_t off, size_t len, uint8_t *buf,
-    struct clip_error *err)
+clip_err
+reader_fetch(clip_reader *r, const char *digest, uint64_t off, size_t len, uint8_t *buf,
+    clip_fetch_progress_fn progress, void *arg, struct clip_error *err)
 {
 	uint64_t t0;
 	clip_err rc;
@@ -172,7 +142,10 @@ fetch(clip_reader *r, const char *digest, uint64_t off, size_t len, uint8_t *buf
 	pthread_mutex_unlock(&r->fetch_lock);
 
 	t0 = now_us();
-	rc = r->src.fetch(r->src.ctx, digest, off, len, buf, err);
+	if (progress != NULL && r->src.fetch_progress != NULL)
+		rc = r->src.fetch_progress(r->src.ctx, digest, off, len, buf, progress, arg, err);
+	else
+		rc = r->src.fetch(r->src.ctx, digest, off, len, buf, err);
 	record_latency(r, now_us() - t0);
 
 	pthread_mutex_lock(&r->fetch_lock);
@@ -235,10 +208,8 @@ fail:
 	return rc;
 }
 
-/* Checks fetched span bytes against the index and inflates them.  Takes
- * comp (freed, or handed on as *data for a stored span). */
-static clip_err
-verify_and_inflate(clip_reader *r, const struct clip_checkpoint *cp, uint32_t i, uint8_t *comp,
+clip_err
+reader_verify_and_inflate(clip_reader *r, const struct clip_checkpoint *cp, uint32_t i, uint8_t *comp,
     size_t comp_len, uint8_t **data, struct clip_error *err)
 {
 	uint8_t md[32];
@@ -275,7 +246,7 @@ static uint64_t
 reuse_prefix(clip_reader *r, const struct clip_layer *L, uint32_t i,
     const struct clip_checkpoint *cp, uint8_t *comp)
 {
-	struct span *sp = span_cache_peek(r->mem, span_key(L->index, i) | PARTIAL_KEY);
+	struct span *sp = span_cache_peek(r->mem, reader_span_key(L->index, i) | PARTIAL_KEY);
 	struct partial_tail t;
 	uint64_t have = 0;
 
@@ -340,13 +311,13 @@ load_span(clip_reader *r, const struct clip_layer *L, uint32_t i, uint8_t **data
 	if (comp == NULL)
 		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
 	have = reuse_prefix(r, L, i, &cp, comp);
-	rc = fetch(r, L->digest.ptr, cp.span_start + have, (size_t)(comp_len - have), comp + have,
-	    err);
+	rc = reader_fetch(r, L->digest.ptr, cp.span_start + have, (size_t)(comp_len - have),
+	    comp + have, NULL, NULL, err);
 	if (rc != CLIP_OK) {
 		free(comp);
 		return clip_error_prefix(err, "span %u: fetch", i);
 	}
-	rc = verify_and_inflate(r, &cp, i, comp, (size_t)comp_len, data, err);
+	rc = reader_verify_and_inflate(r, &cp, i, comp, (size_t)comp_len, data, err);
 	if (rc == CLIP_OK)
 		*len = (size_t)out_len;
 	return rc;
@@ -395,8 +366,8 @@ write_job(void *ctx, uint32_t layer, uint32_t span, void *arg)
  * that loaded the span is answered at once; with the writer's queue full,
  * the caller writes it itself.
  */
-static void
-disk_store_later(clip_reader *r, const struct clip_layer *L, uint32_t i, struct span *sp)
+void
+reader_disk_store_later(clip_reader *r, const struct clip_layer *L, uint32_t i, struct span *sp)
 {
 	struct span *ref = span_cache_ref(r->mem, sp);
 
@@ -429,15 +400,26 @@ other_failed(const struct clip_error *e, struct clip_error *err)
 	return e->code != CLIP_OK ? e->code : CLIP_ERR_IO;
 }
 
+/* A caller's read of [at, at + n) of a span (checkpoint cp), into dst. */
+struct read_want {
+	const struct clip_checkpoint *cp;
+	uint64_t at;
+	size_t n;
+	uint8_t *dst;
+	int served;             /* out: dst was filled, no span returned */
+};
+
 /*
  * Gets a reference to span i of L, loading it if needed (once, however
- * many threads ask).  foreground: a caller's read, counted as a memory
- * hit or miss; otherwise readahead.
+ * many threads ask).  want: a caller's read, counted as a memory hit or
+ * miss, which a streamed load (span_stream.c) may answer before the span
+ * is complete: then want->served is 1 and *sp NULL.  NULL: readahead.
  */
 static clip_err
-get_span(clip_reader *r, const struct clip_layer *L, uint32_t i, int foreground,
+get_span(clip_reader *r, const struct clip_layer *L, uint32_t i, struct read_want *want,
     struct span **sp, struct clip_error *err)
 {
+	int foreground = want != NULL;
 	struct clip_error e;
 	uint8_t *data;
 	size_t len;
@@ -445,7 +427,19 @@ get_span(clip_reader *r, const struct clip_layer *L, uint32_t i, int foreground,
 	clip_err rc;
 
 	clip_error_clear(&e);
-	switch (span_cache_get(r->mem, span_key(L->index, i), sp, &waited, &e)) {
+	/* A streamed load of this span is running: wait on it as its starter
+	 * does, not for the whole span. */
+	if (want != NULL && atomic_load(&r->nactive) > 0 &&
+	    reader_stream_join(r, L->index, i, want->at, want->n, want->dst, &rc, &e)) {
+		COUNT(r, mem_misses, 1);
+		COUNT(r, mem_waits, 1);
+		*sp = NULL;
+		want->served = 1;
+		if (rc != CLIP_OK && err != NULL)
+			*err = e;
+		return rc;
+	}
+	switch (span_cache_get(r->mem, reader_span_key(L->index, i), sp, &waited, &e)) {
 	case SPAN_READY:
 		if (foreground) {
 			if (waited) {
@@ -468,6 +462,14 @@ get_span(clip_reader *r, const struct clip_layer *L, uint32_t i, int foreground,
 
 	if (foreground)
 		COUNT(r, mem_misses, 1);
+	if (want != NULL && reader_stream(r, L, i, want->cp, *sp, want->at, want->n, want->dst,
+	    &rc, &e)) {
+		*sp = NULL;
+		want->served = 1;
+		if (rc != CLIP_OK && err != NULL)
+			*err = e;
+		return rc;
+	}
 	rc = load_span(r, L, i, &data, &len, &from_disk, &e);
 	if (rc != CLIP_OK)
 		return give_up(r, L, sp, &e, err, rc);
@@ -476,7 +478,7 @@ get_span(clip_reader *r, const struct clip_layer *L, uint32_t i, int foreground,
 		COUNT(r, readahead_spans, 1);
 	/* After the fill, so that waiters do not wait for the disk. */
 	if (r->disk != NULL && !from_disk)
-		disk_store_later(r, L, i, *sp);
+		reader_disk_store_later(r, L, i, *sp);
 	return CLIP_OK;
 }
 
@@ -493,7 +495,7 @@ read_from_disk(clip_reader *r, const struct clip_layer *L, uint32_t i,
 	struct disk_cache_key key;
 	int damaged = 0;
 
-	if (r->disk == NULL || span_cache_contains(r->mem, span_key(L->index, i)))
+	if (r->disk == NULL || span_cache_contains(r->mem, reader_span_key(L->index, i)))
 		return 0;
 	key = disk_key(L, i, cp);
 	if (disk_cache_read(r->disk, &key, (size_t)(cp->out_end - cp->out_offset), (size_t)at, n,
@@ -551,10 +553,8 @@ partial_plan(clip_reader *r, const struct clip_layer *L, const struct clip_check
 	return *to < cp->span_end && (*to - *from) * 4 <= comp_len * 3;
 }
 
-/* Checks buf, the layer's compressed bytes [from, from + len) with from
- * chunk-aligned, against the chunk hashes. */
-static clip_err
-verify_chunks(clip_reader *r, const struct clip_layer *L, uint64_t from, const uint8_t *buf,
+clip_err
+reader_verify_chunks(clip_reader *r, const struct clip_layer *L, uint64_t from, const uint8_t *buf,
     size_t len, struct clip_error *err)
 {
 	uint64_t cs = clip_index_chunk_size(r->idx), at, n;
@@ -599,12 +599,12 @@ load_partial(clip_reader *r, const struct clip_layer *L, uint32_t i,
 	buf = malloc((size_t)(to - from));
 	if (buf == NULL)
 		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
-	rc = fetch(r, L->digest.ptr, from, (size_t)(to - from), buf, err);
+	rc = reader_fetch(r, L->digest.ptr, from, (size_t)(to - from), buf, NULL, NULL, err);
 	if (rc != CLIP_OK) {
 		clip_error_prefix(err, "span %u: fetch", i);
 		goto out;
 	}
-	if ((rc = verify_chunks(r, L, from, buf, (size_t)(to - from), err)) != CLIP_OK) {
+	if ((rc = reader_verify_chunks(r, L, from, buf, (size_t)(to - from), err)) != CLIP_OK) {
 		clip_error_prefix(err, "span %u", i);
 		goto out;
 	}
@@ -663,10 +663,10 @@ get_partial(clip_reader *r, const struct clip_layer *L, uint32_t i,
 
 	*sp = NULL;
 	if (!partial_plan(r, L, cp, need, &from, &to) ||
-	    span_cache_contains(r->mem, span_key(L->index, i)))
+	    span_cache_contains(r->mem, reader_span_key(L->index, i)))
 		return CLIP_OK;
 	clip_error_clear(&e);
-	switch (span_cache_get(r->mem, span_key(L->index, i) | PARTIAL_KEY, sp, &waited, &e)) {
+	switch (span_cache_get(r->mem, reader_span_key(L->index, i) | PARTIAL_KEY, sp, &waited, &e)) {
 	case SPAN_READY:
 		if (waited)
 			COUNT(r, mem_misses, 1);
@@ -711,7 +711,7 @@ readahead_job(void *ctx, uint32_t layer, uint32_t span, void *arg)
 	if (clip_index_layer(r->idx, layer, &L) != CLIP_OK)
 		return;
 	/* A failure is left to the foreground read that needs the span. */
-	if (get_span(r, &L, span, 0, &sp, NULL) == CLIP_OK)
+	if (get_span(r, &L, span, NULL, &sp, NULL) == CLIP_OK)
 		span_cache_release(r->mem, sp);
 }
 
@@ -738,7 +738,7 @@ maybe_read_ahead(clip_reader *r, const struct clip_layer *L, uint32_t first, uin
 		if (clip_index_checkpoint(r->idx, L->index, s, &cp) != CLIP_OK ||
 		    cp.out_offset >= limit)
 			break;
-		if (span_cache_contains(r->mem, span_key(L->index, s)))
+		if (span_cache_contains(r->mem, reader_span_key(L->index, s)))
 			continue;
 		/* On disk, reads are served from the blocks they touch; loading
 		 * the whole span into memory would only cost more hashing. */
@@ -799,7 +799,7 @@ prefetch_run(clip_reader *r, const struct clip_layer *L, uint32_t first, struct 
 		rc = clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
 		goto fail;
 	}
-	rc = fetch(r, L->digest.ptr, a.span_start, (size_t)len, buf, err);
+	rc = reader_fetch(r, L->digest.ptr, a.span_start, (size_t)len, buf, NULL, NULL, err);
 	if (rc != CLIP_OK) {
 		clip_error_prefix(err, "layer %s: spans %u-%zu: fetch", L->digest.ptr, first,
 		    first + n - 1);
@@ -817,7 +817,7 @@ prefetch_run(clip_reader *r, const struct clip_layer *L, uint32_t first, struct 
 		}
 		/* Spans overlap by the byte that holds a boundary's bits. */
 		memcpy(comp, buf + (cp.span_start - a.span_start), cp.span_end - cp.span_start);
-		if (verify_and_inflate(r, &cp, i, comp, cp.span_end - cp.span_start, &data, &e) !=
+		if (reader_verify_and_inflate(r, &cp, i, comp, cp.span_end - cp.span_start, &data, &e) !=
 		    CLIP_OK) {
 			clip_error_prefix(&e, "layer %s", L->digest.ptr);
 			if (rc == CLIP_OK) {
@@ -831,7 +831,7 @@ prefetch_run(clip_reader *r, const struct clip_layer *L, uint32_t first, struct 
 		span_cache_fill(r->mem, sp[k], data, (size_t)(cp.out_end - cp.out_offset));
 		COUNT(r, prefetch_spans, 1);
 		if (r->disk != NULL)
-			disk_store_later(r, L, i, sp[k]);
+			reader_disk_store_later(r, L, i, sp[k]);
 		span_cache_release(r->mem, sp[k]);
 	}
 	free(buf);
@@ -867,7 +867,7 @@ clip_reader_prefetch(clip_reader *r, uint32_t layer, uint32_t first, uint32_t co
 		bytes = 0;
 		run_first = i;
 		for (; i < end && n < PREFETCH_RUN_MAX; i++) {
-			struct span *sp = span_cache_try_claim(r->mem, span_key(L.index, i));
+			struct span *sp = span_cache_try_claim(r->mem, reader_span_key(L.index, i));
 			if (sp == NULL || prefetch_from_disk(r, &L, i, sp)) {
 				if (n > 0) {
 					i++;
@@ -908,6 +908,7 @@ clip_reader_read_extent(clip_reader *r, uint32_t layer, uint64_t off, size_t len
 {
 	struct clip_layer L;
 	struct clip_checkpoint cp;
+	struct read_want want;
 	struct span *sp;
 	uint64_t end, pos, n;
 	uint32_t i, first;
@@ -942,13 +943,20 @@ clip_reader_read_extent(clip_reader *r, uint32_t layer, uint64_t off, size_t len
 			COUNT(r, bytes_served, n);
 			continue;
 		}
+		want.cp = &cp;
+		want.at = pos - cp.out_offset;
+		want.n = (size_t)n;
+		want.dst = buf + (pos - off);
+		want.served = 0;
 		rc = get_partial(r, &L, i, &cp, pos + n - cp.out_offset, &sp, err);
 		if (rc == CLIP_OK && sp == NULL)
-			rc = get_span(r, &L, i, 1, &sp, err);
+			rc = get_span(r, &L, i, &want, &sp, err);
 		if (rc != CLIP_OK)
 			return rc;
-		memcpy(buf + (pos - off), span_data(sp) + (pos - cp.out_offset), (size_t)n);
-		span_cache_release(r->mem, sp);
+		if (!want.served) {
+			memcpy(want.dst, span_data(sp) + want.at, want.n);
+			span_cache_release(r->mem, sp);
+		}
 		pos += n;
 		*got += (size_t)n;
 		COUNT(r, bytes_served, n);
@@ -991,6 +999,8 @@ clip_reader_new(const clip_index *idx, const struct clip_blob_source *src,
 	r->o.disk_cache_dir = NULL;   /* not kept: the caller's string */
 	pthread_mutex_init(&r->fetch_lock, NULL);
 	pthread_cond_init(&r->fetch_free, NULL);
+	pthread_mutex_init(&r->stream_lock, NULL);
+	pthread_cond_init(&r->stream_idle, NULL);
 	r->nlayers = clip_index_layer_count(idx);
 	r->last_span = calloc(r->nlayers ? r->nlayers : 1, sizeof(*r->last_span));
 	if (r->last_span == NULL) {
@@ -1036,6 +1046,7 @@ clip_reader_free(clip_reader *r)
 {
 	if (r == NULL)
 		return;
+	reader_streams_wait(r);    /* their helpers use everything below */
 	readahead_free(r->ra);     /* first: its jobs use everything below */
 	readahead_drain(r->writer);   /* then the writes they and reads queued */
 	readahead_free(r->writer);
@@ -1044,14 +1055,18 @@ clip_reader_free(clip_reader *r)
 	free(r->last_span);
 	pthread_cond_destroy(&r->fetch_free);
 	pthread_mutex_destroy(&r->fetch_lock);
+	pthread_cond_destroy(&r->stream_idle);
+	pthread_mutex_destroy(&r->stream_lock);
 	free(r);
 }
 
 void
 clip_reader_flush(clip_reader *r)
 {
-	if (r != NULL)
+	if (r != NULL) {
+		reader_streams_wait(r);   /* they queue writes when done */
 		readahead_drain(r->writer);
+	}
 }
 
 void
@@ -1083,6 +1098,7 @@ clip_reader_stats(const clip_reader *cr, struct clip_reader_stats *s)
 	LOAD(readahead_spans);
 	LOAD(prefetch_spans);
 	LOAD(partial_loads);
+	LOAD(stream_loads);
 	LOAD(prefetch_requests);
 #undef LOAD
 	for (b = 0; b < CLIP_READER_LATENCY_BUCKETS; b++)

@@ -51,6 +51,11 @@ struct clip_reader_opts {
 	 * extended to the whole span by a later read, so it saved ~5% of
 	 * the bytes for ~40% more requests (bench/COLDSTART.md). */
 	unsigned partial_loads;
+	/* 1: a read that misses may be answered while its span is still
+	 * arriving, when the source reports progress and the index has chunk
+	 * hashes (the fetch then covers the chunks around the span: up to
+	 * 128 KiB more).  Default 1. */
+	unsigned stream_loads;
 	/* Background loader threads for readahead.  Default 2. */
 	unsigned readahead_threads;
 	/* A span whose compressed or inflated size is larger than this is
@@ -90,6 +95,7 @@ struct clip_reader_stats {
 	uint64_t prefetch_spans;     /* spans loaded by clip_reader_prefetch */
 	uint64_t prefetch_requests;  /* its (merged) fetches */
 	uint64_t partial_loads;      /* span prefixes loaded for reads near a span's start */
+	uint64_t stream_loads;       /* spans inflated while they arrived (span_stream.c) */
 	uint64_t mem_bytes;          /* now: inflated bytes in memory */
 	uint64_t mem_spans;          /* now: spans in memory */
 	uint64_t disk_bytes;         /* now: bytes in the disk cache */

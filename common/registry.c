@@ -753,6 +753,8 @@ struct range_ctx {
 	uint8_t *buf;
 	uint64_t off;
 	uint64_t *pos;
+	clip_fetch_progress_fn progress;   /* or NULL */
+	void *arg;
 };
 
 static clip_err
@@ -762,6 +764,8 @@ range_consume(void *ctx, const uint8_t *buf, size_t len, struct clip_error *err)
 
 	(void)err;
 	memcpy(rc->buf + (*rc->pos - rc->off), buf, len);
+	if (rc->progress != NULL)
+		rc->progress(rc->arg, (size_t)(*rc->pos - rc->off) + len);
 	return CLIP_OK;
 }
 
@@ -830,7 +834,8 @@ redirect_put(clip_registry *r, const char *digest, const char *requested, const 
 /* One try at the cached redirect: no credentials (another host), no
  * retries; anything but the exact bytes means "ask the registry". */
 static int
-read_range_redirected(clip_registry *r, const char *url, uint64_t off, size_t len, void *buf)
+read_range_redirected(clip_registry *r, const char *url, uint64_t off, size_t len, void *buf,
+    clip_fetch_progress_fn progress, void *arg)
 {
 	struct clip_http_request *q = calloc(1, sizeof(*q));
 	struct clip_http_body body;
@@ -847,6 +852,8 @@ read_range_redirected(clip_registry *r, const char *url, uint64_t off, size_t le
 	rctx.buf = buf;
 	rctx.off = off;
 	rctx.pos = &body.pos;
+	rctx.progress = progress;
+	rctx.arg = arg;
 	q->body = &body;
 	q->url = url;
 	q->use_range = 1;
@@ -860,6 +867,13 @@ read_range_redirected(clip_registry *r, const char *url, uint64_t off, size_t le
 clip_err
 clip_registry_read_range(clip_registry *r, const char *digest, uint64_t off,
     size_t len, void *buf, struct clip_error *err)
+{
+	return clip_registry_read_range_progress(r, digest, off, len, buf, NULL, NULL, err);
+}
+
+clip_err
+clip_registry_read_range_progress(clip_registry *r, const char *digest, uint64_t off,
+    size_t len, void *buf, clip_fetch_progress_fn progress, void *arg, struct clip_error *err)
 {
 	struct clip_http_request *q;
 	struct clip_http_body body;
@@ -878,7 +892,8 @@ clip_registry_read_range(clip_registry *r, const char *digest, uint64_t off,
 	    (unsigned long long)off, len);
 	{
 		char *cached = redirect_get(r, digest);
-		int ok = cached != NULL && read_range_redirected(r, cached, off, len, buf);
+		int ok = cached != NULL && read_range_redirected(r, cached, off, len, buf, progress,
+		    arg);
 		free(cached);
 		if (ok)
 			return CLIP_OK;
@@ -897,6 +912,8 @@ clip_registry_read_range(clip_registry *r, const char *digest, uint64_t off,
 	rctx.buf = buf;
 	rctx.off = off;
 	rctx.pos = &body.pos;
+	rctx.progress = progress;
+	rctx.arg = arg;
 	q->body = &body;
 	rc = api_get(r, url, what, q, 1, NULL, err);
 	if (rc == CLIP_OK && body.pos != body.end)

@@ -32,6 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/blob_source.h"
 #include "common/error.h"
 #include "common/oci_digest.h"
 
@@ -129,5 +130,10 @@ clip_err clip_registry_stream_blob(clip_registry *r, const char *digest,
  */
 clip_err clip_registry_read_range(clip_registry *r, const char *digest,
     uint64_t off, size_t len, void *buf, struct clip_error *err);
+/* The same, calling progress(arg, have) as the bytes land in buf (see
+ * blob_source.h: a retry may start lower again). */
+clip_err clip_registry_read_range_progress(clip_registry *r, const char *digest,
+    uint64_t off, size_t len, void *buf, clip_fetch_progress_fn progress, void *arg,
+    struct clip_error *err);
 
 #endif

@@ -1085,6 +1085,67 @@ TEST(test_inflate_span_damage)
 	free_corpus(&c);
 }
 
+/* ---- streaming -------------------------------------------------------------- */
+
+/* Every span, fed to the stream in pieces of random sizes, gives the
+ * original bytes as far as it goes; in one member, all of them. */
+static void
+stream_spans(int multi)
+{
+	struct corpus c;
+	struct sink s;
+	clip_gzindex *gz;
+	struct clip_error err;
+	struct clip_checkpoint cp;
+	struct clip_inflate_stream *st;
+	size_t i, have, step, made, prev, len, comp_len, whole = 0, stops = 0;
+	uint8_t *comp, *out;
+	int stopped;
+
+	CHECK(make_corpus(&c, 3 * MiB, multi) == 0);
+	memset(&s, 0, sizeof(s));
+	CHECK_OK(run_index(c.gz.p, c.gz.len, CLIP_COMPRESSION_GZIP, 256 * KiB, chunks_64k, &s, &gz,
+	    &err), &err);
+	for (i = 0; i < clip_gzindex_checkpoint_count(gz); i++) {
+		to_reader_cp(gz, i, c.gz.len, &cp);
+		len = (size_t)(cp.out_end - cp.out_offset);
+		comp_len = (size_t)(cp.span_end - cp.span_start);
+		comp = span_copy(c.gz.p, &cp);
+		out = malloc(len);
+		CHECK(comp != NULL && out != NULL);
+		CHECK_OK(clip_inflate_stream_new(&cp, WIN(clip_gzindex_checkpoint(gz, i)), comp, out,
+		    len, &st, &err), &err);
+		prev = 0;
+		stopped = 0;
+		for (have = 0; have < comp_len && !stopped;) {
+			step = 1 + (size_t)(rnd() % (i % 2 ? 3000 : 70000));
+			have = comp_len - have < step ? comp_len : have + step;
+			CHECK_OK(clip_inflate_stream_feed(st, comp, have, &made, &stopped, &err), &err);
+			CHECK(made >= prev && made <= len);
+			CHECK(memcmp(out, c.data + cp.out_offset, made) == 0);
+			prev = made;
+		}
+		if (stopped)
+			stops++;
+		else
+			CHECK(prev == len);
+		whole += prev == len;
+		clip_inflate_stream_free(st);
+		free(comp);
+		free(out);
+	}
+	fprintf(stderr, "# %zu spans streamed whole, %zu stopped at a member's end\n", whole,
+	    stops);
+	CHECK(whole >= clip_gzindex_checkpoint_count(gz) / 2);
+	CHECK(multi || stops == 0);
+	clip_gzindex_free(gz);
+	sink_reset(&s);
+	free_corpus(&c);
+}
+
+TEST(test_stream_single_member) { stream_spans(0); }
+TEST(test_stream_multi_member) { stream_spans(1); }
+
 /* ---- sparse windows ------------------------------------------------------- */
 
 /* The indexer's windows, on text-like data, are mostly zeros, and every
@@ -1254,6 +1315,7 @@ TEST(test_other_inflater_multi_member) { with_other_inflater(test_multi_member);
 TEST(test_other_inflater_marks) { with_other_inflater(test_marks); }
 TEST(test_other_inflater_damage) { with_other_inflater(test_inflate_span_damage); }
 TEST(test_other_inflater_sparsify) { with_other_inflater(test_window_sparsify); }
+TEST(test_other_inflater_stream) { with_other_inflater(test_stream_multi_member); }
 
 TEST_MAIN(test_single_member, test_multi_member, test_chunking_does_not_matter,
     test_chunk_hashes, test_marks, test_marks_after,
@@ -1261,4 +1323,5 @@ TEST_MAIN(test_single_member, test_multi_member, test_chunking_does_not_matter,
     test_trailing_garbage, test_callback_error_sticks, test_inflate_span_damage,
     test_other_inflater_single_member, test_other_inflater_multi_member,
     test_other_inflater_marks, test_other_inflater_damage, test_sparse_windows_in_index,
-    test_window_sparsify, test_other_inflater_sparsify)
+    test_window_sparsify, test_other_inflater_sparsify, test_stream_single_member,
+    test_stream_multi_member, test_other_inflater_stream)

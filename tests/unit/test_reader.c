@@ -314,6 +314,7 @@ wrap_init(struct wrap *w, const struct clip_blob_source *inner, const struct lay
     struct clip_blob_source *out)
 {
 	memset(w, 0, sizeof(*w));
+	memset(out, 0, sizeof(*out));
 	w->inner = *inner;
 	w->f = f;
 	out->fetch = wrap_fetch;
@@ -481,6 +482,7 @@ TEST(test_counters_exact)
 	CHECK_OK(make_layer(f, CLIP_COMPRESSION_GZIP, 2 * MiB, 2, &err), &err);
 	CHECK_OK(clip_layout_source_new("layout", &ls, &src, &err), &err);
 	opts_quiet(&o);
+	o.stream_loads = 0;             /* the span, exactly */
 	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
 	CHECK_OK(clip_index_checkpoint(f->idx, 0, 5, &cp), NULL);
 
@@ -491,7 +493,7 @@ TEST(test_counters_exact)
 	CHECK(s.bytes_served == 50);
 	CHECK(s.fetch_requests == 1);
 	CHECK(s.bytes_fetched == cp.span_end - cp.span_start);
-	CHECK(s.spans_inflated == 1);
+	CHECK(s.spans_inflated == 1 && s.stream_loads == 0);
 	CHECK(s.mem_misses == 1 && s.mem_hits == 0);
 	CHECK(s.mem_spans == 1 && s.mem_bytes == cp.out_end - cp.out_offset);
 	CHECK(clip_reader_stats_latency_quantile(&s, 0.5) >= 1);
@@ -1343,6 +1345,9 @@ TEST(test_no_memory_cache)
 	CHECK_OK(clip_layout_source_new("layout", &ls, &src, &err), &err);
 	opts_quiet(&o);
 	o.mem_cache_bytes = 0;
+	/* A streamed span stays held until its helper is done, and a read
+	 * in that moment would count as a hit. */
+	o.stream_loads = 0;
 	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
 	for (k = 0; k < 50; k++) {
 		off = rnd(&st) % f->len;
@@ -1439,7 +1444,169 @@ TEST(test_prefetch)
 	free(w);
 }
 
+/* ---- streamed loads -------------------------------------------------------- */
+
+/*
+ * A source that reports progress in steps it controls: it reads the range
+ * from the layout, then tells the reader about the first hold_at bytes
+ * only, and the rest once released (or after 5 s).  Or it misbehaves:
+ * flip a byte at flip_at, or go back to 0 once (a retry).
+ */
+struct gate {
+	struct clip_blob_source inner;
+	size_t hold_at;
+	atomic_int released, timed_out, fetches;
+	long flip_at;               /* -1: none */
+	int restart;
+};
+
+static clip_err
+gate_fetch(void *ctx, const char *digest, uint64_t off, size_t len, void *buf,
+    struct clip_error *err)
+{
+	struct gate *g = ctx;
+
+	return g->inner.fetch(g->inner.ctx, digest, off, len, buf, err);
+}
+
+static clip_err
+gate_fetch_progress(void *ctx, const char *digest, uint64_t off, size_t len, void *buf,
+    clip_fetch_progress_fn progress, void *arg, struct clip_error *err)
+{
+	struct gate *g = ctx;
+	struct timespec ms = { 0, 1000000L };
+	clip_err rc;
+	int k;
+
+	atomic_fetch_add(&g->fetches, 1);
+	rc = g->inner.fetch(g->inner.ctx, digest, off, len, buf, err);
+	if (rc != CLIP_OK)
+		return rc;
+	if (g->flip_at >= 0 && (size_t)g->flip_at < len)
+		((uint8_t *)buf)[g->flip_at] ^= 0x20;
+	progress(arg, g->hold_at < len ? g->hold_at : len);
+	if (g->restart) {
+		progress(arg, 0);
+		progress(arg, len / 3);
+	}
+	for (k = 0; k < 5000 && !atomic_load(&g->released); k++)
+		nanosleep(&ms, NULL);
+	if (!atomic_load(&g->released))
+		atomic_store(&g->timed_out, 1);
+	progress(arg, len);
+	return CLIP_OK;
+}
+
+static void
+gate_init(struct gate *g, const struct clip_blob_source *inner, struct clip_blob_source *out)
+{
+	memset(g, 0, sizeof(*g));
+	memset(out, 0, sizeof(*out));
+	g->inner = *inner;
+	g->flip_at = -1;
+	out->fetch = gate_fetch;
+	out->fetch_progress = gate_fetch_progress;
+	out->ctx = g;
+}
+
+TEST(test_stream_loads)
+{
+	struct layer_fx *f = malloc(sizeof(*f));
+	struct gate *g = malloc(sizeof(*g));
+	struct clip_error err;
+	struct clip_blob_source lsrc, src;
+	struct clip_reader_opts o;
+	struct clip_reader_stats s;
+	struct clip_checkpoint cp;
+	clip_layout_source *ls = NULL;
+	clip_reader *r = NULL;
+	uint64_t from, to;
+
+	CHECK(f != NULL && g != NULL);
+	CHECK_OK(make_layer(f, CLIP_COMPRESSION_GZIP, 2 * MiB, 5, &err), &err);
+	CHECK_OK(clip_layout_source_new("layout", &ls, &lsrc, &err), &err);
+	CHECK_OK(clip_index_checkpoint(f->idx, 0, 3, &cp), NULL);
+	from = cp.span_start / 65536 * 65536;
+	to = (cp.span_end + 65535) / 65536 * 65536;
+	if (to > f->blob_len)
+		to = f->blob_len;
+	opts_quiet(&o);
+
+	/* The read at the span's start is answered while the source still
+	 * holds back everything after its first chunks. */
+	gate_init(g, &lsrc, &src);
+	g->hold_at = (size_t)(cp.span_start - from) + 2 * 65536;
+	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+	CHECK_MSG(read_cmp(r, f, cp.out_offset + 10, 1000, &err) == 0, "%s",
+	    clip_error_message(&err));
+	CHECK(!atomic_load(&g->timed_out));
+	atomic_store(&g->released, 1);
+	flushed_stats(r, &s);
+	CHECK(s.stream_loads == 1 && s.spans_inflated == 1 && s.fetch_requests == 1);
+	CHECK(s.bytes_fetched == to - from);
+	/* The whole span was published: reads anywhere in it are hits. */
+	CHECK(read_cmp(r, f, cp.out_end - 5000, 5000, &err) == 0);
+	flushed_stats(r, &s);
+	CHECK(s.fetch_requests == 1 && s.mem_hits == 1);
+	clip_reader_free(r);
+
+	/* A read near the span's end waits for the rest, and gets it. */
+	gate_init(g, &lsrc, &src);
+	g->hold_at = 65536;
+	atomic_store(&g->released, 1);
+	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+	CHECK(read_cmp(r, f, cp.out_end - 3000, 3000, &err) == 0);
+	flushed_stats(r, &s);
+	CHECK(s.stream_loads == 1);
+	clip_reader_free(r);
+
+	/* A flipped byte in the span's last chunk: bytes in front of it were
+	 * checked and may be served, but the span is never published, and
+	 * a read of the damaged part fails with a checksum error. */
+	gate_init(g, &lsrc, &src);
+	g->hold_at = (size_t)(to - from);
+	g->flip_at = (long)(cp.span_end - from) - 100;
+	atomic_store(&g->released, 1);
+	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+	CHECK(read_cmp(r, f, cp.out_end - 10, 10, &err) != 0 && err.code == CLIP_ERR_CHECKSUM);
+	flushed_stats(r, &s);
+	CHECK(s.checksum_errors >= 1 && s.stream_loads == 0 && s.mem_spans == 0);
+	clip_reader_free(r);
+
+	/* A retry mid-way (progress goes back): no streaming from then on;
+	 * the span loads the usual way, right. */
+	gate_init(g, &lsrc, &src);
+	g->hold_at = (size_t)(to - from) / 2;
+	g->restart = 1;
+	atomic_store(&g->released, 1);
+	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+	CHECK(read_cmp(r, f, cp.out_end - 10, 10, &err) == 0);
+	flushed_stats(r, &s);
+	CHECK(s.stream_loads == 0 && s.spans_inflated == 1);
+	CHECK(read_cmp(r, f, 0, f->len, &err) == 0);
+	clip_reader_free(r);
+
+	/* Every byte of the layer, read in odd pieces through streamed loads. */
+	gate_init(g, &lsrc, &src);
+	g->hold_at = 100000;
+	atomic_store(&g->released, 1);
+	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+	{
+		uint64_t off;
+		for (off = 0; off < f->len; off += 77777)
+			CHECK(read_cmp(r, f, off, 77777, &err) == 0);
+	}
+	flushed_stats(r, &s);
+	CHECK(s.stream_loads >= f->nspans - 1);
+	clip_reader_free(r);
+
+	clip_layout_source_free(ls);
+	free_layer(f);
+	free(f);
+	free(g);
+}
+
 TEST_MAIN(test_random_reads, test_counters_exact, test_threads_single_flight,
     test_corrupt_source, test_failing_source, test_disk_cache, test_disk_cache_bound,
     test_disk_cache_unusable, test_readahead, test_readahead_extent, test_partial_loads,
-    test_stored_layer, test_no_memory_cache, test_prefetch)
+    test_stored_layer, test_no_memory_cache, test_prefetch, test_stream_loads)

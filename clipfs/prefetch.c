@@ -63,6 +63,24 @@ resolve_follow(const clip_index *idx, const char *path, uint32_t *ino)
 	return CLIP_ERR_NOTFOUND;   /* a symlink loop */
 }
 
+/* Room for element n of *v (*cap allocated, elem bytes each), up to
+ * PREFETCH_MAX_ENTRIES; -1 when there is none. */
+static int
+grow_list(void **v, size_t n, size_t *cap, size_t elem)
+{
+	size_t c;
+	void *q;
+
+	if (n < *cap)
+		return 0;
+	c = *cap ? *cap * 2 : 256;
+	if (c > PREFETCH_MAX_ENTRIES || (q = realloc(*v, c * elem)) == NULL)
+		return -1;
+	*v = q;
+	*cap = c;
+	return 0;
+}
+
 static int
 parse_u64(const char *s, uint64_t *out)
 {
@@ -81,6 +99,7 @@ prefetch_list_load(const clip_index *idx, const char *path, struct clip_prefetch
 {
 	FILE *f = fopen(path, "r");
 	struct clip_prefetch_entry *v = NULL;
+	void *tmp;
 	char line[PATH_MAX + 128];
 	size_t cap = 0, lineno = 0;
 	struct clip_stat st;
@@ -116,15 +135,12 @@ prefetch_list_load(const clip_index *idx, const char *path, struct clip_prefetch
 				goto fail;
 			}
 		}
-		if (*n == cap) {
-			void *q;
-			cap = cap ? cap * 2 : 256;
-			if (cap > PREFETCH_MAX_ENTRIES || (q = realloc(v, cap * sizeof(*v))) == NULL) {
-				snprintf(msg, msglen, "%s: too many entries", path);
-				goto fail;
-			}
-			v = q;
+		tmp = v;
+		if (grow_list(&tmp, *n, &cap, sizeof(*v)) != 0) {
+			snprintf(msg, msglen, "%s: too many entries", path);
+			goto fail;
 		}
+		v = tmp;
 		v[*n].ino = ino;
 		v[*n].offset = a;
 		v[*n].length = b;
@@ -161,6 +177,7 @@ prefetch_list_paths(const char *path, char ***out, size_t *n, char *msg, size_t 
 {
 	FILE *f = fopen(path, "r");
 	char line[PATH_MAX + 128], **v = NULL;
+	void *tmp;
 	size_t cap = 0, i, k, len;
 	struct clip_error err;
 
@@ -179,15 +196,12 @@ prefetch_list_paths(const char *path, char ***out, size_t *n, char *msg, size_t 
 		clip_error_clear(&err);
 		if (clip_tar_normalize(line, &len, &err) != CLIP_OK || len == 0)
 			continue;       /* names nothing a file could be */
-		if (*n == cap) {
-			void *q;
-			cap = cap ? cap * 2 : 256;
-			if (cap > PREFETCH_MAX_ENTRIES || (q = realloc(v, cap * sizeof(*v))) == NULL) {
-				snprintf(msg, msglen, "%s: too many entries", path);
-				goto fail;
-			}
-			v = q;
+		tmp = v;
+		if (grow_list(&tmp, *n, &cap, sizeof(*v)) != 0) {
+			snprintf(msg, msglen, "%s: too many entries", path);
+			goto fail;
 		}
+		v = tmp;
 		if ((p = strdup(line)) == NULL) {
 			snprintf(msg, msglen, "out of memory");
 			goto fail;

@@ -1,7 +1,8 @@
 /*
  * fuzz_inflate.c - libFuzzer target for gzip checkpoints: the read side
- * (clip_inflate_span_at, clip_inflate_span_prefix; with ISA-L and zlib
- * where built with both) and the indexer (clip_gzindex).
+ * (clip_inflate_span_at, clip_inflate_span_prefix, the streaming
+ * clip_inflate_stream fed in pieces; with ISA-L and zlib where built with
+ * both) and the indexer (clip_gzindex, whose windows are made sparse).
  *
  * Read side: at startup a fixed two-member gzip stream is generated and
  * indexed.  Each input then picks one of its checkpoints and damages it
@@ -295,6 +296,32 @@ damage_span(const uint8_t *in, size_t size)
 			    memcmp(out, data_orig + cp.out_offset, made) == 0);
 		if (!damaged)
 			FUZZ_ASSERT(made == span_out);
+		free(out);
+	}
+	/* The streaming path on the same bytes, fed in pieces the input
+	 * picks: never more than the span, exact as far as it goes. */
+	if (cp.out_end > cp.out_offset) {
+		struct clip_inflate_stream *st = NULL;
+		size_t made = 0, have = 0, step;
+		int stopped = 0;
+		out = malloc((size_t)span_out);
+		FUZZ_ASSERT(out != NULL);
+		if (clip_inflate_stream_new(&cp, cp.window_len ? win : NULL, clen ? comp : NULL, out,
+		    (size_t)span_out, &st, &err) == CLIP_OK) {
+			rc = CLIP_OK;
+			while (have < clen && rc == CLIP_OK && !stopped) {
+				step = take(&c);
+				step = step ? step * 64 : 4096;
+				have = clen - have < step ? clen : have + step;
+				rc = clip_inflate_stream_feed(st, comp, have, &made, &stopped, &err);
+				FUZZ_ASSERT(made <= span_out);
+			}
+			if (!harm && rc == CLIP_OK)
+				FUZZ_ASSERT(memcmp(out, data_orig + cp.out_offset, made) == 0);
+			if (!damaged)
+				FUZZ_ASSERT(rc == CLIP_OK && (made == span_out || stopped));
+			clip_inflate_stream_free(st);
+		}
 		free(out);
 	}
 	clip_inflate_use(CLIP_INFLATER_ISAL);

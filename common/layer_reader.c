@@ -776,18 +776,91 @@ prefetch_from_disk(clip_reader *r, const struct clip_layer *L, uint32_t i, struc
 	return 1;
 }
 
-/* Fetches claimed spans [first, first + n) of L with one request, then
- * verifies, inflates and publishes each; fails the rest on an error. */
+/* One prefetch request for claimed spans [first, first + n) of L: the
+ * spans are published one by one as their bytes arrive. */
+struct prefetch_req {
+	clip_reader *r;
+	const struct clip_layer *L;
+	uint32_t first;
+	struct span **sp;
+	size_t n;
+	uint64_t base;              /* compressed offset of buf[0] */
+	const uint8_t *buf;
+	size_t done;                /* spans published or failed */
+	size_t have;                /* bytes landed */
+	int off_track;              /* a retry: the rest waits for the end */
+	clip_err rc;                /* the first span's error */
+	struct clip_error err;
+};
+
+/* Verifies, inflates and publishes span done of the run (or fails it). */
+static void
+run_publish(struct prefetch_req *ru)
+{
+	clip_reader *r = ru->r;
+	size_t k = ru->done++;
+	uint32_t i = ru->first + (uint32_t)k;
+	struct clip_checkpoint cp;
+	struct clip_error e;
+	uint8_t *comp, *data;
+
+	clip_error_clear(&e);
+	if (clip_index_checkpoint(r->idx, ru->L->index, i, &cp) != CLIP_OK ||
+	    (comp = malloc(cp.span_end - cp.span_start + 1)) == NULL) {
+		span_cache_fail(r->mem, ru->sp[k], NULL);
+		return;
+	}
+	/* Spans overlap by the byte that holds a boundary's bits. */
+	memcpy(comp, ru->buf + (cp.span_start - ru->base), cp.span_end - cp.span_start);
+	if (reader_verify_and_inflate(r, &cp, i, comp, cp.span_end - cp.span_start, &data, &e) !=
+	    CLIP_OK) {
+		clip_error_prefix(&e, "layer %s", ru->L->digest.ptr);
+		if (ru->rc == CLIP_OK) {
+			ru->rc = e.code;
+			ru->err = e;
+		}
+		span_cache_fail(r->mem, ru->sp[k], &e);
+		return;
+	}
+	span_cache_fill(r->mem, ru->sp[k], data, (size_t)(cp.out_end - cp.out_offset));
+	COUNT(r, prefetch_spans, 1);
+	if (r->disk != NULL)
+		reader_disk_store_later(r, ru->L, i, ru->sp[k]);
+	span_cache_release(r->mem, ru->sp[k]);
+}
+
+/* Bytes landed: publish the spans they complete, so that a read waiting
+ * for the run's first span does not wait for its last. */
+static void
+run_progress(void *arg, size_t have)
+{
+	struct prefetch_req *ru = arg;
+	struct clip_checkpoint cp;
+
+	if (have < ru->have)
+		ru->off_track = 1;
+	ru->have = have;
+	while (!ru->off_track && ru->done < ru->n &&
+	    clip_index_checkpoint(ru->r->idx, ru->L->index, ru->first + (uint32_t)ru->done,
+	    &cp) == CLIP_OK && cp.span_end - ru->base <= have)
+		run_publish(ru);
+}
+
+/* Fetches claimed spans [first, first + n) of L with one request, and
+ * verifies, inflates and publishes each as it arrives; fails those not
+ * published on an error. */
 static clip_err
 prefetch_run(clip_reader *r, const struct clip_layer *L, uint32_t first, struct span **sp,
     size_t n, struct clip_error *err)
 {
-	struct clip_checkpoint a, b, cp;
-	uint8_t *buf = NULL, *comp, *data;
+	struct clip_checkpoint a, b;
+	struct prefetch_req ru;
+	uint8_t *buf = NULL;
 	uint64_t len;
 	clip_err rc = CLIP_OK;
 	size_t k;
 
+	memset(&ru, 0, sizeof(ru));
 	if (clip_index_checkpoint(r->idx, L->index, first, &a) != CLIP_OK ||
 	    clip_index_checkpoint(r->idx, L->index, first + (uint32_t)(n - 1), &b) != CLIP_OK ||
 	    b.span_end < a.span_start) {
@@ -799,45 +872,30 @@ prefetch_run(clip_reader *r, const struct clip_layer *L, uint32_t first, struct 
 		rc = clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
 		goto fail;
 	}
-	rc = reader_fetch(r, L->digest.ptr, a.span_start, (size_t)len, buf, NULL, NULL, err);
+	ru.r = r;
+	ru.L = L;
+	ru.first = first;
+	ru.sp = sp;
+	ru.n = n;
+	ru.base = a.span_start;
+	ru.buf = buf;
+	clip_error_clear(&ru.err);
+	rc = reader_fetch(r, L->digest.ptr, a.span_start, (size_t)len, buf, run_progress, &ru,
+	    err);
 	if (rc != CLIP_OK) {
 		clip_error_prefix(err, "layer %s: spans %u-%zu: fetch", L->digest.ptr, first,
 		    first + n - 1);
 		goto fail;
 	}
 	COUNT(r, prefetch_requests, 1);
-	for (k = 0; k < n; k++) {
-		struct clip_error e;
-		uint32_t i = first + (uint32_t)k;
-		clip_error_clear(&e);
-		if (clip_index_checkpoint(r->idx, L->index, i, &cp) != CLIP_OK ||
-		    (comp = malloc(cp.span_end - cp.span_start + 1)) == NULL) {
-			span_cache_fail(r->mem, sp[k], NULL);
-			continue;
-		}
-		/* Spans overlap by the byte that holds a boundary's bits. */
-		memcpy(comp, buf + (cp.span_start - a.span_start), cp.span_end - cp.span_start);
-		if (reader_verify_and_inflate(r, &cp, i, comp, cp.span_end - cp.span_start, &data, &e) !=
-		    CLIP_OK) {
-			clip_error_prefix(&e, "layer %s", L->digest.ptr);
-			if (rc == CLIP_OK) {
-				rc = e.code;
-				if (err != NULL)
-					*err = e;
-			}
-			span_cache_fail(r->mem, sp[k], &e);
-			continue;
-		}
-		span_cache_fill(r->mem, sp[k], data, (size_t)(cp.out_end - cp.out_offset));
-		COUNT(r, prefetch_spans, 1);
-		if (r->disk != NULL)
-			reader_disk_store_later(r, L, i, sp[k]);
-		span_cache_release(r->mem, sp[k]);
-	}
+	while (ru.done < n)
+		run_publish(&ru);
 	free(buf);
-	return rc;
+	if (ru.rc != CLIP_OK && err != NULL)
+		*err = ru.err;
+	return ru.rc;
 fail:
-	for (k = 0; k < n; k++)
+	for (k = ru.done; k < n; k++)
 		span_cache_fail(r->mem, sp[k], err);
 	free(buf);
 	return rc;

@@ -1606,7 +1606,74 @@ TEST(test_stream_loads)
 	free(g);
 }
 
+struct prefetch_job {
+	clip_reader *r;
+	uint32_t count;
+	clip_err rc;
+};
+
+static void *
+prefetch_thread(void *arg)
+{
+	struct prefetch_job *j = arg;
+	struct clip_error err;
+
+	j->rc = clip_reader_prefetch(j->r, 0, 0, j->count, 0, &err);
+	return NULL;
+}
+
+/* A prefetch request covering several spans publishes each as its bytes
+ * arrive: a read of the first span does not wait for the last. */
+TEST(test_prefetch_publishes_early)
+{
+	struct layer_fx *f = malloc(sizeof(*f));
+	struct gate *g = malloc(sizeof(*g));
+	struct clip_error err;
+	struct clip_blob_source lsrc, src;
+	struct clip_reader_opts o;
+	struct clip_reader_stats s;
+	struct clip_checkpoint c0;
+	struct prefetch_job job;
+	clip_layout_source *ls = NULL;
+	pthread_t tid;
+	int k;
+
+	CHECK(f != NULL && g != NULL);
+	CHECK_OK(make_layer(f, CLIP_COMPRESSION_GZIP, 2 * MiB, 13, &err), &err);
+	CHECK(f->nspans >= 4);
+	CHECK_OK(clip_layout_source_new("layout", &ls, &lsrc, &err), &err);
+	CHECK_OK(clip_index_checkpoint(f->idx, 0, 0, &c0), NULL);
+	gate_init(g, &lsrc, &src);
+	g->hold_at = (size_t)c0.span_end + 1;     /* span 0 and a byte more */
+	opts_quiet(&o);
+	o.stream_loads = 0;                 /* the read waits on the span itself */
+	memset(&job, 0, sizeof(job));
+	job.count = 4;
+	CHECK_OK(clip_reader_new(f->idx, &src, &o, &job.r, &err), &err);
+	CHECK(pthread_create(&tid, NULL, prefetch_thread, &job) == 0);
+	/* Until the prefetch has claimed its spans (bounded: 5 s). */
+	for (k = 0; k < 5000 && atomic_load(&g->fetches) == 0; k++) {
+		struct timespec ms = { 0, 1000000L };
+		nanosleep(&ms, NULL);
+	}
+	CHECK(atomic_load(&g->fetches) == 1);
+	CHECK(read_cmp(job.r, f, c0.out_offset + 5, 100, &err) == 0);
+	CHECK(!atomic_load(&g->timed_out));
+	atomic_store(&g->released, 1);
+	pthread_join(tid, NULL);
+	CHECK(job.rc == CLIP_OK);
+	flushed_stats(job.r, &s);
+	CHECK(s.fetch_requests == 1 && s.prefetch_spans == 4);
+	CHECK(read_cmp(job.r, f, 0, f->len, &err) == 0);
+	clip_reader_free(job.r);
+	clip_layout_source_free(ls);
+	free_layer(f);
+	free(f);
+	free(g);
+}
+
 TEST_MAIN(test_random_reads, test_counters_exact, test_threads_single_flight,
     test_corrupt_source, test_failing_source, test_disk_cache, test_disk_cache_bound,
     test_disk_cache_unusable, test_readahead, test_readahead_extent, test_partial_loads,
-    test_stored_layer, test_no_memory_cache, test_prefetch, test_stream_loads)
+    test_stored_layer, test_no_memory_cache, test_prefetch, test_stream_loads,
+    test_prefetch_publishes_early)

@@ -259,6 +259,14 @@ run_bytes(const clip_index *idx, uint32_t layer, uint32_t first, uint32_t last)
 	return b.span_end - a.span_start;
 }
 
+/* Marks spans [a, b) of a layer as taken by a run. */
+static void
+mark_seen(uint8_t *seen, uint32_t a, uint32_t b)
+{
+	for (; a < b; a++)
+		seen[a / 8] |= (uint8_t)(1u << (a % 8));
+}
+
 /*
  * Puts span c of layer into a run already listed that ends a little
  * before it or starts a little after it (PREFETCH_MAX_GAP), taking in the
@@ -269,7 +277,7 @@ static int
 join_run(struct prefetcher *p, uint8_t *seen, uint32_t layer, uint32_t c)
 {
 	size_t k;
-	uint32_t g, end;
+	uint32_t end;
 
 	for (k = p->nruns; k-- > 0;) {
 		struct run *r = &p->runs[k];
@@ -278,16 +286,14 @@ join_run(struct prefetcher *p, uint8_t *seen, uint32_t layer, uint32_t c)
 		end = r->first + r->count;          /* one past the run */
 		if (c >= end && (c == end || run_bytes(p->idx, layer, end, c - 1) <= PREFETCH_MAX_GAP) &&
 		    run_bytes(p->idx, layer, r->first, c) <= PREFETCH_MAX_REQUEST) {
-			for (g = end; g < c; g++)
-				seen[g / 8] |= (uint8_t)(1u << (g % 8));
+			mark_seen(seen, end, c);
 			r->count = c - r->first + 1;
 			return 1;
 		}
 		if (c < r->first && (c + 1 == r->first ||
 		    run_bytes(p->idx, layer, c + 1, r->first - 1) <= PREFETCH_MAX_GAP) &&
 		    run_bytes(p->idx, layer, c, end - 1) <= PREFETCH_MAX_REQUEST) {
-			for (g = c + 1; g < r->first; g++)
-				seen[g / 8] |= (uint8_t)(1u << (g % 8));
+			mark_seen(seen, c + 1, r->first);
 			r->count = end - c;
 			r->first = c;
 			return 1;
@@ -326,7 +332,7 @@ build_runs(struct prefetcher *p)
 		for (c = c0; c <= c1; c++) {
 			if (seen[st.layer][c / 8] & (1u << (c % 8)))
 				continue;
-			seen[st.layer][c / 8] |= (uint8_t)(1u << (c % 8));
+			mark_seen(seen[st.layer], c, c + 1);
 			/* A run is one request: long runs are cut, so that the
 			 * workers share them rather than one taking them all. */
 			if (join_run(p, seen[st.layer], st.layer, c))

@@ -40,8 +40,9 @@
  *
  * Memory: the ring, the tail, the waiting window and zlib's state are
  * bounded; what grows is the checkpoint list, one compressed window
- * (<= 32 KiB) per checkpoint, and the count is capped by MAX_CHECKPOINTS.  Checkpoints are at least `span`
- * bytes of output apart, or MARK_MIN_DIST for marks.  The chunk list
+ * (<= 32 KiB) per checkpoint, and the count is capped by MAX_CHECKPOINTS.
+ * Checkpoints are at least `span` bytes of output apart, or MARK_MIN_DIST
+ * for marks.  The chunk list
  * grows by 32 bytes per CHUNK_SIZE of input (512 KiB for a 1 GB blob),
  * capped by MAX_CHUNKS.
  */
@@ -297,6 +298,17 @@ append_checkpoint(clip_gzindex *gz, const struct clip_checkpoint_info *ci,
 	return CLIP_OK;
 }
 
+/* Copies output bytes [from, from + n) out of the ring (still there). */
+static void
+ring_copy(const clip_gzindex *gz, uint64_t from, uint8_t *dst, size_t n)
+{
+	size_t at = (size_t)(from % RING_SIZE);
+	size_t first = RING_SIZE - at < n ? RING_SIZE - at : n;
+
+	memcpy(dst, gz->ring + at, first);
+	memcpy(dst + first, gz->ring, n - first);
+}
+
 /* Stores checkpoint i's window, wlen bytes of w (taken over), compressed:
  * memory then grows with what the windows hold, not 32 KiB a checkpoint
  * (a gzip bomb of zeros costs bytes), and the work runs in the layer's
@@ -364,7 +376,7 @@ sparse_done(clip_gzindex *gz, int ended, struct clip_error *err)
 	uint8_t *w = gz->sp.window, *expect = NULL;
 	uint32_t wlen;
 	uint64_t after;
-	size_t n, at, first;
+	size_t n;
 
 	if (!gz->sp.live)
 		return CLIP_OK;
@@ -376,10 +388,7 @@ sparse_done(clip_gzindex *gz, int ended, struct clip_error *err)
 	n = after < CLIP_WINDOW_SIZE ? (size_t)after : CLIP_WINDOW_SIZE;
 	if ((ended || n == CLIP_WINDOW_SIZE) && n > 0 && after <= RING_SIZE &&
 	    (expect = malloc(n)) != NULL) {
-		at = (size_t)(ci->out_offset % RING_SIZE);
-		first = RING_SIZE - at < n ? RING_SIZE - at : n;
-		memcpy(expect, gz->ring + at, first);
-		memcpy(expect + first, gz->ring, n - first);
+		ring_copy(gz, ci->out_offset, expect, n);
 		memset(&c, 0, sizeof(c));
 		c.in_offset = ci->in_offset;
 		c.out_offset = ci->out_offset;
@@ -402,7 +411,7 @@ place_pending(clip_gzindex *gz, struct clip_error *err)
 	struct clip_checkpoint_info ci;
 	uint64_t wstart;
 	uint8_t *w = NULL;
-	size_t wlen = 0, at, first;
+	size_t wlen = 0;
 	clip_err rc;
 
 	if (!b->pending || gz->out_total <= b->out)
@@ -427,10 +436,7 @@ place_pending(clip_gzindex *gz, struct clip_error *err)
 		w = malloc(wlen);
 		if (w == NULL)
 			return gz_fail(gz, err, CLIP_ERR_NOMEM, "gzindex: out of memory");
-		at = (size_t)(wstart % RING_SIZE);
-		first = RING_SIZE - at < wlen ? RING_SIZE - at : wlen;
-		memcpy(w, gz->ring + at, first);
-		memcpy(w + first, gz->ring, wlen - first);
+		ring_copy(gz, wstart, w, wlen);
 	}
 	if (!split_span(gz, b->bits, b->last_byte)) {
 		free(w);

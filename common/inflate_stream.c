@@ -22,6 +22,15 @@
 #include "common/gzindex.h"
 #include "common/index.h"
 
+#define SLICE (1u << 30)   /* avail_in and avail_out are 32-bit */
+
+/* At most SLICE of n. */
+static uint32_t
+slice(size_t n)
+{
+	return n > SLICE ? SLICE : (uint32_t)n;
+}
+
 struct clip_inflate_stream {
 	enum clip_inflater which;
 	int raw;
@@ -121,9 +130,8 @@ feed_isal(struct clip_inflate_stream *s, const uint8_t *comp, size_t comp_len,
 	int ret;
 
 	while (s->made < s->out_len && !s->stopped) {
-		in_before = (uint32_t)(comp_len - s->pos > (1u << 30) ? 1u << 30 : comp_len - s->pos);
-		out_before = (uint32_t)(s->out_len - s->made > (1u << 30) ? 1u << 30 :
-		    s->out_len - s->made);
+		in_before = slice(comp_len - s->pos);
+		out_before = slice(s->out_len - s->made);
 		st->next_in = (uint8_t *)comp + s->pos;
 		st->avail_in = in_before;
 		st->next_out = s->out + s->made;
@@ -154,9 +162,8 @@ feed_zlib(struct clip_inflate_stream *s, const uint8_t *comp, size_t comp_len,
 	int ret;
 
 	while (s->made < s->out_len && !s->stopped) {
-		in_before = (uInt)(comp_len - s->pos > (1u << 30) ? 1u << 30 : comp_len - s->pos);
-		out_before = (uInt)(s->out_len - s->made > (1u << 30) ? 1u << 30 :
-		    s->out_len - s->made);
+		in_before = slice(comp_len - s->pos);
+		out_before = slice(s->out_len - s->made);
 		s->z.next_in = comp + s->pos;
 		s->z.avail_in = in_before;
 		s->z.next_out = s->out + s->made;

@@ -72,9 +72,8 @@ reader_span_key(uint32_t layer, uint32_t span)
 	return (uint64_t)layer << 32 | span;
 }
 
-/* The disk cache key of span i of L, whose checkpoint is cp. */
-static struct disk_cache_key
-disk_key(const struct clip_layer *L, uint32_t i, const struct clip_checkpoint *cp)
+struct disk_cache_key
+reader_disk_key(const struct clip_layer *L, uint32_t i, const struct clip_checkpoint *cp)
 {
 	struct disk_cache_key key;
 
@@ -209,8 +208,8 @@ fail:
 }
 
 clip_err
-reader_verify_and_inflate(clip_reader *r, const struct clip_checkpoint *cp, uint32_t i, uint8_t *comp,
-    size_t comp_len, uint8_t **data, struct clip_error *err)
+reader_verify_and_inflate(clip_reader *r, const struct clip_checkpoint *cp, uint32_t i,
+    uint8_t *comp, size_t comp_len, uint8_t **data, struct clip_error *err)
 {
 	uint8_t md[32];
 	unsigned int mdlen = 0;
@@ -291,7 +290,7 @@ load_span(clip_reader *r, const struct clip_layer *L, uint32_t i, uint8_t **data
 		    (unsigned long long)r->o.max_span_bytes);
 
 	if (r->disk != NULL) {
-		key = disk_key(L, i, &cp);
+		key = reader_disk_key(L, i, &cp);
 		rc = disk_cache_get(r->disk, &key, (size_t)out_len, data, &damaged, NULL);
 		if (rc == CLIP_OK) {
 			COUNT(r, disk_hits, 1);
@@ -334,7 +333,7 @@ disk_store(clip_reader *r, const struct clip_layer *L, uint32_t i, const uint8_t
 
 	if (clip_index_checkpoint(r->idx, L->index, i, &cp) != CLIP_OK)
 		return;
-	key = disk_key(L, i, &cp);
+	key = reader_disk_key(L, i, &cp);
 	clip_error_clear(&e);
 	if (disk_cache_put(r->disk, &key, data, len, &stored, &e) != CLIP_OK) {
 		COUNT(r, disk_errors, 1);
@@ -409,6 +408,18 @@ struct read_want {
 	int served;             /* out: dst was filled, no span returned */
 };
 
+/* A streamed load answered want: no span to hand back. */
+static clip_err
+streamed(struct read_want *want, struct span **sp, clip_err rc, const struct clip_error *e,
+    struct clip_error *err)
+{
+	*sp = NULL;
+	want->served = 1;
+	if (rc != CLIP_OK && err != NULL)
+		*err = *e;
+	return rc;
+}
+
 /*
  * Gets a reference to span i of L, loading it if needed (once, however
  * many threads ask).  want: a caller's read, counted as a memory hit or
@@ -433,11 +444,7 @@ get_span(clip_reader *r, const struct clip_layer *L, uint32_t i, struct read_wan
 	    reader_stream_join(r, L->index, i, want->at, want->n, want->dst, &rc, &e)) {
 		COUNT(r, mem_misses, 1);
 		COUNT(r, mem_waits, 1);
-		*sp = NULL;
-		want->served = 1;
-		if (rc != CLIP_OK && err != NULL)
-			*err = e;
-		return rc;
+		return streamed(want, sp, rc, &e, err);
 	}
 	switch (span_cache_get(r->mem, reader_span_key(L->index, i), sp, &waited, &e)) {
 	case SPAN_READY:
@@ -463,13 +470,8 @@ get_span(clip_reader *r, const struct clip_layer *L, uint32_t i, struct read_wan
 	if (foreground)
 		COUNT(r, mem_misses, 1);
 	if (want != NULL && reader_stream(r, L, i, want->cp, *sp, want->at, want->n, want->dst,
-	    &rc, &e)) {
-		*sp = NULL;
-		want->served = 1;
-		if (rc != CLIP_OK && err != NULL)
-			*err = e;
-		return rc;
-	}
+	    &rc, &e))
+		return streamed(want, sp, rc, &e, err);
 	rc = load_span(r, L, i, &data, &len, &from_disk, &e);
 	if (rc != CLIP_OK)
 		return give_up(r, L, sp, &e, err, rc);
@@ -497,7 +499,7 @@ read_from_disk(clip_reader *r, const struct clip_layer *L, uint32_t i,
 
 	if (r->disk == NULL || span_cache_contains(r->mem, reader_span_key(L->index, i)))
 		return 0;
-	key = disk_key(L, i, cp);
+	key = reader_disk_key(L, i, cp);
 	if (disk_cache_read(r->disk, &key, (size_t)(cp->out_end - cp->out_offset), (size_t)at, n,
 	    out, &damaged, NULL) == CLIP_OK) {
 		COUNT(r, disk_hits, 1);
@@ -554,8 +556,8 @@ partial_plan(clip_reader *r, const struct clip_layer *L, const struct clip_check
 }
 
 clip_err
-reader_verify_chunks(clip_reader *r, const struct clip_layer *L, uint64_t from, const uint8_t *buf,
-    size_t len, struct clip_error *err)
+reader_verify_chunks(clip_reader *r, const struct clip_layer *L, uint64_t from,
+    const uint8_t *buf, size_t len, struct clip_error *err)
 {
 	uint64_t cs = clip_index_chunk_size(r->idx), at, n;
 	const uint8_t *want;
@@ -666,7 +668,8 @@ get_partial(clip_reader *r, const struct clip_layer *L, uint32_t i,
 	    span_cache_contains(r->mem, reader_span_key(L->index, i)))
 		return CLIP_OK;
 	clip_error_clear(&e);
-	switch (span_cache_get(r->mem, reader_span_key(L->index, i) | PARTIAL_KEY, sp, &waited, &e)) {
+	switch (span_cache_get(r->mem, reader_span_key(L->index, i) | PARTIAL_KEY, sp, &waited,
+	    &e)) {
 	case SPAN_READY:
 		if (waited)
 			COUNT(r, mem_misses, 1);
@@ -742,7 +745,7 @@ maybe_read_ahead(clip_reader *r, const struct clip_layer *L, uint32_t first, uin
 			continue;
 		/* On disk, reads are served from the blocks they touch; loading
 		 * the whole span into memory would only cost more hashing. */
-		key = disk_key(L, s, &cp);
+		key = reader_disk_key(L, s, &cp);
 		if (r->disk == NULL || !disk_cache_contains(r->disk, &key))
 			readahead_push(r->ra, L->index, s);
 	}
@@ -763,7 +766,7 @@ prefetch_from_disk(clip_reader *r, const struct clip_layer *L, uint32_t i, struc
 
 	if (r->disk == NULL || clip_index_checkpoint(r->idx, L->index, i, &cp) != CLIP_OK)
 		return 0;
-	key = disk_key(L, i, &cp);
+	key = reader_disk_key(L, i, &cp);
 	if (disk_cache_get(r->disk, &key, (size_t)(cp.out_end - cp.out_offset), &data, &damaged,
 	    NULL) != CLIP_OK) {
 		if (damaged)

@@ -55,6 +55,9 @@ struct clip_reader {
 #define COUNT(r, field, n) atomic_fetch_add_explicit(&(r)->c.field, (n), memory_order_relaxed)
 
 uint64_t reader_span_key(uint32_t layer, uint32_t span);
+/* The disk cache key of span i of L, whose checkpoint is cp. */
+struct disk_cache_key reader_disk_key(const struct clip_layer *L, uint32_t i,
+    const struct clip_checkpoint *cp);
 /* One call into the source, inside a fetch slot, timed and counted;
  * progress (or NULL) as for clip_blob_source.fetch_progress. */
 clip_err reader_fetch(clip_reader *r, const char *digest, uint64_t off, size_t len,

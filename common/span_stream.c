@@ -288,9 +288,7 @@ reader_stream(clip_reader *r, const struct clip_layer *L, uint32_t i,
 	if (!streamable(r, L, cp) || need > cp->out_end - cp->out_offset)
 		return 0;
 	if (r->disk != NULL) {
-		key.layer_digest = L->digest.ptr;
-		key.span = i;
-		key.span_sha256 = cp->span_sha256;
+		key = reader_disk_key(L, i, cp);
 		if (disk_cache_contains(r->disk, &key))
 			return 0;           /* the usual load reads it from disk */
 		COUNT(r, disk_misses, 1);

@@ -44,7 +44,7 @@ clip_window_sparsify(const struct clip_checkpoint *cp, uint8_t *window,
 {
 	struct clip_checkpoint c;
 	uint32_t wlen, i, first;
-	uint8_t *probe = NULL, *out = NULL, *hi = NULL, *used = NULL;
+	uint8_t *probe = NULL, *used = NULL, *from = NULL, *hi = NULL, *out = NULL;
 	size_t j, pos;
 	int ok = 0;
 
@@ -57,51 +57,35 @@ clip_window_sparsify(const struct clip_checkpoint *cp, uint8_t *window,
 	c.out_end = c.out_offset + expect_len;
 	probe = malloc(wlen);
 	used = calloc(wlen, 1);
-	out = malloc(expect_len);
+	from = malloc(expect_len);
 	hi = malloc(expect_len);
-	if (probe == NULL || used == NULL || out == NULL || hi == NULL)
+	out = malloc(expect_len);
+	if (probe == NULL || used == NULL || from == NULL || hi == NULL || out == NULL)
 		goto done;
 
-	/* Which output bytes come from the window. */
+	/* Which output bytes come from the window: they change with it. */
 	for (i = 0; i < wlen; i++)
 		probe[i] = window[i] ^ 0xff;
 	if (!inflate_n(&c, probe, comp, comp_len, out, expect_len))
 		goto done;
 	for (j = 0; j < expect_len; j++)
-		out[j] = out[j] != expect[j];
-	/* hi: high byte of each one's window position, then the low byte. */
+		from[j] = out[j] != expect[j];
+	/* Where in the window each one comes from: high byte, then low. */
 	for (i = 0; i < wlen; i++)
 		probe[i] = (uint8_t)(i >> 8);
 	if (!inflate_n(&c, probe, comp, comp_len, hi, expect_len))
 		goto done;
 	for (i = 0; i < wlen; i++)
 		probe[i] = (uint8_t)i;
-	for (j = 0; j < expect_len; j++)
-		if (out[j])
-			break;
-	if (j < expect_len) {
-		uint8_t *derived = out;
-
-		out = malloc(expect_len);
-		if (out == NULL) {
-			out = derived;
+	if (!inflate_n(&c, probe, comp, comp_len, out, expect_len))
+		goto done;
+	for (j = 0; j < expect_len; j++) {
+		if (!from[j])
+			continue;
+		pos = (size_t)hi[j] << 8 | out[j];
+		if (pos >= wlen)
 			goto done;
-		}
-		if (!inflate_n(&c, probe, comp, comp_len, out, expect_len)) {
-			free(derived);
-			goto done;
-		}
-		for (j = 0; j < expect_len; j++) {
-			if (!derived[j])
-				continue;
-			pos = (size_t)hi[j] << 8 | out[j];
-			if (pos >= wlen)
-				break;
-			used[pos] = 1;
-		}
-		free(derived);
-		if (j < expect_len)
-			goto done;
+		used[pos] = 1;
 	}
 
 	/* The sparse window, without its leading zeros, must give expect. */
@@ -119,7 +103,8 @@ clip_window_sparsify(const struct clip_checkpoint *cp, uint8_t *window,
 done:
 	free(probe);
 	free(used);
-	free(out);
+	free(from);
 	free(hi);
+	free(out);
 	return ok;
 }

@@ -5,7 +5,8 @@
 #
 #   sudo bench/coldstart.sh [--quick] [--runs N] [--rtt "0 20"]
 #        [--images "small big"] [--rate-mbit 1000] [--variants "..."]
-#        [--span SIZE] [--index-opts "OPTIONS for clipfs index"] [--out DIR]
+#        [--span SIZE] [--index-opts "OPTIONS for clipfs index"]
+#        [--mount-opts "OPTIONS for clipfs mount"] [--out DIR]
 #
 # It builds its images offline (bench/lib.sh, cached under $BENCH_CACHE),
 # starts docker-registry on 127.0.0.1 behind bench/delay_proxy.py (one-way
@@ -39,6 +40,7 @@ RATE_MBIT=1000
 VARIANTS="pull-pigz pull-umoci clipfs clipfs-warm clipfs-prefetch squashfs local"
 SPAN=
 INDEX_OPTS=
+MOUNT_OPTS=
 OUT=
 usage() {
 	sed -n '2,/^set -u/p' "$0" | sed -e 's/^# \{0,1\}//' -e '/^set -u/d'
@@ -54,6 +56,7 @@ while [ $# -gt 0 ]; do
 	--variants) VARIANTS=$2; shift ;;
 	--span) SPAN=$2; shift ;;
 	--index-opts) INDEX_OPTS=$2; shift ;;
+	--mount-opts) MOUNT_OPTS=$2; shift ;;
 	--out) OUT=$2; shift ;;
 	-h|--help) usage 0 ;;
 	*) echo "coldstart: unknown option $1" >&2; usage ;;
@@ -241,7 +244,7 @@ prepare_image() {
 	proxy_cmd set 0 "$RATE_MBIT" >/dev/null
 	mkdir -p "$WORK/mnt" "$WORK/trace-cache"
 	MOUNTS+=("$WORK/mnt")
-	"$CLIPFS" mount --cache-dir "$WORK/trace-cache" --trace "$WORK/$img.trace" \
+	"$CLIPFS" mount $MOUNT_OPTS --cache-dir "$WORK/trace-cache" --trace "$WORK/$img.trace" \
 		"$WORK/$img.clip" "$WORK/mnt" || die "clipfs mount (trace) failed"
 	chroot "$WORK/mnt" /usr/bin/python3 -c "${WORKLOAD[$img]}" ||
 		die "the $img workload failed in the clipfs mount"
@@ -304,7 +307,7 @@ clipfs_run() {
 	local img=$1 idx=$2 cache=$3 mnt=$WORK/mnt
 	mkdir -p "$mnt"
 	T0=$EPOCHREALTIME
-	"$CLIPFS" mount --cache-dir "$cache" "$idx" "$mnt" || return 1
+	"$CLIPFS" mount $MOUNT_OPTS --cache-dir "$cache" "$idx" "$mnt" || return 1
 	mark mount
 	run_workload "$mnt" "$img" || { "$CLIPFS" umount "$mnt"; return 1; }
 	T1=$EPOCHREALTIME

@@ -43,7 +43,7 @@ enum {
 	OPT_LAYOUT = 256, OPT_CREDS, OPT_AUTHFILE, OPT_CACERT, OPT_PLAIN_HTTP, OPT_TLS_VERIFY,
 	OPT_CACHE_DIR, OPT_NO_DISK_CACHE, OPT_CACHE_SIZE, OPT_MEM_CACHE, OPT_TIMEOUT,
 	OPT_READAHEAD, OPT_TRACE, OPT_LOG_LEVEL, OPT_NO_PREFETCH, OPT_BACKGROUND_FETCH,
-	OPT_PARTIAL_LOADS,
+	OPT_PARTIAL_LOADS, OPT_PREDICT,
 };
 
 struct mount_opts {
@@ -58,6 +58,7 @@ struct mount_opts {
 	uint64_t cache_size, mem_cache;
 	long timeout_s;
 	unsigned readahead;
+	unsigned predict;
 	const char *trace;
 	int no_prefetch;
 	int partial_loads;
@@ -92,6 +93,7 @@ mount_usage(FILE *out)
 	    "      --timeout SECONDS   a read that needs the registry fails with EIO after\n"
 	    "                          about this long (default %d)\n"
 	    "      --readahead N       spans fetched ahead of sequential reads (default 2)\n"
+	    "      --predict N         on a miss, also load the N spans after it (default 1)\n"
 	    "      --trace FILE        write each file's first read (path, time, offset)\n"
 	    "      --no-prefetch       do not fetch the index's prefetch list at mount\n"
 	    "      --partial-loads     a read near the start of a span fetches only that\n"
@@ -172,6 +174,12 @@ apply_opt(struct mount_opts *m, const char *key, const char *val)
 		if (*end != '\0' || n < 0 || n > 64)
 			return -2;
 		m->readahead = (unsigned)n;
+	} else if (strcmp(key, "predict") == 0 && val) {
+		char *end;
+		long n = strtol(val, &end, 10);
+		if (*end != '\0' || end == val || n < 0 || n > 16)
+			return -2;
+		m->predict = (unsigned)n;
 	} else if (strcmp(key, "trace") == 0 && val)
 		m->trace = val;
 	else if (strcmp(key, "noprefetch") == 0 || strcmp(key, "no-prefetch") == 0)
@@ -250,6 +258,7 @@ parse_args(int argc, char **argv, struct mount_opts *m)
 		{ "mem-cache", required_argument, NULL, OPT_MEM_CACHE },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "readahead", required_argument, NULL, OPT_READAHEAD },
+		{ "predict", required_argument, NULL, OPT_PREDICT },
 		{ "trace", required_argument, NULL, OPT_TRACE },
 		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 		{ "no-prefetch", no_argument, NULL, OPT_NO_PREFETCH },
@@ -500,6 +509,7 @@ run_mount(struct mount_opts *m)
 	if (m->cache_size)
 		ro.disk_cache_bytes = m->cache_size;
 	ro.readahead_spans = m->readahead;
+	ro.predict_spans = m->predict;
 	ro.partial_loads = m->partial_loads ? 1 : 0;
 	ro.warn = reader_warn;
 	if (!m->no_disk_cache) {
@@ -582,6 +592,7 @@ cmd_mount(int argc, char **argv)
 	m.tls_verify = 1;
 	m.timeout_s = DEFAULT_TIMEOUT_S;
 	m.readahead = 2;
+	m.predict = 1;
 	if (parse_args(argc, argv, &m) != 0)
 		return EXIT_USAGE;
 	if (absolute(&m.index_path, &keep[0]) || absolute(&m.mountpoint, &keep[1]) ||

@@ -43,6 +43,7 @@ clip_reader_opts_init(struct clip_reader_opts *o)
 	o->disk_cache_dir = NULL;
 	o->disk_cache_bytes = 4 * GiB;
 	o->readahead_spans = 2;
+	o->predict_spans = 1;
 	o->readahead_threads = 2;
 	o->partial_loads = 0;
 	o->stream_loads = 1;
@@ -399,6 +400,38 @@ other_failed(const struct clip_error *e, struct clip_error *err)
 	return e->code != CLIP_OK ? e->code : CLIP_ERR_IO;
 }
 
+/* Whether span s of L is to be loaded in the background: not in memory,
+ * and not on disk, where reads are served from the blocks they touch
+ * (loading the whole span into memory would only cost more hashing). */
+static int
+worth_loading(clip_reader *r, const struct clip_layer *L, uint32_t s,
+    const struct clip_checkpoint *cp)
+{
+	struct disk_cache_key key;
+
+	if (span_cache_contains(r->mem, reader_span_key(L->index, s)))
+		return 0;
+	key = reader_disk_key(L, s, cp);
+	return r->disk == NULL || !disk_cache_contains(r->disk, &key);
+}
+
+/* A read missed span i of L: queue the spans after it (predict_spans). */
+static void
+predict(clip_reader *r, const struct clip_layer *L, uint32_t i)
+{
+	struct clip_checkpoint cp;
+	uint32_t k, s;
+
+	for (k = 1; r->ra != NULL && k <= r->o.predict_spans; k++) {
+		if ((uint64_t)i + k >= L->checkpoint_count)
+			break;
+		s = i + k;
+		if (clip_index_checkpoint(r->idx, L->index, s, &cp) == CLIP_OK &&
+		    worth_loading(r, L, s, &cp))
+			readahead_push(r->ra, L->index, s);
+	}
+}
+
 /* A caller's read of [at, at + n) of a span (checkpoint cp), into dst. */
 struct read_want {
 	const struct clip_checkpoint *cp;
@@ -424,15 +457,17 @@ streamed(struct read_want *want, struct span **sp, clip_err rc, const struct cli
  * Gets a reference to span i of L, loading it if needed (once, however
  * many threads ask).  want: a caller's read, counted as a memory hit or
  * miss, which a streamed load (span_stream.c) may answer before the span
- * is complete: then want->served is 1 and *sp NULL.  NULL: readahead.
+ * is complete: then want->served is 1 and *sp NULL.  NULL: readahead,
+ * streamed when it can be (*sp is then NULL: the load goes on alone).
  */
 static clip_err
 get_span(clip_reader *r, const struct clip_layer *L, uint32_t i, struct read_want *want,
     struct span **sp, struct clip_error *err)
 {
 	int foreground = want != NULL;
+	struct clip_checkpoint cp;
 	struct clip_error e;
-	uint8_t *data;
+	uint8_t *data, none[1];
 	size_t len;
 	int waited, from_disk;
 	clip_err rc;
@@ -467,11 +502,21 @@ get_span(clip_reader *r, const struct clip_layer *L, uint32_t i, struct read_wan
 		break;
 	}
 
-	if (foreground)
+	if (foreground) {
 		COUNT(r, mem_misses, 1);
+		predict(r, L, i);
+	}
 	if (want != NULL && reader_stream(r, L, i, want->cp, *sp, want->at, want->n, want->dst,
 	    &rc, &e))
 		return streamed(want, sp, rc, &e, err);
+	/* In the background too, so that a read that comes for this span
+	 * while it arrives is answered as soon as its own bytes are out. */
+	if (want == NULL && clip_index_checkpoint(r->idx, L->index, i, &cp) == CLIP_OK &&
+	    reader_stream(r, L, i, &cp, *sp, 0, 0, none, &rc, &e)) {
+		*sp = NULL;
+		COUNT(r, readahead_spans, 1);
+		return CLIP_OK;
+	}
 	rc = load_span(r, L, i, &data, &len, &from_disk, &e);
 	if (rc != CLIP_OK)
 		return give_up(r, L, sp, &e, err, rc);
@@ -713,8 +758,9 @@ readahead_job(void *ctx, uint32_t layer, uint32_t span, void *arg)
 	(void)arg;
 	if (clip_index_layer(r->idx, layer, &L) != CLIP_OK)
 		return;
-	/* A failure is left to the foreground read that needs the span. */
-	if (get_span(r, &L, span, NULL, &sp, NULL) == CLIP_OK)
+	/* A failure is left to the foreground read that needs the span; a
+	 * streamed load (sp NULL) goes on in its own thread. */
+	if (get_span(r, &L, span, NULL, &sp, NULL) == CLIP_OK && sp != NULL)
 		span_cache_release(r->mem, sp);
 }
 
@@ -728,7 +774,6 @@ maybe_read_ahead(clip_reader *r, const struct clip_layer *L, uint32_t first, uin
     uint64_t limit)
 {
 	struct clip_checkpoint cp;
-	struct disk_cache_key key;
 	uint32_t prev, s, k;
 
 	prev = atomic_exchange(&r->last_span[L->index], last);
@@ -741,12 +786,7 @@ maybe_read_ahead(clip_reader *r, const struct clip_layer *L, uint32_t first, uin
 		if (clip_index_checkpoint(r->idx, L->index, s, &cp) != CLIP_OK ||
 		    cp.out_offset >= limit)
 			break;
-		if (span_cache_contains(r->mem, reader_span_key(L->index, s)))
-			continue;
-		/* On disk, reads are served from the blocks they touch; loading
-		 * the whole span into memory would only cost more hashing. */
-		key = reader_disk_key(L, s, &cp);
-		if (r->disk == NULL || !disk_cache_contains(r->disk, &key))
+		if (worth_loading(r, L, s, &cp))
 			readahead_push(r->ra, L->index, s);
 	}
 }
@@ -1045,7 +1085,7 @@ clip_reader_new(const clip_index *idx, const struct clip_blob_source *src,
 	if (idx == NULL || src == NULL || src->fetch == NULL)
 		return clip_error_set(err, CLIP_ERR_INVALID, "reader: no index or source");
 	if (o->max_fetches == 0 || o->max_span_bytes == 0 ||
-	    (o->readahead_spans > 0 && o->readahead_threads == 0))
+	    ((o->readahead_spans > 0 || o->predict_spans > 0) && o->readahead_threads == 0))
 		return clip_error_set(err, CLIP_ERR_INVALID,
 		    "reader: max_fetches, max_span_bytes and readahead_threads must be > 0");
 	if (o->max_span_bytes > SIZE_MAX / 2)
@@ -1090,7 +1130,7 @@ clip_reader_new(const clip_index *idx, const struct clip_blob_source *src,
 			return rc;
 		}
 	}
-	if (o->readahead_spans > 0) {
+	if (o->readahead_spans > 0 || o->predict_spans > 0) {
 		rc = readahead_new(o->readahead_threads, READAHEAD_QUEUE, readahead_job, r,
 		    &r->ra, err);
 		if (rc != CLIP_OK) {
@@ -1107,9 +1147,9 @@ clip_reader_free(clip_reader *r)
 {
 	if (r == NULL)
 		return;
-	reader_streams_wait(r);    /* their helpers use everything below */
 	readahead_free(r->ra);     /* first: its jobs use everything below */
-	readahead_drain(r->writer);   /* then the writes they and reads queued */
+	reader_streams_wait(r);    /* then the streamed loads reads and jobs began */
+	readahead_drain(r->writer);   /* then the writes they all queued */
 	readahead_free(r->writer);
 	span_cache_free(r->mem);
 	disk_cache_close(r->disk);
@@ -1125,6 +1165,7 @@ void
 clip_reader_flush(clip_reader *r)
 {
 	if (r != NULL) {
+		readahead_drain(r->ra);   /* jobs may start streamed loads */
 		reader_streams_wait(r);   /* they queue writes when done */
 		readahead_drain(r->writer);
 	}

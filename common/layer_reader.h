@@ -44,6 +44,12 @@ struct clip_reader_opts {
 	/* Spans to load ahead when reads of a layer move sequentially from
 	 * one span to the next; 0 turns readahead off.  Default 2. */
 	unsigned readahead_spans;
+	/* Spans after a span that a read misses, loaded alongside it in the
+	 * background (by the readahead threads): files read one after
+	 * another often lie in neighbouring spans of a layer, and loading
+	 * the next one while the miss is served turns a later miss into a
+	 * hit.  0 turns it off.  Default 1. */
+	unsigned predict_spans;
 	/* 1: a read that needs only the start of a span not yet loaded
 	 * fetches and inflates only that start, when the index has chunk
 	 * hashes to verify it with; 0: always whole spans.  Default 0: on

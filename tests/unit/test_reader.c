@@ -370,6 +370,7 @@ opts_quiet(struct clip_reader_opts *o)
 {
 	clip_reader_opts_init(o);
 	o->readahead_spans = 0;
+	o->predict_spans = 0;
 	o->warn = count_warn;
 }
 
@@ -1077,6 +1078,7 @@ TEST(test_readahead)
 	wrap_init(w, &lsrc, f, &src);
 	clip_reader_opts_init(&o);
 	o.readahead_spans = 2;
+	o.predict_spans = 0;
 	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
 	CHECK_OK(clip_index_checkpoint(f->idx, 0, 1, &c1), NULL);
 
@@ -1113,6 +1115,72 @@ TEST(test_readahead)
 	free(w);
 }
 
+/* Waits (bounded) until span i has been fetched n times; 1 if it was. */
+static int
+wait_fetched(struct wrap *w, unsigned i, unsigned n)
+{
+	int k;
+
+	for (k = 0; k < 400 && atomic_load(&w->per_span[i]) < n; k++) {
+		struct timespec ts = { 0, 5 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	return atomic_load(&w->per_span[i]) == n;
+}
+
+/* A read that misses span i loads span i + 1 alongside (predict_spans 1),
+ * so the next read there is a hit; a hit predicts nothing, and nothing
+ * is predicted past the layer's last span. */
+TEST(test_predict)
+{
+	struct layer_fx *f = malloc(sizeof(*f));
+	struct wrap *w = malloc(sizeof(*w));
+	struct clip_error err;
+	struct clip_blob_source lsrc, src;
+	struct clip_reader_opts o;
+	struct clip_reader_stats s, s2;
+	struct clip_checkpoint c1, last;
+	clip_layout_source *ls = NULL;
+	clip_reader *r = NULL;
+	unsigned i;
+
+	CHECK(f != NULL && w != NULL);
+	CHECK_OK(make_layer(f, CLIP_COMPRESSION_GZIP, 2 * MiB, 9, &err), &err);
+	CHECK(f->nspans >= 4);
+	CHECK_OK(clip_layout_source_new("layout", &ls, &lsrc, &err), &err);
+	wrap_init(w, &lsrc, f, &src);
+	opts_quiet(&o);
+	o.predict_spans = 1;
+	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+	CHECK_OK(clip_index_checkpoint(f->idx, 0, 1, &c1), NULL);
+	CHECK_OK(clip_index_checkpoint(f->idx, 0, (uint32_t)f->nspans - 1, &last), NULL);
+
+	/* A miss in span 0: span 1 comes in the background, span 2 does not. */
+	CHECK(read_cmp(r, f, 10, 10, &err) == 0);
+	CHECK_MSG(wait_fetched(w, 1, 1), "span 1 fetched %u times", atomic_load(&w->per_span[1]));
+	flushed_stats(r, &s);
+	CHECK_MSG(s.readahead_spans == 1, "%llu", (unsigned long long)s.readahead_spans);
+
+	/* Span 1 is then a memory hit, fetched no more, and predicts nothing. */
+	CHECK(read_cmp(r, f, c1.out_offset + 10, 10, &err) == 0);
+	flushed_stats(r, &s2);
+	CHECK(s2.mem_hits == s.mem_hits + 1);
+	CHECK(atomic_load(&w->per_span[1]) == 1);
+
+	/* A miss in the last span predicts nothing past it. */
+	CHECK(read_cmp(r, f, last.out_offset + 10, 10, &err) == 0);
+	clip_reader_free(r);   /* waits for the background loads */
+	for (i = 2; i < f->nspans - 1; i++)
+		CHECK_MSG(atomic_load(&w->per_span[i]) == 0, "span %u fetched %u times", i,
+		    atomic_load(&w->per_span[i]));
+	CHECK(atomic_load(&w->per_span[f->nspans - 1]) == 1);
+
+	clip_layout_source_free(ls);
+	free_layer(f);
+	free(f);
+	free(w);
+}
+
 /* Readahead stays inside the extent (the file) being read: a stream that
  * ends in span 2 loads span 2 ahead, never span 3. */
 TEST(test_readahead_extent)
@@ -1137,6 +1205,7 @@ TEST(test_readahead_extent)
 	wrap_init(w, &lsrc, f, &src);
 	clip_reader_opts_init(&o);
 	o.readahead_spans = 4;
+	o.predict_spans = 0;
 	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
 	CHECK_OK(clip_index_checkpoint(f->idx, 0, 1, &c1), NULL);
 	CHECK_OK(clip_index_checkpoint(f->idx, 0, 2, &c2), NULL);
@@ -1674,6 +1743,6 @@ TEST(test_prefetch_publishes_early)
 
 TEST_MAIN(test_random_reads, test_counters_exact, test_threads_single_flight,
     test_corrupt_source, test_failing_source, test_disk_cache, test_disk_cache_bound,
-    test_disk_cache_unusable, test_readahead, test_readahead_extent, test_partial_loads,
+    test_disk_cache_unusable, test_readahead, test_readahead_extent, test_predict, test_partial_loads,
     test_stored_layer, test_no_memory_cache, test_prefetch, test_stream_loads,
     test_prefetch_publishes_early)

@@ -24,6 +24,17 @@ int clipfs_exit_code(clip_err code);
 /* Prints "clipfs: <what>: <detail>" to stderr. */
 void clipfs_report(const char *what, const struct clip_error *err);
 
+/*
+ * --creds USER:PASS: returns a copy to use (kept for the process's life)
+ * and overwrites the password in arg, which is argv's own memory, with
+ * '*', so that ps and /proc/PID/cmdline do not show it for as long as the
+ * command, or the mount's daemon, runs.  On ENOMEM, arg itself.
+ */
+const char *clipfs_hide_secret(char *arg);
+
+/* The same, in place, for every creds=USER:PASS of an -o list. */
+void clipfs_hide_secret_opts(char *list);
+
 /* Opens an index, reporting a failure; returns EXIT_OK or the exit code. */
 int clipfs_index_open(const char *path, clip_index **idx);
 

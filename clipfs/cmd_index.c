@@ -215,7 +215,7 @@ cmd_index(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			break;
-		case OPT_CREDS: o.creds = optarg; break;
+		case OPT_CREDS: o.creds = clipfs_hide_secret(optarg); break;
 		case OPT_AUTHFILE: o.authfile = optarg; break;
 		case OPT_CACERT: o.registry.cacert = optarg; break;
 		case OPT_PLAIN_HTTP: o.registry.plain_http = 1; break;

@@ -147,7 +147,8 @@ apply_opt(struct mount_opts *m, const char *key, const char *val)
 	if (strcmp(key, "layout") == 0 && val)
 		m->layout = val;
 	else if (strcmp(key, "creds") == 0 && val)
-		m->creds = val;
+		/* val is argv's own memory (optarg, or a token of -o's list). */
+		m->creds = clipfs_hide_secret((char *)val);
 	else if (strcmp(key, "authfile") == 0 && val)
 		m->authfile = val;
 	else if (strcmp(key, "cacert") == 0 && val)
@@ -706,7 +707,7 @@ mount_helper_main(int argc, char **argv)
 {
 	char *nargv[8], *opts = NULL, *copy, *tok, *save = NULL;
 	int nargc = 0, i, fake = 0, rc;
-	const char *o = NULL;
+	char *o = NULL;
 	size_t used = 0;
 
 	if (argc < 3) {
@@ -738,6 +739,7 @@ mount_helper_main(int argc, char **argv)
 			used += (size_t)sprintf(opts + used, "%s%s", used ? "," : "", tok);
 		}
 		free(copy);
+		clipfs_hide_secret_opts(o);   /* opts has them now */
 	}
 	nargv[nargc++] = "clipfs mount";
 	if (opts != NULL && opts[0] != '\0') {

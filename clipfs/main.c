@@ -91,6 +91,45 @@ clipfs_report(const char *what, const struct clip_error *err)
 		fprintf(stderr, "clipfs: %s\n", clip_error_message(err));
 }
 
+/* Overwrites what follows the first ':' of the n bytes at s. */
+static void
+mask_password(char *s, size_t n)
+{
+	char *colon = memchr(s, ':', n);
+
+	if (colon != NULL)
+		memset(colon + 1, '*', n - (size_t)(colon + 1 - s));
+}
+
+const char *
+clipfs_hide_secret(char *arg)
+{
+	/* Reachable to the end, so not a leak: a command takes --creds once
+	 * or twice, and what it was given is needed until it exits. */
+	static char *kept[8];
+	static size_t nkept;
+	char *copy;
+
+	if (arg == NULL || nkept == sizeof(kept) / sizeof(kept[0]) ||
+	    (copy = strdup(arg)) == NULL)
+		return arg;
+	kept[nkept++] = copy;
+	mask_password(arg, strlen(arg));
+	return copy;
+}
+
+void
+clipfs_hide_secret_opts(char *list)
+{
+	char *p = list;
+
+	while ((p = strstr(p, "creds=")) != NULL) {
+		if (p == list || p[-1] == ',')
+			mask_password(p + 6, strcspn(p + 6, ","));
+		p += 6;
+	}
+}
+
 int
 clipfs_index_open(const char *path, clip_index **idx)
 {

@@ -28,7 +28,8 @@ void clipfs_report(const char *what, const struct clip_error *err);
  * --creds USER:PASS: returns a copy to use (kept for the process's life)
  * and overwrites the password in arg, which is argv's own memory, with
  * '*', so that ps and /proc/PID/cmdline do not show it for as long as the
- * command, or the mount's daemon, runs.  On ENOMEM, arg itself.
+ * command, or the mount's daemon, runs.  On ENOMEM, or past the 8th
+ * call, arg itself, not overwritten.
  */
 const char *clipfs_hide_secret(char *arg);
 

@@ -28,9 +28,9 @@
 #define MiB (UINT64_C(1) << 20)
 #define GiB (UINT64_C(1) << 30)
 #define READAHEAD_QUEUE 64
-/* Spans waiting for the disk cache writer; each is pinned in memory
- * until written, so this bounds what the writer adds to the memory use. */
-#define WRITE_QUEUE 8
+/* Spans waiting for the disk cache writer.  Each is pinned in memory
+ * until written, so their bytes are bounded too (write_backlog_max). */
+#define WRITE_QUEUE 64
 #define NO_SPAN UINT32_MAX
 
 
@@ -356,24 +356,33 @@ write_job(void *ctx, uint32_t layer, uint32_t span, void *arg)
 
 	if (clip_index_layer(r->idx, layer, &L) == CLIP_OK)
 		disk_store(r, &L, span, span_data(sp), span_len(sp));
+	atomic_fetch_sub(&r->write_backlog, span_len(sp));
 	span_cache_release(r->mem, sp);
 }
 
 /*
  * Writes span i (sp, a filled span the caller holds) to the disk cache.
- * Hashing and writing a 4 MiB span costs about as much as inflating it,
- * so a writer thread does it, holding its own reference, and the read
- * that loaded the span is answered at once; with the writer's queue full,
- * the caller writes it itself.
+ * Hashing and writing a span costs more than inflating it (a third of
+ * the daemon's CPU on a cold start, measured), so a writer thread does
+ * it, holding its own reference, on CPU time nothing else wants: reads
+ * and loads go first, and the writes catch up when the workload waits.
+ * With the writer's backlog full, the caller writes the span itself.
  */
 void
 reader_disk_store_later(clip_reader *r, const struct clip_layer *L, uint32_t i, struct span *sp)
 {
-	struct span *ref = span_cache_ref(r->mem, sp);
+	uint64_t len = span_len(sp);
+	struct span *ref;
 
-	if (r->writer != NULL && readahead_push_arg(r->writer, L->index, i, ref))
-		return;
-	span_cache_release(r->mem, ref);
+	if (r->writer != NULL &&
+	    atomic_fetch_add(&r->write_backlog, len) + len <= r->write_backlog_max) {
+		ref = span_cache_ref(r->mem, sp);
+		if (readahead_push_arg(r->writer, L->index, i, ref))
+			return;
+		span_cache_release(r->mem, ref);
+	}
+	if (r->writer != NULL)
+		atomic_fetch_sub(&r->write_backlog, len);
 	disk_store(r, L, i, span_data(sp), span_len(sp));
 }
 
@@ -1124,14 +1133,16 @@ clip_reader_new(const clip_index *idx, const struct clip_blob_source *src,
 		}
 	}
 	if (r->disk != NULL) {
-		rc = readahead_new(1, WRITE_QUEUE, write_job, r, &r->writer, err);
+		/* Pinned spans stay out of the LRU's reach: half the cache. */
+		r->write_backlog_max = o->mem_cache_bytes / 2;
+		rc = readahead_new(1, WRITE_QUEUE, READAHEAD_IDLE, write_job, r, &r->writer, err);
 		if (rc != CLIP_OK) {
 			clip_reader_free(r);
 			return rc;
 		}
 	}
 	if (o->readahead_spans > 0 || o->predict_spans > 0) {
-		rc = readahead_new(o->readahead_threads, READAHEAD_QUEUE, readahead_job, r,
+		rc = readahead_new(o->readahead_threads, READAHEAD_QUEUE, 0, readahead_job, r,
 		    &r->ra, err);
 		if (rc != CLIP_OK) {
 			clip_reader_free(r);

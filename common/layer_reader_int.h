@@ -30,6 +30,10 @@ struct clip_reader {
 	disk_cache *disk;
 	readahead *ra;
 	readahead *writer;      /* disk cache writes, off the reader's path */
+	/* Bytes of spans queued for the writer (each pinned in memory until
+	 * written), and the most it may hold before loads write their own. */
+	atomic_uint_least64_t write_backlog;
+	uint64_t write_backlog_max;
 
 	/* A counting semaphore on calls into the blob source. */
 	pthread_mutex_t fetch_lock;

@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,40 +27,57 @@ struct readahead {
 	struct job *ring;
 	unsigned cap, head, len, running;
 	int stop;
+	unsigned flags;
 	readahead_fn fn;
 	void *ctx;
 	pthread_t *threads;
 	unsigned nthreads;           /* started */
 };
 
+/* Takes the oldest job off the queue and runs it.  Locked; unlocks
+ * while the job runs. */
+static void
+run_one(readahead *ra)
+{
+	struct job j = ra->ring[ra->head];
+
+	ra->head = (ra->head + 1) % ra->cap;
+	ra->len--;
+	ra->running++;
+	pthread_mutex_unlock(&ra->lock);
+	ra->fn(ra->ctx, j.layer, j.span, j.arg);
+	pthread_mutex_lock(&ra->lock);
+	if (--ra->running == 0 && ra->len == 0)
+		pthread_cond_broadcast(&ra->idle);
+}
+
 static void *
 worker(void *arg)
 {
 	readahead *ra = arg;
-	struct job j;
 
+#ifdef SCHED_IDLE
+	if (ra->flags & READAHEAD_IDLE) {
+		struct sched_param sp;
+
+		memset(&sp, 0, sizeof(sp));
+		(void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);  /* else: as is */
+	}
+#endif
 	pthread_mutex_lock(&ra->lock);
 	for (;;) {
 		while (!ra->stop && ra->len == 0)
 			pthread_cond_wait(&ra->work, &ra->lock);
 		if (ra->stop)
 			break;
-		j = ra->ring[ra->head];
-		ra->head = (ra->head + 1) % ra->cap;
-		ra->len--;
-		ra->running++;
-		pthread_mutex_unlock(&ra->lock);
-		ra->fn(ra->ctx, j.layer, j.span, j.arg);
-		pthread_mutex_lock(&ra->lock);
-		if (--ra->running == 0 && ra->len == 0)
-			pthread_cond_broadcast(&ra->idle);
+		run_one(ra);
 	}
 	pthread_mutex_unlock(&ra->lock);
 	return NULL;
 }
 
 clip_err
-readahead_new(unsigned threads, unsigned queue_cap, readahead_fn fn, void *ctx,
+readahead_new(unsigned threads, unsigned queue_cap, unsigned flags, readahead_fn fn, void *ctx,
     readahead **out, struct clip_error *err)
 {
 	readahead *ra;
@@ -79,6 +97,7 @@ readahead_new(unsigned threads, unsigned queue_cap, readahead_fn fn, void *ctx,
 		free(ra);
 		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
 	}
+	ra->flags = flags;
 	pthread_mutex_init(&ra->lock, NULL);
 	pthread_cond_init(&ra->work, NULL);
 	pthread_cond_init(&ra->idle, NULL);
@@ -126,6 +145,8 @@ readahead_drain(readahead *ra)
 	if (ra == NULL)
 		return;
 	pthread_mutex_lock(&ra->lock);
+	while (!ra->stop && (ra->flags & READAHEAD_IDLE) && ra->len > 0)
+		run_one(ra);
 	while (!ra->stop && (ra->len > 0 || ra->running > 0))
 		pthread_cond_wait(&ra->idle, &ra->lock);
 	pthread_mutex_unlock(&ra->lock);

@@ -18,15 +18,23 @@ typedef struct readahead readahead;
 /* Called on a pool thread for each job, with the arg it was pushed with. */
 typedef void (*readahead_fn)(void *ctx, uint32_t layer, uint32_t span, void *arg);
 
-/* threads >= 1 workers, a queue of queue_cap >= 1 jobs.  *out is NULL
- * on failure (CLIP_ERR_NOMEM, or CLIP_ERR_IO if no thread starts). */
-clip_err readahead_new(unsigned threads, unsigned queue_cap, readahead_fn fn, void *ctx,
-    readahead **out, struct clip_error *err);
+/* Workers run only on a CPU that would otherwise be idle (SCHED_IDLE,
+ * where the system has it), for work that may lag but must not slow
+ * anything else down; readahead_drain then runs the queued jobs itself,
+ * at its caller's priority, so that a busy machine cannot stall it. */
+#define READAHEAD_IDLE 1u
+
+/* threads >= 1 workers, a queue of queue_cap >= 1 jobs, flags 0 or
+ * READAHEAD_IDLE.  *out is NULL on failure (CLIP_ERR_NOMEM, or
+ * CLIP_ERR_IO if no thread starts). */
+clip_err readahead_new(unsigned threads, unsigned queue_cap, unsigned flags, readahead_fn fn,
+    void *ctx, readahead **out, struct clip_error *err);
 
 /* Stops and joins the workers.  Accepts NULL. */
 void readahead_free(readahead *ra);
 
-/* Waits until no job is queued or running.  Accepts NULL. */
+/* Waits until no job is queued or running (with READAHEAD_IDLE, running
+ * the queued ones on the calling thread).  Accepts NULL. */
 void readahead_drain(readahead *ra);
 
 /* 1 if queued, 0 if dropped (full, or already queued). */

@@ -9,7 +9,9 @@
  * hashes), and as the bytes land it checks each chunk and inflates what
  * the checked bytes give.  The read is answered as soon as its bytes are
  * out; the helper finishes the span and publishes it in the memory cache
- * like any load, checked against the span's own hash as well.
+ * like any load.  The span's own hash is not computed again: the chunk
+ * hashes have covered every compressed byte it was inflated from, and
+ * that hash covers the same bytes.
  *
  * Nothing unchecked is inflated into what readers see.  When anything is
  * off (a chunk that does not match, a retry that starts the transfer
@@ -21,7 +23,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/evp.h>
 
 #include "common/gzindex.h"
 #include "common/layer_reader_int.h"
@@ -126,18 +127,6 @@ on_progress(void *arg, size_t have)
 	pthread_mutex_unlock(&st->lock);
 }
 
-/* The span's own hash, over the bytes the stream inflated. */
-static int
-span_hash_ok(const struct stream *st)
-{
-	uint8_t md[32];
-	unsigned int mdlen = 0;
-
-	return EVP_Digest(st->comp + (st->cp.span_start - st->from),
-	    (size_t)(st->cp.span_end - st->cp.span_start), md, &mdlen, EVP_sha256(), NULL) == 1 &&
-	    mdlen == 32 && memcmp(md, st->cp.span_sha256, 32) == 0;
-}
-
 static void *
 stream_main(void *arg)
 {
@@ -162,7 +151,8 @@ stream_main(void *arg)
 	    on_progress, st, &e);
 	if (rc != CLIP_OK) {
 		clip_error_prefix(&e, "span %u: fetch", st->i);
-	} else if (!st->off_track && st->avail == st->out_len && span_hash_ok(st)) {
+	} else if (!st->off_track && st->avail == st->out_len) {
+		/* Whole, and only from checked chunks (on_progress). */
 		data = st->out;
 		st->out_given = 1;
 		COUNT(r, spans_inflated, 1);

@@ -37,7 +37,7 @@ index_usage(FILE *out)
 	    "      --storage-ref REF   registry repository the mounter fetches from\n"
 	    "                          (default: SOURCE, when it is a registry)\n"
 	    "      --platform OS/ARCH[/VARIANT]  from a multi-platform image (default: this machine)\n"
-	    "      --span SIZE         checkpoint spacing in uncompressed bytes (default 6M)\n"
+	    "      --span SIZE         checkpoint spacing in uncompressed bytes (default 2M)\n"
 	    "      --big-file SIZE     files this large get their own checkpoint (default 4M; 0 off)\n"
 	    "      --creds USER:PASS   registry credentials\n"
 	    "      --authfile FILE     credentials file (containers auth.json format)\n"

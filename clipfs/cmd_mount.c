@@ -37,13 +37,14 @@
 #define DEFAULT_CACHE_DIR "/var/cache/clipfs"
 #define DEFAULT_TIMEOUT_S 30
 #define DEFAULT_BACKGROUND_RATE (20u << 20)   /* bytes/s */
+#define MAX_LOAD_SIZE (UINT64_C(256) << 20)   /* the reader's own span bound */
 #define PREFETCH_WORKERS 4   /* fetch and inflate overlap; demand reads keep slots */
 
 enum {
 	OPT_LAYOUT = 256, OPT_CREDS, OPT_AUTHFILE, OPT_CACERT, OPT_PLAIN_HTTP, OPT_TLS_VERIFY,
 	OPT_CACHE_DIR, OPT_NO_DISK_CACHE, OPT_CACHE_SIZE, OPT_MEM_CACHE, OPT_TIMEOUT,
 	OPT_READAHEAD, OPT_TRACE, OPT_LOG_LEVEL, OPT_NO_PREFETCH, OPT_BACKGROUND_FETCH,
-	OPT_PARTIAL_LOADS, OPT_PREDICT,
+	OPT_PARTIAL_LOADS, OPT_PREDICT, OPT_LOAD_SIZE,
 };
 
 struct mount_opts {
@@ -59,6 +60,7 @@ struct mount_opts {
 	long timeout_s;
 	unsigned readahead;
 	unsigned predict;
+	uint64_t load_size;
 	const char *trace;
 	int no_prefetch;
 	int partial_loads;
@@ -93,7 +95,10 @@ mount_usage(FILE *out)
 	    "      --timeout SECONDS   a read that needs the registry fails with EIO after\n"
 	    "                          about this long (default %d)\n"
 	    "      --readahead N       spans fetched ahead of sequential reads (default 2)\n"
-	    "      --predict N         on a miss, also load the N spans after it (default 1)\n"
+	    "      --load-size SIZE    a miss fetches, in one request, the spans from its\n"
+	    "                          own on while they hold at most SIZE (default 8M)\n"
+	    "      --predict N         on a miss, also load the N spans after those\n"
+	    "                          (default 1)\n"
 	    "      --trace FILE        write each file's first read (path, time, offset)\n"
 	    "      --no-prefetch       do not fetch the index's prefetch list at mount\n"
 	    "      --partial-loads     a read near the start of a span fetches only that\n"
@@ -181,6 +186,8 @@ apply_opt(struct mount_opts *m, const char *key, const char *val)
 		if (*end != '\0' || end == val || n < 0 || n > 16)
 			return -2;
 		m->predict = (unsigned)n;
+	} else if ((strcmp(key, "load_size") == 0 || strcmp(key, "load-size") == 0) && val) {
+		return parse_size(val, &m->load_size) == 0 && m->load_size <= MAX_LOAD_SIZE ? 0 : -2;
 	} else if (strcmp(key, "trace") == 0 && val)
 		m->trace = val;
 	else if (strcmp(key, "noprefetch") == 0 || strcmp(key, "no-prefetch") == 0)
@@ -260,6 +267,7 @@ parse_args(int argc, char **argv, struct mount_opts *m)
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "readahead", required_argument, NULL, OPT_READAHEAD },
 		{ "predict", required_argument, NULL, OPT_PREDICT },
+		{ "load-size", required_argument, NULL, OPT_LOAD_SIZE },
 		{ "trace", required_argument, NULL, OPT_TRACE },
 		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 		{ "no-prefetch", no_argument, NULL, OPT_NO_PREFETCH },
@@ -511,6 +519,7 @@ run_mount(struct mount_opts *m)
 		ro.disk_cache_bytes = m->cache_size;
 	ro.readahead_spans = m->readahead;
 	ro.predict_spans = m->predict;
+	ro.load_bytes = m->load_size;
 	ro.partial_loads = m->partial_loads ? 1 : 0;
 	ro.warn = reader_warn;
 	if (!m->no_disk_cache) {
@@ -594,6 +603,7 @@ cmd_mount(int argc, char **argv)
 	m.timeout_s = DEFAULT_TIMEOUT_S;
 	m.readahead = 2;
 	m.predict = 1;
+	m.load_size = 8 << 20;
 	if (parse_args(argc, argv, &m) != 0)
 		return EXIT_USAGE;
 	if (absolute(&m.index_path, &keep[0]) || absolute(&m.mountpoint, &keep[1]) ||

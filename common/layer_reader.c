@@ -44,6 +44,7 @@ clip_reader_opts_init(struct clip_reader_opts *o)
 	o->disk_cache_bytes = 4 * GiB;
 	o->readahead_spans = 2;
 	o->predict_spans = 1;
+	o->load_bytes = 8 * MiB;
 	o->readahead_threads = 2;
 	o->partial_loads = 0;
 	o->stream_loads = 1;
@@ -424,17 +425,16 @@ worth_loading(clip_reader *r, const struct clip_layer *L, uint32_t s,
 	return r->disk == NULL || !disk_cache_contains(r->disk, &key);
 }
 
-/* A read missed span i of L: queue the spans after it (predict_spans). */
-static void
-predict(clip_reader *r, const struct clip_layer *L, uint32_t i)
+void
+reader_predict(clip_reader *r, const struct clip_layer *L, uint32_t i, unsigned after)
 {
 	struct clip_checkpoint cp;
 	uint32_t k, s;
 
 	for (k = 1; r->ra != NULL && k <= r->o.predict_spans; k++) {
-		if ((uint64_t)i + k >= L->checkpoint_count)
+		if ((uint64_t)i + after + k >= L->checkpoint_count)
 			break;
-		s = i + k;
+		s = i + after + k;
 		if (clip_index_checkpoint(r->idx, L->index, s, &cp) == CLIP_OK &&
 		    worth_loading(r, L, s, &cp))
 			readahead_push(r->ra, L->index, s);
@@ -511,17 +511,17 @@ get_span(clip_reader *r, const struct clip_layer *L, uint32_t i, struct read_wan
 		break;
 	}
 
-	if (foreground) {
+	if (foreground)
 		COUNT(r, mem_misses, 1);
-		predict(r, L, i);
-	}
-	if (want != NULL && reader_stream(r, L, i, want->cp, *sp, want->at, want->n, want->dst,
-	    &rc, &e))
-		return streamed(want, sp, rc, &e, err);
+	if (want != NULL && reader_stream(r, L, i, want->cp, *sp, r->o.load_bytes, want->at,
+	    want->n, want->dst, &rc, &e))
+		return streamed(want, sp, rc, &e, err);   /* it predicted too */
+	if (foreground)
+		reader_predict(r, L, i, 0);
 	/* In the background too, so that a read that comes for this span
 	 * while it arrives is answered as soon as its own bytes are out. */
 	if (want == NULL && clip_index_checkpoint(r->idx, L->index, i, &cp) == CLIP_OK &&
-	    reader_stream(r, L, i, &cp, *sp, 0, 0, none, &rc, &e)) {
+	    reader_stream(r, L, i, &cp, *sp, 0, 0, 0, none, &rc, &e)) {
 		*sp = NULL;
 		COUNT(r, readahead_spans, 1);
 		return CLIP_OK;

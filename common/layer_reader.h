@@ -50,6 +50,13 @@ struct clip_reader_opts {
 	 * the next one while the miss is served turns a later miss into a
 	 * hit.  0 turns it off.  Default 1. */
 	unsigned predict_spans;
+	/* A streamed miss fetches, in the same request, the spans from its
+	 * own on (those not loaded yet) while their data adds up to at most
+	 * this many bytes (its own span always; 16 spans at most), each
+	 * usable as soon as it is whole.  With an index of small spans a
+	 * miss then starts inflating close to the read and still brings in
+	 * what follows.  Default 8 MiB; 0: the span alone. */
+	uint64_t load_bytes;
 	/* 1: a read that needs only the start of a span not yet loaded
 	 * fetches and inflates only that start, when the index has chunk
 	 * hashes to verify it with; 0: always whole spans.  Default 0: on

@@ -78,18 +78,27 @@ clip_err reader_verify_and_inflate(clip_reader *r, const struct clip_checkpoint 
 void reader_disk_store_later(clip_reader *r, const struct clip_layer *L, uint32_t i,
     struct span *sp);
 
+/* A read missed span i of L, whose fetch brings in the next `after`
+ * spans too: queues the predict_spans spans after those. */
+void reader_predict(clip_reader *r, const struct clip_layer *L, uint32_t i, unsigned after);
+
 /*
  * span_stream.c.  A foreground read of [at, at + n) of span i of L,
  * which found the span absent and claimed it (sp, loading): when the
  * source can report progress and the index has chunk hashes, a helper
  * thread takes the load over and the read returns as soon as its bytes
- * are verified and inflated, copied to dst.  1: taken over (*rc is the
+ * are verified and inflated, copied to dst.  The same fetch brings in
+ * the spans after i that are nowhere yet, while the data of all adds up
+ * to at most load_bytes (each joinable, and published as soon as it is
+ * whole); a read (n > 0) then queues its predicted spans after those.
+ * n == 0: a background load of span i alone.  1: taken over (*rc is the
  * read's result, err its error; sp is the helper's now); 0: not
  * streamed, the caller loads sp as usual.
  */
+#define READER_RUN_MAX 16
 int reader_stream(clip_reader *r, const struct clip_layer *L, uint32_t i,
-    const struct clip_checkpoint *cp, struct span *sp, uint64_t at, size_t n, uint8_t *dst,
-    clip_err *rc, struct clip_error *err);
+    const struct clip_checkpoint *cp, struct span *sp, uint64_t load_bytes, uint64_t at, size_t n,
+    uint8_t *dst, clip_err *rc, struct clip_error *err);
 /* A read of [at, at + n) of span i of layer that another read's streamed
  * load is bringing in: waits on that load as its starter does (same
  * result as reader_stream's 1).  0: no such load. */

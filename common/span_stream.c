@@ -27,24 +27,19 @@
 #include "common/gzindex.h"
 #include "common/layer_reader_int.h"
 
+/* One span of a run: what the reads of that span wait on. */
 struct stream {
 	struct stream *next;        /* on r->active while not done */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	int refs;                   /* the helper and the waiting read */
+	int refs;                   /* the run and the waiting reads */
 	clip_reader *r;
-	struct clip_layer L;
+	uint32_t layer;
 	uint32_t i;
 	struct clip_checkpoint cp;
-	struct span *sp;            /* the loading entry, held until freed */
-	uint64_t from, to;          /* compressed bytes fetched */
-	uint8_t *comp;
+	struct span *sp;            /* the loading entry, held until done */
 	uint8_t *window;
 	struct clip_inflate_stream *inf;
-	/* Only the helper thread touches these three. */
-	size_t have;                /* bytes landed */
-	size_t verified;            /* of which checked against chunk hashes */
-	int off_track;              /* stop streaming (see above) */
 	uint8_t *out;
 	size_t out_len;
 	int out_given;              /* out is the span cache's now */
@@ -54,6 +49,21 @@ struct stream {
 	clip_err rc;
 	struct clip_error err;
 	const uint8_t *final;       /* the published span's bytes, once done */
+};
+
+/* Consecutive spans of one layer brought in by one fetch, inflated one
+ * after the other.  Only the helper thread touches it. */
+struct run {
+	clip_reader *r;
+	struct clip_layer L;
+	uint64_t from, to;          /* compressed bytes fetched */
+	uint8_t *comp;
+	size_t have;                /* bytes landed */
+	size_t verified;            /* of which checked against chunk hashes */
+	int off_track;              /* stop streaming (see above) */
+	unsigned n;                 /* spans */
+	unsigned cur;               /* st[0, cur) are done */
+	struct stream *st[READER_RUN_MAX];
 };
 
 static void
@@ -72,105 +82,66 @@ stream_unref(struct stream *st)
 	if (!st->out_given)
 		free(st->out);
 	free(st->window);
-	free(st->comp);
 	pthread_cond_destroy(&st->cond);
 	pthread_mutex_destroy(&st->lock);
 	free(st);
 }
 
-/* Bytes landed: check the whole chunks among them, inflate what they give. */
-static void
-on_progress(void *arg, size_t have)
+/* A stream for span i (checkpoint cp) of layer, claimed as sp; NULL on
+ * ENOMEM.  One reference, the run's. */
+static struct stream *
+stream_new(clip_reader *r, uint32_t layer, uint32_t i, const struct clip_checkpoint *cp,
+    struct span *sp)
 {
-	struct stream *st = arg;
-	uint64_t cs = clip_index_chunk_size(st->r->idx);
-	size_t total = (size_t)(st->to - st->from), n, span_off, usable, made = 0;
+	struct stream *st = calloc(1, sizeof(*st));
 	struct clip_error e;
-	int stopped = 0;
 
-	if (have < st->have)
-		st->off_track = 1;     /* a retry: these bytes come again */
-	st->have = have;
-	if (st->off_track)
-		return;
+	if (st == NULL)
+		return NULL;
+	st->r = r;
+	st->layer = layer;
+	st->i = i;
+	st->cp = *cp;
+	st->out_len = (size_t)(cp->out_end - cp->out_offset);
+	st->out = malloc(st->out_len);
+	if (cp->window_len > 0)
+		st->window = malloc(CLIP_WINDOW_SIZE);
 	clip_error_clear(&e);
-	while (st->verified < have) {
-		n = total - st->verified < cs ? total - st->verified : (size_t)cs;
-		if (st->verified + n > have)
-			break;
-		if (reader_verify_chunks(st->r, &st->L, st->from + st->verified,
-		    st->comp + st->verified, n, &e) != CLIP_OK) {
-			st->off_track = 1;   /* the whole load will say why */
-			return;
-		}
-		st->verified += n;
+	if (st->out == NULL || (cp->window_len > 0 && st->window == NULL) ||
+	    clip_index_window(cp, st->window, &e) != CLIP_OK) {
+		free(st->window);
+		free(st->out);
+		free(st);
+		return NULL;
 	}
-	span_off = (size_t)(st->cp.span_start - st->from);
-	if (st->verified <= span_off)
-		return;
-	usable = st->verified - span_off;
-	if (usable > st->cp.span_end - st->cp.span_start)
-		usable = (size_t)(st->cp.span_end - st->cp.span_start);
-	if (st->inf == NULL && clip_inflate_stream_new(&st->cp, st->window, st->comp + span_off,
-	    st->out, st->out_len, &st->inf, &e) != CLIP_OK) {
-		st->off_track = 1;
-		return;
-	}
-	if (clip_inflate_stream_feed(st->inf, st->comp + span_off, usable, &made, &stopped, &e) !=
-	    CLIP_OK || stopped)
-		st->off_track = 1;     /* what came out so far is still right */
-	pthread_mutex_lock(&st->lock);
-	if (made > st->avail) {
-		st->avail = made;
-		pthread_cond_broadcast(&st->cond);
-	}
-	pthread_mutex_unlock(&st->lock);
+	pthread_mutex_init(&st->lock, NULL);
+	pthread_cond_init(&st->cond, NULL);
+	st->refs = 1;
+	st->sp = sp;
+	return st;
 }
 
-static void *
-stream_main(void *arg)
+/*
+ * Ends span st of the run: publishes data (st->out, or another buffer
+ * the span cache takes) or fails it with e, takes it off the active
+ * list, wakes its readers and drops the run's reference.
+ */
+static void
+stream_finish(struct run *run, struct stream *st, clip_err rc, uint8_t *data,
+    struct clip_error *e)
 {
-	struct stream *st = arg;
-	clip_reader *r = st->r;
-	size_t comp_len = (size_t)(st->cp.span_end - st->cp.span_start);
-	uint8_t *data = NULL, *c;
+	clip_reader *r = run->r;
 	struct stream **pp;
-	struct clip_error e;
-	clip_err rc;
 
-	/* Joinable from here until done (the helper alone adds and removes
-	 * it, so the list never holds a stream that has ended). */
-	pthread_mutex_lock(&r->stream_lock);
-	st->next = r->active;
-	r->active = st;
-	atomic_fetch_add(&r->nactive, 1);
-	pthread_mutex_unlock(&r->stream_lock);
-
-	clip_error_clear(&e);
-	rc = reader_fetch(r, st->L.digest.ptr, st->from, (size_t)(st->to - st->from), st->comp,
-	    on_progress, st, &e);
-	if (rc != CLIP_OK) {
-		clip_error_prefix(&e, "span %u: fetch", st->i);
-	} else if (!st->off_track && st->avail == st->out_len) {
-		/* Whole, and only from checked chunks (on_progress). */
-		data = st->out;
-		st->out_given = 1;
-		COUNT(r, spans_inflated, 1);
-		COUNT(r, stream_loads, 1);
-	} else if ((c = malloc(comp_len ? comp_len : 1)) == NULL) {
-		rc = clip_error_set(&e, CLIP_ERR_NOMEM, "out of memory");
-	} else {
-		/* The usual way: one hash, one inflate (takes c). */
-		memcpy(c, st->comp + (st->cp.span_start - st->from), comp_len);
-		rc = reader_verify_and_inflate(r, &st->cp, st->i, c, comp_len, &data, &e);
-	}
 	if (rc == CLIP_OK) {
+		if (data == st->out)
+			st->out_given = 1;
 		span_cache_fill(r->mem, st->sp, data, st->out_len);
 		if (r->disk != NULL)
-			reader_disk_store_later(r, &st->L, st->i, st->sp);
+			reader_disk_store_later(r, &run->L, st->i, st->sp);
 	} else {
-		clip_error_prefix(&e, "layer %s", st->L.digest.ptr);
-		span_cache_fail(r->mem, st->sp, &e);   /* drops our reference */
+		clip_error_prefix(e, "layer %s", run->L.digest.ptr);
+		span_cache_fail(r->mem, st->sp, e);   /* drops our reference */
 		st->sp = NULL;
 	}
 	pthread_mutex_lock(&r->stream_lock);
@@ -184,11 +155,125 @@ stream_main(void *arg)
 	pthread_mutex_lock(&st->lock);
 	st->done = 1;
 	st->rc = rc;
-	st->err = e;
+	st->err = *e;
 	st->final = rc == CLIP_OK ? data : NULL;
 	pthread_cond_broadcast(&st->cond);
 	pthread_mutex_unlock(&st->lock);
 	stream_unref(st);
+}
+
+/* Inflates what the checked bytes give of span st; 1 once it is whole. */
+static int
+stream_feed(struct run *run, struct stream *st)
+{
+	size_t span_off = (size_t)(st->cp.span_start - run->from), usable, made = 0;
+	struct clip_error e;
+	int stopped = 0;
+
+	if (run->verified <= span_off)
+		return 0;
+	usable = run->verified - span_off;
+	if (usable > st->cp.span_end - st->cp.span_start)
+		usable = (size_t)(st->cp.span_end - st->cp.span_start);
+	clip_error_clear(&e);
+	if (st->inf == NULL && clip_inflate_stream_new(&st->cp, st->window, run->comp + span_off,
+	    st->out, st->out_len, &st->inf, &e) != CLIP_OK) {
+		run->off_track = 1;
+		return 0;
+	}
+	if (clip_inflate_stream_feed(st->inf, run->comp + span_off, usable, &made, &stopped, &e) !=
+	    CLIP_OK || stopped)
+		run->off_track = 1;    /* what came out so far is still right */
+	pthread_mutex_lock(&st->lock);
+	if (made > st->avail) {
+		st->avail = made;
+		pthread_cond_broadcast(&st->cond);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return !run->off_track && made == st->out_len;
+}
+
+/* Bytes landed: check the whole chunks among them, inflate what they
+ * give, and publish each span as soon as it is whole (only from checked
+ * chunks, so its own hash, over the same bytes, is not computed again). */
+static void
+on_progress(void *arg, size_t have)
+{
+	struct run *run = arg;
+	uint64_t cs = clip_index_chunk_size(run->r->idx);
+	size_t total = (size_t)(run->to - run->from), n;
+	struct clip_error e;
+
+	if (have < run->have)
+		run->off_track = 1;    /* a retry: these bytes come again */
+	run->have = have;
+	if (run->off_track)
+		return;
+	clip_error_clear(&e);
+	while (run->verified < have) {
+		n = total - run->verified < cs ? total - run->verified : (size_t)cs;
+		if (run->verified + n > have)
+			break;
+		if (reader_verify_chunks(run->r, &run->L, run->from + run->verified,
+		    run->comp + run->verified, n, &e) != CLIP_OK) {
+			run->off_track = 1;   /* the whole load will say why */
+			return;
+		}
+		run->verified += n;
+	}
+	while (run->cur < run->n && stream_feed(run, run->st[run->cur])) {
+		COUNT(run->r, spans_inflated, 1);
+		COUNT(run->r, stream_loads, 1);
+		stream_finish(run, run->st[run->cur], CLIP_OK, run->st[run->cur]->out, &e);
+		run->cur++;
+	}
+}
+
+static void *
+run_main(void *arg)
+{
+	struct run *run = arg;
+	clip_reader *r = run->r;
+	struct stream *st;
+	struct clip_error e, fe;
+	uint8_t *data, *c;
+	size_t comp_len;
+	unsigned k;
+	clip_err rc, frc;
+
+	/* Joinable from here until done (the helper alone adds and removes
+	 * them, so the list never holds a stream that has ended). */
+	pthread_mutex_lock(&r->stream_lock);
+	for (k = 0; k < run->n; k++) {
+		run->st[k]->next = r->active;
+		r->active = run->st[k];
+		atomic_fetch_add(&r->nactive, 1);
+	}
+	pthread_mutex_unlock(&r->stream_lock);
+
+	clip_error_clear(&fe);
+	frc = reader_fetch(r, run->L.digest.ptr, run->from, (size_t)(run->to - run->from),
+	    run->comp, on_progress, run, &fe);
+	if (frc != CLIP_OK)
+		clip_error_prefix(&fe, "span %u: fetch", run->st[run->cur < run->n ? run->cur : 0]->i);
+	/* What streaming did not finish: the usual way, one hash and one
+	 * inflate a span, or the fetch's error. */
+	for (; run->cur < run->n; run->cur++) {
+		st = run->st[run->cur];
+		e = fe;
+		rc = frc;
+		data = NULL;
+		comp_len = (size_t)(st->cp.span_end - st->cp.span_start);
+		if (rc == CLIP_OK && (c = malloc(comp_len ? comp_len : 1)) == NULL) {
+			rc = clip_error_set(&e, CLIP_ERR_NOMEM, "out of memory");
+		} else if (rc == CLIP_OK) {
+			memcpy(c, run->comp + (st->cp.span_start - run->from), comp_len);
+			rc = reader_verify_and_inflate(r, &st->cp, st->i, c, comp_len, &data, &e);
+		}
+		stream_finish(run, st, rc, data, &e);
+	}
+	free(run->comp);
+	free(run);
 
 	pthread_mutex_lock(&r->stream_lock);
 	if (--r->streams == 0)
@@ -232,7 +317,7 @@ reader_stream_join(clip_reader *r, uint32_t layer, uint32_t i, uint64_t at, size
 
 	pthread_mutex_lock(&r->stream_lock);
 	for (st = r->active; st != NULL; st = st->next)
-		if (st->L.index == layer && st->i == i)
+		if (st->layer == layer && st->i == i)
 			break;
 	if (st != NULL && at + n <= st->out_len) {
 		pthread_mutex_lock(&st->lock);
@@ -262,17 +347,71 @@ streamable(const clip_reader *r, const struct clip_layer *L, const struct clip_c
 	    cp->out_end - cp->out_offset <= r->o.max_span_bytes;
 }
 
-int
-reader_stream(clip_reader *r, const struct clip_layer *L, uint32_t i,
-    const struct clip_checkpoint *cp, struct span *sp, uint64_t at, size_t n, uint8_t *dst,
-    clip_err *rc, struct clip_error *err)
+/* Undoes a run that did not start: the spans it claimed after the first
+ * are given up; the first is still the caller's to load. */
+static void
+run_abandon(struct run *run)
 {
-	uint64_t cs = clip_index_chunk_size(r->idx), need = at + n;
+	struct clip_error e;
+	unsigned k;
+
+	clip_error_set(&e, CLIP_ERR_NOMEM, "out of memory");
+	for (k = 1; k < run->n; k++) {
+		span_cache_fail(run->r->mem, run->st[k]->sp, &e);
+		run->st[k]->sp = NULL;
+		stream_unref(run->st[k]);
+	}
+	run->st[0]->sp = NULL;
+	stream_unref(run->st[0]);
+	free(run->comp);
+	free(run);
+}
+
+/* Claims span j of L (checkpoint cpj) for a run: not on disk, not in
+ * memory nor being loaded.  NULL if it is not to be taken. */
+static struct stream *
+run_claim(clip_reader *r, const struct clip_layer *L, uint32_t j,
+    const struct clip_checkpoint *cpj)
+{
 	struct disk_cache_key key;
 	struct clip_error e;
 	struct stream *st;
+	struct span *sp;
+
+	if (!streamable(r, L, cpj))
+		return NULL;
+	if (r->disk != NULL) {
+		key = reader_disk_key(L, j, cpj);
+		if (disk_cache_contains(r->disk, &key))
+			return NULL;
+	}
+	if ((sp = span_cache_try_claim(r->mem, reader_span_key(L->index, j))) == NULL)
+		return NULL;
+	if ((st = stream_new(r, L->index, j, cpj, sp)) == NULL) {
+		clip_error_set(&e, CLIP_ERR_NOMEM, "out of memory");
+		span_cache_fail(r->mem, sp, &e);
+		return NULL;
+	}
+	if (r->disk != NULL)
+		COUNT(r, disk_misses, 1);
+	return st;
+}
+
+int
+reader_stream(clip_reader *r, const struct clip_layer *L, uint32_t i,
+    const struct clip_checkpoint *cp, struct span *sp, uint64_t load_bytes, uint64_t at, size_t n,
+    uint8_t *dst, clip_err *rc, struct clip_error *err)
+{
+	uint64_t cs = clip_index_chunk_size(r->idx), need = at + n;
+	uint64_t out_total = cp->out_end - cp->out_offset;
+	struct clip_checkpoint cpj;
+	struct disk_cache_key key;
+	struct stream *first, *st;
+	struct run *run;
 	pthread_attr_t attr;
 	pthread_t tid;
+	uint32_t j;
+	unsigned taken;
 	int started;
 
 	if (!streamable(r, L, cp) || need > cp->out_end - cp->out_offset)
@@ -281,37 +420,40 @@ reader_stream(clip_reader *r, const struct clip_layer *L, uint32_t i,
 		key = reader_disk_key(L, i, cp);
 		if (disk_cache_contains(r->disk, &key))
 			return 0;           /* the usual load reads it from disk */
+	}
+	if ((run = calloc(1, sizeof(*run))) == NULL)
+		return 0;
+	if ((first = stream_new(r, L->index, i, cp, sp)) == NULL) {
+		free(run);
+		return 0;
+	}
+	if (r->disk != NULL)
 		COUNT(r, disk_misses, 1);
+	run->r = r;
+	run->L = *L;
+	run->st[run->n++] = first;
+	/* The spans after it that nothing holds yet come in the same fetch. */
+	for (j = i + 1; n > 0 && run->n < READER_RUN_MAX && j < L->checkpoint_count; j++) {
+		if (clip_index_checkpoint(r->idx, L->index, j, &cpj) != CLIP_OK ||
+		    cpj.span_start < run->st[run->n - 1]->cp.span_start ||
+		    cpj.out_end < cpj.out_offset ||
+		    out_total + (cpj.out_end - cpj.out_offset) > load_bytes ||
+		    (st = run_claim(r, L, j, &cpj)) == NULL)
+			break;
+		out_total += cpj.out_end - cpj.out_offset;
+		COUNT(r, readahead_spans, 1);
+		run->st[run->n++] = st;
 	}
-	st = calloc(1, sizeof(*st));
-	if (st == NULL)
-		return 0;
-	st->r = r;
-	st->L = *L;
-	st->i = i;
-	st->cp = *cp;
-	st->from = cp->span_start / cs * cs;
-	st->to = (cp->span_end + cs - 1) / cs * cs;
-	if (st->to > L->compressed_size)
-		st->to = L->compressed_size;
-	st->out_len = (size_t)(cp->out_end - cp->out_offset);
-	st->comp = malloc((size_t)(st->to - st->from));
-	st->out = malloc(st->out_len);
-	if (cp->window_len > 0)
-		st->window = malloc(CLIP_WINDOW_SIZE);
-	clip_error_clear(&e);
-	if (st->comp == NULL || st->out == NULL || (cp->window_len > 0 && st->window == NULL) ||
-	    clip_index_window(cp, st->window, &e) != CLIP_OK) {
-		free(st->window);
-		free(st->out);
-		free(st->comp);
-		free(st);
+	run->from = cp->span_start / cs * cs;
+	run->to = (run->st[run->n - 1]->cp.span_end + cs - 1) / cs * cs;
+	if (run->to > L->compressed_size)
+		run->to = L->compressed_size;
+	if ((run->comp = malloc((size_t)(run->to - run->from))) == NULL) {
+		run_abandon(run);
 		return 0;
 	}
-	pthread_mutex_init(&st->lock, NULL);
-	pthread_cond_init(&st->cond, NULL);
-	st->refs = 2;
-	st->sp = sp;                    /* the helper's once it runs */
+	first->refs++;                  /* ours, to wait on */
+	taken = run->n;                 /* run is the helper's once it starts */
 
 	pthread_mutex_lock(&r->stream_lock);
 	r->streams++;
@@ -319,7 +461,7 @@ reader_stream(clip_reader *r, const struct clip_layer *L, uint32_t i,
 	started = pthread_attr_init(&attr) == 0;
 	if (started) {
 		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		started = pthread_create(&tid, &attr, stream_main, st) == 0;
+		started = pthread_create(&tid, &attr, run_main, run) == 0;
 		pthread_attr_destroy(&attr);
 	}
 	if (!started) {
@@ -327,13 +469,14 @@ reader_stream(clip_reader *r, const struct clip_layer *L, uint32_t i,
 		if (--r->streams == 0)
 			pthread_cond_broadcast(&r->stream_idle);
 		pthread_mutex_unlock(&r->stream_lock);
-		st->refs = 1;
-		st->sp = NULL;          /* still the caller's */
-		stream_unref(st);
+		first->refs--;
+		run_abandon(run);
 		return 0;
 	}
 
-	*rc = stream_wait(st, at, n, dst, err);
+	if (n > 0)
+		reader_predict(r, L, i, taken - 1);
+	*rc = stream_wait(first, at, n, dst, err);
 	return 1;
 }
 

@@ -18,7 +18,7 @@
 #include "common/registry.h"
 
 /* Chosen by measurement; see clipfs(1) and clip(5), SIZE. */
-#define INDEXER_DEFAULT_SPAN     (6u << 20)
+#define INDEXER_DEFAULT_SPAN     (2u << 20)
 #define INDEXER_DEFAULT_BIG_FILE (4u << 20)
 
 /* Counters the caller may read at any time, e.g. for a progress line. */

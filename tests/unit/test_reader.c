@@ -371,6 +371,7 @@ opts_quiet(struct clip_reader_opts *o)
 	clip_reader_opts_init(o);
 	o->readahead_spans = 0;
 	o->predict_spans = 0;
+	o->load_bytes = 0;
 	o->warn = count_warn;
 }
 
@@ -1578,6 +1579,20 @@ gate_init(struct gate *g, const struct clip_blob_source *inner, struct clip_blob
 	out->ctx = g;
 }
 
+/* *r: a reader over gate g on inner, released at once, with these settings. */
+static clip_err
+gated_reader(struct gate *g, const struct clip_blob_source *inner, struct clip_blob_source *src,
+    const struct layer_fx *f, const struct clip_reader_opts *o, size_t hold_at, long flip_at,
+    int restart, clip_reader **r, struct clip_error *err)
+{
+	gate_init(g, inner, src);
+	g->hold_at = hold_at;
+	g->flip_at = flip_at;
+	g->restart = restart;
+	atomic_store(&g->released, 1);
+	return clip_reader_new(f->idx, src, o, r, err);
+}
+
 TEST(test_stream_loads)
 {
 	struct layer_fx *f = malloc(sizeof(*f));
@@ -1620,10 +1635,7 @@ TEST(test_stream_loads)
 	clip_reader_free(r);
 
 	/* A read near the span's end waits for the rest, and gets it. */
-	gate_init(g, &lsrc, &src);
-	g->hold_at = 65536;
-	atomic_store(&g->released, 1);
-	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+	CHECK_OK(gated_reader(g, &lsrc, &src, f, &o, 65536, -1, 0, &r, &err), &err);
 	CHECK(read_cmp(r, f, cp.out_end - 3000, 3000, &err) == 0);
 	flushed_stats(r, &s);
 	CHECK(s.stream_loads == 1);
@@ -1632,11 +1644,8 @@ TEST(test_stream_loads)
 	/* A flipped byte in the span's last chunk: bytes in front of it were
 	 * checked and may be served, but the span is never published, and
 	 * a read of the damaged part fails with a checksum error. */
-	gate_init(g, &lsrc, &src);
-	g->hold_at = (size_t)(to - from);
-	g->flip_at = (long)(cp.span_end - from) - 100;
-	atomic_store(&g->released, 1);
-	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+	CHECK_OK(gated_reader(g, &lsrc, &src, f, &o, (size_t)(to - from),
+	    (long)(cp.span_end - from) - 100, 0, &r, &err), &err);
 	CHECK(read_cmp(r, f, cp.out_end - 10, 10, &err) != 0 && err.code == CLIP_ERR_CHECKSUM);
 	flushed_stats(r, &s);
 	CHECK(s.checksum_errors >= 1 && s.stream_loads == 0 && s.mem_spans == 0);
@@ -1644,11 +1653,7 @@ TEST(test_stream_loads)
 
 	/* A retry mid-way (progress goes back): no streaming from then on;
 	 * the span loads the usual way, right. */
-	gate_init(g, &lsrc, &src);
-	g->hold_at = (size_t)(to - from) / 2;
-	g->restart = 1;
-	atomic_store(&g->released, 1);
-	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+	CHECK_OK(gated_reader(g, &lsrc, &src, f, &o, (size_t)(to - from) / 2, -1, 1, &r, &err), &err);
 	CHECK(read_cmp(r, f, cp.out_end - 10, 10, &err) == 0);
 	flushed_stats(r, &s);
 	CHECK(s.stream_loads == 0 && s.spans_inflated == 1);
@@ -1656,10 +1661,7 @@ TEST(test_stream_loads)
 	clip_reader_free(r);
 
 	/* Every byte of the layer, read in odd pieces through streamed loads. */
-	gate_init(g, &lsrc, &src);
-	g->hold_at = 100000;
-	atomic_store(&g->released, 1);
-	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+	CHECK_OK(gated_reader(g, &lsrc, &src, f, &o, 100000, -1, 0, &r, &err), &err);
 	{
 		uint64_t off;
 		for (off = 0; off < f->len; off += 77777)
@@ -1667,6 +1669,84 @@ TEST(test_stream_loads)
 	}
 	flushed_stats(r, &s);
 	CHECK(s.stream_loads >= f->nspans - 1);
+	clip_reader_free(r);
+
+	clip_layout_source_free(ls);
+	free_layer(f);
+	free(f);
+	free(g);
+}
+
+/* A streamed miss brings in the spans after its own in the same request,
+ * up to load_bytes of data, each published once whole; a run stops at a
+ * span that is loaded already; a bad byte fails only the span it is in. */
+TEST(test_load_runs)
+{
+	struct layer_fx *f = malloc(sizeof(*f));
+	struct gate *g = malloc(sizeof(*g));
+	struct clip_error err;
+	struct clip_blob_source lsrc, src;
+	struct clip_reader_opts o;
+	struct clip_reader_stats s;
+	struct clip_checkpoint c[6];
+	clip_layout_source *ls = NULL;
+	clip_reader *r = NULL;
+	uint64_t from, off;
+	unsigned k;
+
+	CHECK(f != NULL && g != NULL);
+	CHECK_OK(make_layer(f, CLIP_COMPRESSION_GZIP, 2 * MiB, 5, &err), &err);
+	CHECK(f->nspans >= 6);
+	for (k = 0; k < 6; k++)
+		CHECK_OK(clip_index_checkpoint(f->idx, 0, k, &c[k]), NULL);
+	CHECK_OK(clip_layout_source_new("layout", &ls, &lsrc, &err), &err);
+	opts_quiet(&o);
+	o.load_bytes = c[4].out_offset - c[1].out_offset;   /* spans 1, 2 and 3 */
+
+	/* A miss in span 1: spans 1 to 3 in one request; then reads in 2 and
+	 * 3 are memory hits, and span 4 was never fetched. */
+	CHECK_OK(gated_reader(g, &lsrc, &src, f, &o, 0, -1, 0, &r, &err), &err);
+	CHECK(read_cmp(r, f, c[1].out_offset + 10, 1000, &err) == 0);
+	flushed_stats(r, &s);
+	CHECK_MSG(s.fetch_requests == 1 && s.stream_loads == 3 && s.spans_inflated == 3 &&
+	    s.readahead_spans == 2, "%llu requests, %llu streamed, %llu inflated, %llu ahead",
+	    (unsigned long long)s.fetch_requests, (unsigned long long)s.stream_loads,
+	    (unsigned long long)s.spans_inflated, (unsigned long long)s.readahead_spans);
+	CHECK(read_cmp(r, f, c[2].out_offset + 5, 5000, &err) == 0);
+	CHECK(read_cmp(r, f, c[4].out_offset - 100, 100, &err) == 0);
+	flushed_stats(r, &s);
+	CHECK(s.fetch_requests == 1 && s.mem_hits == 2);
+	/* A miss in span 0 takes span 0 alone: span 1 is there already. */
+	CHECK(read_cmp(r, f, 10, 10, &err) == 0);
+	flushed_stats(r, &s);
+	CHECK(s.fetch_requests == 2 && s.spans_inflated == 4 && s.readahead_spans == 2);
+	clip_reader_free(r);
+
+	/* A flipped byte in span 3: the run stops streaming, and the spans
+	 * are checked one by one against their own hashes: 1 and 2 are
+	 * served right and kept, 3 is not kept. */
+	from = c[1].span_start / 65536 * 65536;
+	CHECK(c[3].span_end - c[3].span_start > 200 && c[3].span_end - 100 > c[2].span_end);
+	CHECK_OK(gated_reader(g, &lsrc, &src, f, &o, 0, (long)(c[3].span_end - 100 - from), 0, &r,
+	    &err), &err);
+	CHECK(read_cmp(r, f, c[1].out_offset + 10, 10, &err) == 0);
+	flushed_stats(r, &s);
+	CHECK_MSG(s.checksum_errors >= 1 && s.spans_inflated == 2 && s.mem_spans == 2,
+	    "%llu checksum errors, %llu inflated, %llu kept",
+	    (unsigned long long)s.checksum_errors, (unsigned long long)s.spans_inflated,
+	    (unsigned long long)s.mem_spans);
+	CHECK(read_cmp(r, f, c[2].out_offset + 10, 10, &err) == 0);
+	flushed_stats(r, &s);
+	CHECK(s.fetch_requests == 1 && s.mem_hits == 1);
+	clip_reader_free(r);
+
+	/* Every byte of the layer, read in odd pieces through runs. */
+	o.load_bytes = 8 * MiB;
+	CHECK_OK(gated_reader(g, &lsrc, &src, f, &o, 100000, -1, 0, &r, &err), &err);
+	for (off = 0; off < f->len; off += 77777)
+		CHECK(read_cmp(r, f, off, 77777, &err) == 0);
+	flushed_stats(r, &s);
+	CHECK(s.spans_inflated == f->nspans && s.fetch_requests < f->nspans);
 	clip_reader_free(r);
 
 	clip_layout_source_free(ls);
@@ -1745,4 +1825,4 @@ TEST_MAIN(test_random_reads, test_counters_exact, test_threads_single_flight,
     test_corrupt_source, test_failing_source, test_disk_cache, test_disk_cache_bound,
     test_disk_cache_unusable, test_readahead, test_readahead_extent, test_predict, test_partial_loads,
     test_stored_layer, test_no_memory_cache, test_prefetch, test_stream_loads,
-    test_prefetch_publishes_early)
+    test_load_runs, test_prefetch_publishes_early)

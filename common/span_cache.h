@@ -47,12 +47,13 @@ void span_cache_free(span_cache *c);
 enum span_lookup span_cache_get(span_cache *c, uint64_t key, struct span **sp,
     int *waited, struct clip_error *err);
 
-/* 1 if key is ready or being loaded.  Takes no reference. */
 /* Like span_cache_get for an absent key (a LOADING entry the caller must
  * fill or fail), but never waits: NULL if the key is present or being
- * loaded, or on ENOMEM.  For prefetching, which skips what others have. */
+ * loaded, or on ENOMEM.  For prefetching and runs, which skip what others
+ * have. */
 struct span *span_cache_try_claim(span_cache *c, uint64_t key);
 
+/* 1 if key is ready or being loaded.  Takes no reference. */
 int span_cache_contains(span_cache *c, uint64_t key);
 
 /* Another reference to a span the caller holds (filled); returns s. */

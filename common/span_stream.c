@@ -13,11 +13,17 @@
  * hashes have covered every compressed byte it was inflated from, and
  * that hash covers the same bytes.
  *
+ * The same fetch may carry the spans after it (a run, up to the reader's
+ * load_bytes of data): the helper inflates them one after the other and
+ * publishes each as soon as it is whole, so a miss costs one round trip
+ * however small the index's spans, and starts inflating near the read.
+ *
  * Nothing unchecked is inflated into what readers see.  When anything is
  * off (a chunk that does not match, a retry that starts the transfer
- * again, a gzip member that ends inside the span) the helper stops
- * streaming and, once it has all the bytes, loads the span the usual way
- * (one hash, one inflate), with the usual result for the read.
+ * again, a gzip member that ends inside a span) the helper stops
+ * streaming and, once it has all the bytes, loads each span it has not
+ * finished the usual way (one hash, one inflate), with the usual result
+ * for the reads.
  */
 #include "config.h"
 
@@ -37,7 +43,7 @@ struct stream {
 	uint32_t layer;
 	uint32_t i;
 	struct clip_checkpoint cp;
-	struct span *sp;            /* the loading entry, held until done */
+	struct span *sp;            /* the loading entry, held until freed */
 	uint8_t *window;
 	struct clip_inflate_stream *inf;
 	uint8_t *out;

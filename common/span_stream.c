@@ -29,6 +29,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/crypto.h>
 
 #include "common/gzindex.h"
 #include "common/layer_reader_int.h"
@@ -281,6 +282,10 @@ run_main(void *arg)
 	free(run->comp);
 	free(run);
 
+	/* This thread is detached: its libcrypto state (per-thread error
+	 * queue and the like, from hashing and TLS) would otherwise be freed
+	 * only after the reader may have let the process exit. */
+	OPENSSL_thread_stop();
 	pthread_mutex_lock(&r->stream_lock);
 	if (--r->streams == 0)
 		pthread_cond_broadcast(&r->stream_idle);

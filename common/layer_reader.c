@@ -375,16 +375,16 @@ reader_disk_store_later(clip_reader *r, const struct clip_layer *L, uint32_t i, 
 	uint64_t len = span_len(sp);
 	struct span *ref;
 
-	if (r->writer != NULL &&
-	    atomic_fetch_add(&r->write_backlog, len) + len <= r->write_backlog_max) {
-		ref = span_cache_ref(r->mem, sp);
-		if (readahead_push_arg(r->writer, L->index, i, ref))
-			return;
-		span_cache_release(r->mem, ref);
-	}
-	if (r->writer != NULL)
+	if (r->writer != NULL) {
+		if (atomic_fetch_add(&r->write_backlog, len) + len <= r->write_backlog_max) {
+			ref = span_cache_ref(r->mem, sp);
+			if (readahead_push_arg(r->writer, L->index, i, ref))
+				return;
+			span_cache_release(r->mem, ref);
+		}
 		atomic_fetch_sub(&r->write_backlog, len);
-	disk_store(r, L, i, span_data(sp), span_len(sp));
+	}
+	disk_store(r, L, i, span_data(sp), (size_t)len);
 }
 
 /* Our load of *sp failed with e: the waiters get e, and so does the

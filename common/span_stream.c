@@ -125,6 +125,8 @@ stream_new(clip_reader *r, uint32_t layer, uint32_t i, const struct clip_checkpo
 	pthread_cond_init(&st->cond, NULL);
 	st->refs = 1;
 	st->sp = sp;
+	if (r->disk != NULL)
+		COUNT(r, disk_misses, 1);   /* stream_wanted looked */
 	return st;
 }
 
@@ -378,33 +380,40 @@ run_abandon(struct run *run)
 	free(run);
 }
 
-/* Claims span j of L (checkpoint cpj) for a run: not on disk, not in
- * memory nor being loaded.  NULL if it is not to be taken. */
+/* Span i of L (checkpoint cp) is to be streamed: it can be, and it is
+ * not on disk (the usual load reads it from there). */
+static int
+stream_wanted(clip_reader *r, const struct clip_layer *L, uint32_t i,
+    const struct clip_checkpoint *cp)
+{
+	struct disk_cache_key key;
+
+	if (!streamable(r, L, cp))
+		return 0;
+	if (r->disk != NULL) {
+		key = reader_disk_key(L, i, cp);
+		if (disk_cache_contains(r->disk, &key))
+			return 0;
+	}
+	return 1;
+}
+
+/* Claims span j of L (checkpoint cpj, stream_wanted) for a run, unless
+ * it is in memory or being loaded.  NULL if it is not to be taken. */
 static struct stream *
 run_claim(clip_reader *r, const struct clip_layer *L, uint32_t j,
     const struct clip_checkpoint *cpj)
 {
-	struct disk_cache_key key;
 	struct clip_error e;
 	struct stream *st;
 	struct span *sp;
 
-	if (!streamable(r, L, cpj))
-		return NULL;
-	if (r->disk != NULL) {
-		key = reader_disk_key(L, j, cpj);
-		if (disk_cache_contains(r->disk, &key))
-			return NULL;
-	}
 	if ((sp = span_cache_try_claim(r->mem, reader_span_key(L->index, j))) == NULL)
 		return NULL;
 	if ((st = stream_new(r, L->index, j, cpj, sp)) == NULL) {
 		clip_error_set(&e, CLIP_ERR_NOMEM, "out of memory");
 		span_cache_fail(r->mem, sp, &e);
-		return NULL;
 	}
-	if (r->disk != NULL)
-		COUNT(r, disk_misses, 1);
 	return st;
 }
 
@@ -413,10 +422,8 @@ reader_stream(clip_reader *r, const struct clip_layer *L, uint32_t i,
     const struct clip_checkpoint *cp, struct span *sp, uint64_t load_bytes, uint64_t at, size_t n,
     uint8_t *dst, clip_err *rc, struct clip_error *err)
 {
-	uint64_t cs = clip_index_chunk_size(r->idx), need = at + n;
-	uint64_t out_total = cp->out_end - cp->out_offset;
+	uint64_t cs = clip_index_chunk_size(r->idx), out_total;
 	struct clip_checkpoint cpj;
-	struct disk_cache_key key;
 	struct stream *first, *st;
 	struct run *run;
 	pthread_attr_t attr;
@@ -425,21 +432,15 @@ reader_stream(clip_reader *r, const struct clip_layer *L, uint32_t i,
 	unsigned taken;
 	int started;
 
-	if (!streamable(r, L, cp) || need > cp->out_end - cp->out_offset)
+	if (!stream_wanted(r, L, i, cp) || at + n > cp->out_end - cp->out_offset)
 		return 0;
-	if (r->disk != NULL) {
-		key = reader_disk_key(L, i, cp);
-		if (disk_cache_contains(r->disk, &key))
-			return 0;           /* the usual load reads it from disk */
-	}
 	if ((run = calloc(1, sizeof(*run))) == NULL)
 		return 0;
 	if ((first = stream_new(r, L->index, i, cp, sp)) == NULL) {
 		free(run);
 		return 0;
 	}
-	if (r->disk != NULL)
-		COUNT(r, disk_misses, 1);
+	out_total = first->out_len;
 	run->r = r;
 	run->L = *L;
 	run->st[run->n++] = first;
@@ -447,11 +448,11 @@ reader_stream(clip_reader *r, const struct clip_layer *L, uint32_t i,
 	for (j = i + 1; n > 0 && run->n < READER_RUN_MAX && j < L->checkpoint_count; j++) {
 		if (clip_index_checkpoint(r->idx, L->index, j, &cpj) != CLIP_OK ||
 		    cpj.span_start < run->st[run->n - 1]->cp.span_start ||
-		    cpj.out_end < cpj.out_offset ||
+		    !stream_wanted(r, L, j, &cpj) ||
 		    out_total + (cpj.out_end - cpj.out_offset) > load_bytes ||
 		    (st = run_claim(r, L, j, &cpj)) == NULL)
 			break;
-		out_total += cpj.out_end - cpj.out_offset;
+		out_total += st->out_len;
 		COUNT(r, readahead_spans, 1);
 		run->st[run->n++] = st;
 	}

@@ -134,11 +134,15 @@ def targets(images, rows):
             out.append({"target": f"{v} ahead of squashfs in every row "
                                   f"(worst: {worst[1]} at {worst[2]} ms, squashfs/clipfs)",
                         "value": round(worst[0], 2), "met": worst[0] > 1.0})
-    if "small" in images:
+    # The issue does not say which variant the bytes target is for: both
+    # are reported, without and with the prefetch list.
+    for v in ("clipfs", "clipfs-prefetch"):
+        if "small" not in images:
+            break
         worst = max((r.get("bytes_percent_of_image", 0) for r in rows
-                     if r["image"] == "small" and r["variant"] == "clipfs"), default=None)
+                     if r["image"] == "small" and r["variant"] == v), default=None)
         if worst is not None:
-            out.append({"target": "small clipfs bytes from the registry < 18% of the "
+            out.append({"target": f"small {v} bytes from the registry < 18% of the "
                                   "compressed image (worst RTT)",
                         "value": round(worst, 1), "met": worst < 18.0})
     worst = None

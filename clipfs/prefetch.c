@@ -17,16 +17,18 @@
 #include "clipfs/log.h"
 #include "clipfs/prefetch.h"
 
-/* Compressed bytes per merged request: about one 6 MiB span of an image
- * like the benchmark's (2 MB compressed), so the first spans arrive and
- * inflate soon and the workers share the list; smaller spans merge. */
+/* Compressed bytes per merged request: a few spans of an image like the
+ * benchmark's (a 2 MiB span is 0.7-0.9 MB compressed there), so the first
+ * spans arrive and inflate soon and the workers share the list. */
 #define PREFETCH_MAX_REQUEST (2u << 20)
 /* Compressed bytes of unlisted spans a request may take in to reach the
- * next listed one: a gap costs its transfer time (4 ms per 512 KiB at
- * 1 Gbit/s), another request a round trip.  With an index made by
- * clipfs index --prefetch, listed files have spans of their own, with
- * such gaps between them. */
-#define PREFETCH_MAX_GAP (512u << 10)
+ * next listed one.  With an index made by clipfs index --prefetch, listed
+ * files have spans of their own with such gaps between them, and the gaps
+ * are what a prefetch fetches beyond the files.  128 KiB is 1 ms at
+ * 1 Gbit/s; measured at 20 ms RTT, 512 KiB fetched 20% of the small
+ * benchmark image in 19 requests and 128 KiB 16.5% in 31, no slower
+ * (bench/COLDSTART.md). */
+#define PREFETCH_MAX_GAP (128u << 10)
 #define PREFETCH_MAX_ENTRIES (1u << 22)
 #define SYMLINK_HOPS 40
 

@@ -54,6 +54,10 @@ struct clip_reader {
 	unsigned streams;
 	struct stream *active;
 	atomic_uint nactive;    /* on the list: a read checks this first */
+	/* Helper threads that have ended and wait to be joined: by the next
+	 * load that starts one, or by reader_streams_wait. */
+	pthread_t *ended;
+	size_t nended, ended_cap;
 };
 
 #define COUNT(r, field, n) atomic_fetch_add_explicit(&(r)->c.field, (n), memory_order_relaxed)

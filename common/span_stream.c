@@ -29,7 +29,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <openssl/crypto.h>
 
 #include "common/gzindex.h"
 #include "common/layer_reader_int.h"
@@ -238,6 +237,47 @@ on_progress(void *arg, size_t have)
 	}
 }
 
+/* Puts an ended helper on r's list to join; 0 without memory.  Called
+ * with stream_lock held. */
+static int
+ended_add(clip_reader *r, pthread_t self)
+{
+	pthread_t *v;
+
+	if (r->nended == r->ended_cap) {
+		size_t cap = r->ended_cap ? 2 * r->ended_cap : 8;
+		if ((v = realloc(r->ended, cap * sizeof(*v))) == NULL)
+			return 0;
+		r->ended = v;
+		r->ended_cap = cap;
+	}
+	r->ended[r->nended++] = self;
+	return 1;
+}
+
+/* Joins the helpers that have ended.  They have nothing left to do but
+ * return, so this waits for no work. */
+static void
+ended_join(clip_reader *r)
+{
+	pthread_t *v;
+	size_t n, k;
+
+	pthread_mutex_lock(&r->stream_lock);
+	v = r->ended;
+	n = r->nended;
+	r->ended = NULL;
+	r->nended = r->ended_cap = 0;
+	pthread_mutex_unlock(&r->stream_lock);
+	for (k = 0; k < n; k++) {
+		if (pthread_equal(v[k], pthread_self()))
+			pthread_detach(v[k]);   /* never: helpers start no helper */
+		else
+			pthread_join(v[k], NULL);
+	}
+	free(v);
+}
+
 static void *
 run_main(void *arg)
 {
@@ -284,11 +324,13 @@ run_main(void *arg)
 	free(run->comp);
 	free(run);
 
-	/* This thread is detached: its libcrypto state (per-thread error
-	 * queue and the like, from hashing and TLS) would otherwise be freed
-	 * only after the reader may have let the process exit. */
-	OPENSSL_thread_stop();
+	/* To be joined, so that once reader_streams_wait returns no helper
+	 * runs, not even its thread's destructors (libcrypto's per-thread
+	 * state from hashing and TLS).  Without room on the list it detaches
+	 * itself, as the helpers all did before. */
 	pthread_mutex_lock(&r->stream_lock);
+	if (!ended_add(r, pthread_self()))
+		pthread_detach(pthread_self());
 	if (--r->streams == 0)
 		pthread_cond_broadcast(&r->stream_idle);
 	pthread_mutex_unlock(&r->stream_lock);
@@ -426,11 +468,9 @@ reader_stream(clip_reader *r, const struct clip_layer *L, uint32_t i,
 	struct clip_checkpoint cpj;
 	struct stream *first, *st;
 	struct run *run;
-	pthread_attr_t attr;
 	pthread_t tid;
 	uint32_t j;
 	unsigned taken;
-	int started;
 
 	if (!stream_wanted(r, L, i, cp) || at + n > cp->out_end - cp->out_offset)
 		return 0;
@@ -467,16 +507,11 @@ reader_stream(clip_reader *r, const struct clip_layer *L, uint32_t i,
 	first->refs++;                  /* ours, to wait on */
 	taken = run->n;                 /* run is the helper's once it starts */
 
+	ended_join(r);
 	pthread_mutex_lock(&r->stream_lock);
 	r->streams++;
 	pthread_mutex_unlock(&r->stream_lock);
-	started = pthread_attr_init(&attr) == 0;
-	if (started) {
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		started = pthread_create(&tid, &attr, run_main, run) == 0;
-		pthread_attr_destroy(&attr);
-	}
-	if (!started) {
+	if (pthread_create(&tid, NULL, run_main, run) != 0) {
 		pthread_mutex_lock(&r->stream_lock);
 		if (--r->streams == 0)
 			pthread_cond_broadcast(&r->stream_idle);
@@ -499,4 +534,5 @@ reader_streams_wait(clip_reader *r)
 	while (r->streams > 0)
 		pthread_cond_wait(&r->stream_idle, &r->stream_lock);
 	pthread_mutex_unlock(&r->stream_lock);
+	ended_join(r);
 }

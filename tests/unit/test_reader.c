@@ -341,6 +341,23 @@ flushed_stats(clip_reader *r, struct clip_reader_stats *s)
 	clip_reader_stats(r, s);
 }
 
+/* Threads in this process now (/proc/self/status), or -1. */
+static int
+thread_count(void)
+{
+	FILE *fp = fopen("/proc/self/status", "r");
+	char line[256];
+	int n = -1;
+
+	if (fp == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), fp) != NULL)
+		if (sscanf(line, "Threads: %d", &n) == 1)
+			break;
+	fclose(fp);
+	return n;
+}
+
 /* Reads [off, off + len) and compares with the data; returns 0 if equal. */
 static int
 read_cmp(clip_reader *r, const struct layer_fx *f, uint64_t off, size_t len,
@@ -1660,14 +1677,20 @@ TEST(test_stream_loads)
 	CHECK(read_cmp(r, f, 0, f->len, &err) == 0);
 	clip_reader_free(r);
 
-	/* Every byte of the layer, read in odd pieces through streamed loads. */
+	/* Every byte of the layer, read in odd pieces through streamed loads;
+	 * once flushed, every helper thread has been joined, not merely told
+	 * the reader it was done. */
 	CHECK_OK(gated_reader(g, &lsrc, &src, f, &o, 100000, -1, 0, &r, &err), &err);
 	{
 		uint64_t off;
+		int threads = thread_count();
+		CHECK(threads > 0);
 		for (off = 0; off < f->len; off += 77777)
 			CHECK(read_cmp(r, f, off, 77777, &err) == 0);
+		flushed_stats(r, &s);
+		CHECK_MSG(thread_count() == threads, "%d threads after the flush, %d before",
+		    thread_count(), threads);
 	}
-	flushed_stats(r, &s);
 	CHECK(s.stream_loads >= f->nspans - 1);
 	clip_reader_free(r);
 

@@ -4,6 +4,8 @@
 #ifndef CLIPFS_CLI_H
 #define CLIPFS_CLI_H
 
+#include <stdint.h>
+
 #include "common/error.h"
 #include "common/index.h"
 
@@ -35,6 +37,16 @@ const char *clipfs_hide_secret(char *arg);
 
 /* The same, in place, for every creds=USER:PASS of an -o list. */
 void clipfs_hide_secret_opts(char *list);
+
+/*
+ * Option values (cli_args.c); each returns 0, or -1 and leaves *out alone.
+ * A SIZE is a decimal number of bytes with an optional K, M or G (powers
+ * of 1024), at most max; a boolean is true/false, 1/0 or yes/no; a count
+ * is a whole decimal number from 0 to max.  None takes an empty string.
+ */
+int clipfs_parse_size(const char *s, uint64_t max, uint64_t *out);
+int clipfs_parse_bool(const char *s, int *out);
+int clipfs_parse_count(const char *s, unsigned max, unsigned *out);
 
 /* Opens an index, reporting a failure; returns EXIT_OK or the exit code. */
 int clipfs_index_open(const char *path, clip_index **idx);

@@ -19,6 +19,9 @@
 #include "clipfs/prefetch.h"
 #include "indexer/indexer.h"
 
+/* The largest --span or --big-file: past this a value is a typo. */
+#define MAX_SIZE_ARG (UINT64_C(1) << 40)
+
 enum {
 	OPT_STORAGE_REF = 256, OPT_PLATFORM, OPT_SPAN, OPT_BIG_FILE, OPT_CREDS, OPT_AUTHFILE,
 	OPT_CACERT, OPT_PLAIN_HTTP, OPT_TLS_VERIFY, OPT_JSON, OPT_THREADS, OPT_PREFETCH,
@@ -52,39 +55,6 @@ index_usage(FILE *out)
 	    "  -h, --help              show this help\n"
 	    "\n"
 	    "SIZE takes K, M or G (powers of 1024).\n");
-}
-
-static int
-parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || end == s || s[0] == '-')
-		return -1;
-	switch (*end) {
-	case 'k': case 'K': v <<= 10; end++; break;
-	case 'm': case 'M': v <<= 20; end++; break;
-	case 'g': case 'G': v <<= 30; end++; break;
-	}
-	if (*end != '\0' || v > (1ull << 40))
-		return -1;
-	*out = v;
-	return 0;
-}
-
-static int
-parse_bool(const char *s, int *out)
-{
-	if (strcmp(s, "true") == 0 || strcmp(s, "1") == 0 || strcmp(s, "yes") == 0)
-		*out = 1;
-	else if (strcmp(s, "false") == 0 || strcmp(s, "0") == 0 || strcmp(s, "no") == 0)
-		*out = 0;
-	else
-		return -1;
-	return 0;
 }
 
 static double
@@ -204,13 +174,13 @@ cmd_index(int argc, char **argv)
 		case OPT_STORAGE_REF: o.storage_ref = optarg; break;
 		case OPT_PLATFORM: o.platform = optarg; break;
 		case OPT_SPAN:
-			if (parse_size(optarg, &o.span) != 0) {
+			if (clipfs_parse_size(optarg, MAX_SIZE_ARG, &o.span) != 0) {
 				fprintf(stderr, "clipfs index: bad --span '%s'\n", optarg);
 				return EXIT_USAGE;
 			}
 			break;
 		case OPT_BIG_FILE:
-			if (parse_size(optarg, &o.big_file) != 0) {
+			if (clipfs_parse_size(optarg, MAX_SIZE_ARG, &o.big_file) != 0) {
 				fprintf(stderr, "clipfs index: bad --big-file '%s'\n", optarg);
 				return EXIT_USAGE;
 			}
@@ -220,7 +190,7 @@ cmd_index(int argc, char **argv)
 		case OPT_CACERT: o.registry.cacert = optarg; break;
 		case OPT_PLAIN_HTTP: o.registry.plain_http = 1; break;
 		case OPT_TLS_VERIFY:
-			if (parse_bool(optarg, &tls_verify) != 0) {
+			if (clipfs_parse_bool(optarg, &tls_verify) != 0) {
 				fprintf(stderr, "clipfs index: --tls-verify takes true or false\n");
 				return EXIT_USAGE;
 			}

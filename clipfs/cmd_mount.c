@@ -111,39 +111,6 @@ mount_usage(FILE *out)
 	    "  -h, --help              show this help\n", DEFAULT_TIMEOUT_S);
 }
 
-static int
-parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || end == s || s[0] == '-')
-		return -1;
-	switch (*end) {
-	case 'k': case 'K': v <<= 10; end++; break;
-	case 'm': case 'M': v <<= 20; end++; break;
-	case 'g': case 'G': v <<= 30; end++; break;
-	}
-	if (*end != '\0')
-		return -1;
-	*out = v;
-	return 0;
-}
-
-static int
-parse_bool(const char *s, int *out)
-{
-	if (strcmp(s, "true") == 0 || strcmp(s, "1") == 0 || strcmp(s, "yes") == 0)
-		*out = 1;
-	else if (strcmp(s, "false") == 0 || strcmp(s, "0") == 0 || strcmp(s, "no") == 0)
-		*out = 0;
-	else
-		return -1;
-	return 0;
-}
-
 /* Applies one clipfs option (long name without "--", value or NULL);
  * -1 if it is not one of ours. */
 static int
@@ -161,33 +128,25 @@ apply_opt(struct mount_opts *m, const char *key, const char *val)
 	else if (strcmp(key, "plain_http") == 0 || strcmp(key, "plain-http") == 0)
 		m->plain_http = 1;
 	else if ((strcmp(key, "tls_verify") == 0 || strcmp(key, "tls-verify") == 0) && val)
-		return parse_bool(val, &m->tls_verify) == 0 ? 0 : -2;
+		return clipfs_parse_bool(val, &m->tls_verify) == 0 ? 0 : -2;
 	else if ((strcmp(key, "cache_dir") == 0 || strcmp(key, "cache-dir") == 0) && val)
 		m->cache_dir = val;
 	else if (strcmp(key, "no_disk_cache") == 0 || strcmp(key, "no-disk-cache") == 0)
 		m->no_disk_cache = 1;
 	else if ((strcmp(key, "cache_size") == 0 || strcmp(key, "cache-size") == 0) && val)
-		return parse_size(val, &m->cache_size) == 0 ? 0 : -2;
+		return clipfs_parse_size(val, UINT64_MAX, &m->cache_size) == 0 ? 0 : -2;
 	else if ((strcmp(key, "mem_cache") == 0 || strcmp(key, "mem-cache") == 0) && val)
-		return parse_size(val, &m->mem_cache) == 0 ? 0 : -2;
+		return clipfs_parse_size(val, UINT64_MAX, &m->mem_cache) == 0 ? 0 : -2;
 	else if (strcmp(key, "timeout") == 0 && val) {
 		char *end;
 		m->timeout_s = strtol(val, &end, 10);
 		return *end == '\0' && m->timeout_s > 0 ? 0 : -2;
 	} else if (strcmp(key, "readahead") == 0 && val) {
-		char *end;
-		long n = strtol(val, &end, 10);
-		if (*end != '\0' || n < 0 || n > 64)
-			return -2;
-		m->readahead = (unsigned)n;
+		return clipfs_parse_count(val, 64, &m->readahead) == 0 ? 0 : -2;
 	} else if (strcmp(key, "predict") == 0 && val) {
-		char *end;
-		long n = strtol(val, &end, 10);
-		if (*end != '\0' || end == val || n < 0 || n > 16)
-			return -2;
-		m->predict = (unsigned)n;
+		return clipfs_parse_count(val, 16, &m->predict) == 0 ? 0 : -2;
 	} else if ((strcmp(key, "load_size") == 0 || strcmp(key, "load-size") == 0) && val) {
-		return parse_size(val, &m->load_size) == 0 && m->load_size <= MAX_LOAD_SIZE ? 0 : -2;
+		return clipfs_parse_size(val, MAX_LOAD_SIZE, &m->load_size) == 0 ? 0 : -2;
 	} else if (strcmp(key, "trace") == 0 && val)
 		m->trace = val;
 	else if (strcmp(key, "noprefetch") == 0 || strcmp(key, "no-prefetch") == 0)
@@ -197,7 +156,8 @@ apply_opt(struct mount_opts *m, const char *key, const char *val)
 	else if (strcmp(key, "background_fetch") == 0 || strcmp(key, "background-fetch") == 0) {
 		m->background_rate = DEFAULT_BACKGROUND_RATE;
 		if (val != NULL && *val != '\0')
-			return parse_size(val, &m->background_rate) == 0 && m->background_rate > 0 ?
+			return clipfs_parse_size(val, UINT64_MAX, &m->background_rate) == 0 &&
+			    m->background_rate > 0 ?
 			    0 : -2;
 	} else if ((strcmp(key, "log_level") == 0 || strcmp(key, "log-level") == 0) && val) {
 		int l = log_level_parse(val);

@@ -38,7 +38,11 @@
 #define DEFAULT_TIMEOUT_S 30
 #define DEFAULT_BACKGROUND_RATE (20u << 20)   /* bytes/s */
 #define MAX_LOAD_SIZE (UINT64_C(256) << 20)   /* the reader's own span bound */
-#define PREFETCH_WORKERS 4   /* fetch and inflate overlap; demand reads keep slots */
+/* Prefetch requests in flight: fetch and inflate overlap, and demand reads
+ * keep 2 of the reader's 8 fetch slots.  6 against 4, 4 interleaved rounds
+ * at 20 ms: small image 0.43-0.47 s against 0.51-0.59 s, big the same
+ * (bench/COLDSTART.md item 14). */
+#define PREFETCH_WORKERS 6
 
 enum {
 	OPT_LAYOUT = 256, OPT_CREDS, OPT_AUTHFILE, OPT_CACERT, OPT_PLAIN_HTTP, OPT_TLS_VERIFY,

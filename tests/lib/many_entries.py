@@ -25,14 +25,10 @@ import os
 import sys
 import tarfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mutate_layout import OCI_TAR_GZIP, REF, put_blob  # noqa: E402
+
 MTIME = 1700000000
-
-
-def put_blob(layout, data):
-    digest = hashlib.sha256(data).hexdigest()
-    with open(os.path.join(layout, "blobs", "sha256", digest), "wb") as f:
-        f.write(data)
-    return "sha256:" + digest, len(data)
 
 
 def add(t, name, data=None, kind=tarfile.REGTYPE):
@@ -60,7 +56,6 @@ def main():
     n, layout, ref = int(sys.argv[1]), sys.argv[2], sys.argv[3]
     nbig = n // 2
     ndirs = max(1, (n - nbig) // 100)
-    os.makedirs(os.path.join(layout, "blobs", "sha256"), exist_ok=True)
 
     def first(t):
         add(t, "big", kind=tarfile.DIRTYPE)
@@ -86,26 +81,23 @@ def main():
     descs, diff_ids = [], []
     for fill in (first, second):
         blob, diff_id = layer(fill)
-        digest, size = put_blob(layout, blob)
-        descs.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                      "digest": digest, "size": size})
+        descs.append({"mediaType": OCI_TAR_GZIP, "digest": put_blob(layout, blob),
+                      "size": len(blob)})
         diff_ids.append(diff_id)
     config = json.dumps({"architecture": "amd64", "os": "linux", "config": {},
                          "rootfs": {"type": "layers", "diff_ids": diff_ids}},
                         sort_keys=True).encode()
-    cdigest, csize = put_blob(layout, config)
     manifest = json.dumps({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": cdigest, "size": csize},
+                   "digest": put_blob(layout, config), "size": len(config)},
         "layers": descs}, sort_keys=True).encode()
-    mdigest, msize = put_blob(layout, manifest)
     with open(os.path.join(layout, "index.json"), "w") as f:
         json.dump({"schemaVersion": 2, "manifests": [{
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": mdigest, "size": msize,
-            "annotations": {"org.opencontainers.image.ref.name": ref}}]}, f)
+            "digest": put_blob(layout, manifest), "size": len(manifest),
+            "annotations": {REF: ref}}]}, f)
     with open(os.path.join(layout, "oci-layout"), "w") as f:
         json.dump({"imageLayoutVersion": "1.0.0"}, f)
 

@@ -1169,6 +1169,7 @@ clip_reader_free(clip_reader *r)
 	pthread_mutex_destroy(&r->fetch_lock);
 	pthread_cond_destroy(&r->stream_idle);
 	pthread_mutex_destroy(&r->stream_lock);
+	free(r->ended);
 	free(r);
 }
 
@@ -1218,6 +1219,9 @@ clip_reader_stats(const clip_reader *cr, struct clip_reader_stats *s)
 		s->fetch_latency_us[b] = atomic_load_explicit(&r->c.latency[b],
 		    memory_order_relaxed);
 	span_cache_usage(r->mem, &s->mem_bytes, &s->mem_spans);
+	pthread_mutex_lock(&r->stream_lock);
+	s->stream_threads = r->helpers;
+	pthread_mutex_unlock(&r->stream_lock);
 	if (r->disk != NULL)
 		disk_cache_usage(r->disk, &s->disk_bytes, &files);
 }

@@ -112,6 +112,7 @@ struct clip_reader_stats {
 	uint64_t mem_bytes;          /* now: inflated bytes in memory */
 	uint64_t mem_spans;          /* now: spans in memory */
 	uint64_t disk_bytes;         /* now: bytes in the disk cache */
+	uint64_t stream_threads;     /* now: helper threads not yet joined */
 	/* Fetch latency: bucket b counts fetches that took [2^b, 2^(b+1))
 	 * microseconds (bucket 0 also takes < 1 us, the last one the rest). */
 	uint64_t fetch_latency_us[CLIP_READER_LATENCY_BUCKETS];

@@ -237,45 +237,41 @@ on_progress(void *arg, size_t have)
 	}
 }
 
-/* Puts an ended helper on r's list to join; 0 without memory.  Called
- * with stream_lock held. */
+/* Makes room on r's list of ended helpers for every helper not yet
+ * joined plus one more, so that a helper can always put itself there
+ * when it ends; 0 without memory.  Called with stream_lock held. */
 static int
-ended_add(clip_reader *r, pthread_t self)
+ended_reserve(clip_reader *r)
 {
+	size_t want = (size_t)r->helpers + 1, cap;
 	pthread_t *v;
 
-	if (r->nended == r->ended_cap) {
-		size_t cap = r->ended_cap ? 2 * r->ended_cap : 8;
-		if ((v = realloc(r->ended, cap * sizeof(*v))) == NULL)
-			return 0;
-		r->ended = v;
-		r->ended_cap = cap;
-	}
-	r->ended[r->nended++] = self;
+	if (r->ended_cap >= want)
+		return 1;
+	cap = r->ended_cap ? 2 * r->ended_cap : 8;
+	if (cap < want)
+		cap = want;
+	if ((v = realloc(r->ended, cap * sizeof(*v))) == NULL)
+		return 0;
+	r->ended = v;
+	r->ended_cap = cap;
 	return 1;
 }
 
-/* Joins the helpers that have ended.  They have nothing left to do but
- * return, so this waits for no work. */
+/* Joins the helpers that have ended.  Each let go of stream_lock before
+ * it was listed and has nothing left to do but return, so joining them
+ * with the lock held waits for no work and deadlocks on nothing. */
 static void
 ended_join(clip_reader *r)
 {
-	pthread_t *v;
-	size_t n, k;
+	size_t k;
 
 	pthread_mutex_lock(&r->stream_lock);
-	v = r->ended;
-	n = r->nended;
-	r->ended = NULL;
-	r->nended = r->ended_cap = 0;
+	for (k = 0; k < r->nended; k++)
+		pthread_join(r->ended[k], NULL);
+	r->helpers -= (unsigned)r->nended;
+	r->nended = 0;
 	pthread_mutex_unlock(&r->stream_lock);
-	for (k = 0; k < n; k++) {
-		if (pthread_equal(v[k], pthread_self()))
-			pthread_detach(v[k]);   /* never: helpers start no helper */
-		else
-			pthread_join(v[k], NULL);
-	}
-	free(v);
 }
 
 static void *
@@ -326,11 +322,9 @@ run_main(void *arg)
 
 	/* To be joined, so that once reader_streams_wait returns no helper
 	 * runs, not even its thread's destructors (libcrypto's per-thread
-	 * state from hashing and TLS).  Without room on the list it detaches
-	 * itself, as the helpers all did before. */
+	 * state from hashing and TLS).  The launcher made room on the list. */
 	pthread_mutex_lock(&r->stream_lock);
-	if (!ended_add(r, pthread_self()))
-		pthread_detach(pthread_self());
+	r->ended[r->nended++] = pthread_self();
 	if (--r->streams == 0)
 		pthread_cond_broadcast(&r->stream_idle);
 	pthread_mutex_unlock(&r->stream_lock);
@@ -471,6 +465,7 @@ reader_stream(clip_reader *r, const struct clip_layer *L, uint32_t i,
 	pthread_t tid;
 	uint32_t j;
 	unsigned taken;
+	int started;
 
 	if (!stream_wanted(r, L, i, cp) || at + n > cp->out_end - cp->out_offset)
 		return 0;
@@ -509,13 +504,20 @@ reader_stream(clip_reader *r, const struct clip_layer *L, uint32_t i,
 
 	ended_join(r);
 	pthread_mutex_lock(&r->stream_lock);
-	r->streams++;
+	if ((started = ended_reserve(r))) {
+		r->streams++;
+		r->helpers++;
+	}
 	pthread_mutex_unlock(&r->stream_lock);
-	if (pthread_create(&tid, NULL, run_main, run) != 0) {
+	if (started && pthread_create(&tid, NULL, run_main, run) != 0) {
 		pthread_mutex_lock(&r->stream_lock);
+		r->helpers--;
 		if (--r->streams == 0)
 			pthread_cond_broadcast(&r->stream_idle);
 		pthread_mutex_unlock(&r->stream_lock);
+		started = 0;
+	}
+	if (!started) {
 		first->refs--;
 		run_abandon(run);
 		return 0;

@@ -1220,7 +1220,7 @@ clip_reader_stats(const clip_reader *cr, struct clip_reader_stats *s)
 		    memory_order_relaxed);
 	span_cache_usage(r->mem, &s->mem_bytes, &s->mem_spans);
 	pthread_mutex_lock(&r->stream_lock);
-	s->stream_threads = r->helpers;
+	s->stream_threads = r->streams + r->nended;
 	pthread_mutex_unlock(&r->stream_lock);
 	if (r->disk != NULL)
 		disk_cache_usage(r->disk, &s->disk_bytes, &files);

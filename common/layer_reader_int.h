@@ -55,11 +55,11 @@ struct clip_reader {
 	struct stream *active;
 	atomic_uint nactive;    /* on the list: a read checks this first */
 	/* Helper threads that have ended and wait to be joined: by the next
-	 * load that starts one, or by reader_streams_wait.  There is always
-	 * room for every helper not yet joined (ended_reserve). */
+	 * load that starts one, or by reader_streams_wait.  Those not yet
+	 * joined are streams + nended; there is always room for all of them
+	 * (ended_reserve). */
 	pthread_t *ended;
 	size_t nended, ended_cap;
-	unsigned helpers;       /* started and not yet joined */
 };
 
 #define COUNT(r, field, n) atomic_fetch_add_explicit(&(r)->c.field, (n), memory_order_relaxed)

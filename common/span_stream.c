@@ -243,7 +243,7 @@ on_progress(void *arg, size_t have)
 static int
 ended_reserve(clip_reader *r)
 {
-	size_t want = (size_t)r->helpers + 1, cap;
+	size_t want = r->streams + r->nended + 1, cap;
 	pthread_t *v;
 
 	if (r->ended_cap >= want)
@@ -269,7 +269,6 @@ ended_join(clip_reader *r)
 	pthread_mutex_lock(&r->stream_lock);
 	for (k = 0; k < r->nended; k++)
 		pthread_join(r->ended[k], NULL);
-	r->helpers -= (unsigned)r->nended;
 	r->nended = 0;
 	pthread_mutex_unlock(&r->stream_lock);
 }
@@ -504,14 +503,11 @@ reader_stream(clip_reader *r, const struct clip_layer *L, uint32_t i,
 
 	ended_join(r);
 	pthread_mutex_lock(&r->stream_lock);
-	if ((started = ended_reserve(r))) {
+	if ((started = ended_reserve(r)))
 		r->streams++;
-		r->helpers++;
-	}
 	pthread_mutex_unlock(&r->stream_lock);
 	if (started && pthread_create(&tid, NULL, run_main, run) != 0) {
 		pthread_mutex_lock(&r->stream_lock);
-		r->helpers--;
 		if (--r->streams == 0)
 			pthread_cond_broadcast(&r->stream_idle);
 		pthread_mutex_unlock(&r->stream_lock);

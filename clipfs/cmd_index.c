@@ -3,7 +3,6 @@
  */
 #include "config.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -197,9 +196,8 @@ cmd_index(int argc, char **argv)
 			o.registry.tls_verify = tls_verify;
 			break;
 		case 'j': {
-			char *end;
-			long n = strtol(optarg, &end, 10);
-			if (*end != '\0' || n < 1 || n > 64) {
+			unsigned n;
+			if (clipfs_parse_count(optarg, 64, &n) != 0 || n < 1) {
 				fprintf(stderr, "clipfs index: --threads takes a number from 1 to 64\n");
 				return EXIT_USAGE;
 			}

@@ -998,6 +998,7 @@ TEST(test_disk_cache_bound)
 		for (j = 0; j < 3; j++) {
 			struct timespec ts = { 0, 20 * 1000000L };
 			CHECK(read_cmp(r, f, c[j].out_offset, 10, &err) == 0);
+			clip_reader_flush(r);   /* written now, not by a late writer thread */
 			nanosleep(&ts, NULL);   /* distinct mtimes */
 		}
 		clip_reader_free(r);
@@ -1085,7 +1086,13 @@ TEST(test_disk_cache_unusable)
 		CHECK_MSG(rc == 0, "%s", clip_error_message(&err));
 	}
 	flushed_stats(r, &s);
-	CHECK(s.disk_errors == 1 && s.disk_writes == 0);
+	/* Two threads write here, the reader's own (span prefixes) and the
+	 * writer thread (whole spans): a write of one can be under way when
+	 * the other's fails and turns writes off, and fails too (1 run in
+	 * ~100 saw 2).  Fewer failures than spans: writing stopped. */
+	CHECK_MSG(s.disk_errors >= 1 && s.disk_errors < f->nspans && s.disk_writes == 0,
+	    "%llu failed writes (%zu spans), %llu written", (unsigned long long)s.disk_errors,
+	    (size_t)f->nspans, (unsigned long long)s.disk_writes);
 	CHECK(atomic_load(&warnings) == 1);
 	clip_reader_free(r);
 	CHECK(cache_files("full", names, MAX_SPANS) == 0);   /* no temporaries left */

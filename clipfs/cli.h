@@ -6,8 +6,8 @@
 
 #include <stdint.h>
 
-#include "common/error.h"
-#include "common/index.h"
+#include "common/util/error.h"
+#include "common/format/index.h"
 
 /* Exit codes, documented in clipfs(1). */
 enum clipfs_exit {

@@ -13,7 +13,7 @@
 
 #include "clipfs/cli.h"
 #include "clipfs/format_util.h"
-#include "common/index.h"
+#include "common/format/index.h"
 
 struct tree_counts {
 	uint32_t dirs, files, symlinks, devices, fifos, sockets, hardlinked;

@@ -16,7 +16,7 @@
 
 #include "clipfs/cli.h"
 #include "clipfs/format_util.h"
-#include "common/index.h"
+#include "common/format/index.h"
 
 #define LS_MAX_DEPTH 4096   /* deeper than PATH_MAX allows anyway */
 

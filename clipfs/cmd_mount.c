@@ -29,10 +29,10 @@
 #include "clipfs/log.h"
 #include "clipfs/prefetch.h"
 #include "clipfs/stats.h"
-#include "common/auth_config.h"
-#include "common/blob_source.h"
-#include "common/reference.h"
-#include "common/registry.h"
+#include "common/registry/auth_config.h"
+#include "common/oci/blob_source.h"
+#include "common/oci/reference.h"
+#include "common/registry/registry.h"
 
 #define DEFAULT_CACHE_DIR "/var/cache/clipfs"
 #define DEFAULT_TIMEOUT_S 30

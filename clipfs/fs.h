@@ -13,8 +13,8 @@
 
 #include <fuse_lowlevel.h>
 
-#include "common/index.h"
-#include "common/layer_reader.h"
+#include "common/format/index.h"
+#include "common/reader/layer_reader.h"
 
 /* FUSE operations served, for clipfs stats. */
 struct fs_counters {

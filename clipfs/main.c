@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "clipfs/cli.h"
-#include "common/gzindex.h"
+#include "common/gzip/inflate.h"
 
 struct subcommand {
 	const char *name;

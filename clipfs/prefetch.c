@@ -13,7 +13,7 @@
 #include <time.h>
 
 #include "clipfs/cli.h"
-#include "common/tar.h"
+#include "common/tar/tar.h"
 #include "clipfs/log.h"
 #include "clipfs/prefetch.h"
 

@@ -9,8 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/index.h"
-#include "common/layer_reader.h"
+#include "common/format/index.h"
+#include "common/reader/layer_reader.h"
 
 /*
  * Reads a list file: one entry per line, '#' starts a comment.  A line is

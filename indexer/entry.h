@@ -8,8 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/error.h"
-#include "common/tar.h"
+#include "common/util/error.h"
+#include "common/tar/tar.h"
 
 struct layer_xattr {
 	char *name;

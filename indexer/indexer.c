@@ -15,11 +15,11 @@
 
 #include <jansson.h>
 
-#include "common/auth_config.h"
-#include "common/image.h"
-#include "common/index_write.h"
-#include "common/oci_layout.h"
-#include "common/reference.h"
+#include "common/registry/auth_config.h"
+#include "common/registry/image.h"
+#include "common/format/index_write.h"
+#include "common/oci/oci_layout.h"
+#include "common/oci/reference.h"
 #include "indexer/indexer.h"
 #include "indexer/layer_scan.h"
 #include "indexer/tree.h"

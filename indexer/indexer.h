@@ -13,9 +13,9 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "common/error.h"
-#include "common/manifest.h"
-#include "common/registry.h"
+#include "common/util/error.h"
+#include "common/oci/manifest.h"
+#include "common/registry/registry.h"
 
 /* Chosen by measurement; see clipfs(1) and clip(5), SIZE. */
 #define INDEXER_DEFAULT_SPAN     (2u << 20)

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/tar.h"
+#include "common/tar/tar.h"
 #include "indexer/layer_scan.h"
 
 struct layer_scan {

@@ -9,8 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "common/error.h"
-#include "common/gzindex.h"
+#include "common/util/error.h"
+#include "common/gzip/gzindex.h"
 #include "indexer/entry.h"
 
 struct layer_scan;

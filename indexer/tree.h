@@ -18,8 +18,8 @@
 
 #include <stdint.h>
 
-#include "common/error.h"
-#include "common/index_write.h"
+#include "common/util/error.h"
+#include "common/format/index_write.h"
 #include "indexer/entry.h"
 
 #define TREE_MAX_DEPTH 1024   /* path components; deeper paths are refused */

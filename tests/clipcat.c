@@ -31,8 +31,8 @@
 
 #include <openssl/evp.h>
 
-#include "common/gzindex.h"
-#include "common/index.h"
+#include "common/gzip/inflate.h"
+#include "common/format/index.h"
 
 #define CHUNK (1u << 20)            /* output handed on per inflate call */
 #define MAX_DEPTH 4096

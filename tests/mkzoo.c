@@ -4,7 +4,7 @@
 
 #include <stdio.h>
 
-#include "common/index_write.h"
+#include "common/format/index_write.h"
 #include "tests/unit/zoo.h"
 
 int

@@ -26,10 +26,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "common/auth_config.h"
-#include "common/image.h"
-#include "common/reference.h"
-#include "common/registry.h"
+#include "common/registry/auth_config.h"
+#include "common/registry/image.h"
+#include "common/oci/reference.h"
+#include "common/registry/registry.h"
 
 static struct clip_registry_opts opts;
 static const char *creds_arg, *authfile_arg, *platform_arg;

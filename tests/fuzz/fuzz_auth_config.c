@@ -14,7 +14,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "common/auth_config.h"
+#include "common/registry/auth_config.h"
 #include "tests/fuzz/fuzz.h"
 
 static const char *const registries[] = {

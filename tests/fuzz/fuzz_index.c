@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <openssl/evp.h>
 
-#include "common/index.h"
+#include "common/format/index.h"
 #include "tests/fuzz/fuzz.h"
 
 #define PATH_MAX_WALK 4096

@@ -27,8 +27,9 @@
 #include <zlib.h>
 #include <openssl/evp.h>
 
-#include "common/gzindex.h"
-#include "common/index.h"
+#include "common/gzip/gzindex.h"
+#include "common/gzip/inflate.h"
+#include "common/format/index.h"
 #include "tests/fuzz/fuzz.h"
 
 /* The checkpoint's window, inflated (the indexer keeps it compressed). */

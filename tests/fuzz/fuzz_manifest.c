@@ -12,7 +12,7 @@
 
 #include <string.h>
 
-#include "common/manifest.h"
+#include "common/oci/manifest.h"
 #include "tests/fuzz/fuzz.h"
 
 static const char *const content_types[] = {

@@ -9,8 +9,8 @@
 
 #include <string.h>
 
-#include "common/manifest.h"
-#include "common/reference.h"
+#include "common/oci/manifest.h"
+#include "common/oci/reference.h"
 #include "tests/fuzz/fuzz.h"
 
 int

@@ -14,7 +14,7 @@
 
 #include <string.h>
 
-#include "common/tar.h"
+#include "common/tar/tar.h"
 #include "tests/fuzz/fuzz.h"
 
 #define CONTROL 4

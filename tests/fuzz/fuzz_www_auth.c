@@ -8,7 +8,7 @@
 
 #include <string.h>
 
-#include "common/www_auth.h"
+#include "common/registry/www_auth.h"
 #include "tests/fuzz/fuzz.h"
 
 int

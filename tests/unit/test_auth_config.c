@@ -3,8 +3,8 @@
 
 #include <sys/stat.h>
 
-#include "common/auth_config.h"
-#include "common/error.h"
+#include "common/registry/auth_config.h"
+#include "common/util/error.h"
 #include "tests/unit/test.h"
 
 static int

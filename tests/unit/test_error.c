@@ -1,7 +1,7 @@
 /* test_error.c - the error type keeps details and prefixes them. */
 #include "config.h"
 
-#include "common/error.h"
+#include "common/util/error.h"
 #include "tests/unit/test.h"
 
 TEST(test_set_and_prefix)

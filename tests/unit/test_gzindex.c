@@ -13,9 +13,10 @@
 #include <zlib.h>
 #include <openssl/evp.h>
 
-#include "common/gzindex.h"
-#include "common/index.h"
-#include "common/window_sparse.h"
+#include "common/gzip/gzindex.h"
+#include "common/gzip/inflate.h"
+#include "common/format/index.h"
+#include "common/gzip/window_sparse.h"
 #include "tests/unit/test.h"
 
 /* The checkpoint's window, inflated (the indexer keeps it compressed). */

@@ -11,8 +11,8 @@
 
 #include <openssl/evp.h>
 
-#include "common/index.h"
-#include "common/index_write.h"
+#include "common/format/index.h"
+#include "common/format/index_write.h"
 #include "tests/unit/test.h"
 #include "tests/unit/zoo.h"
 

@@ -4,10 +4,10 @@
 
 #include <sys/stat.h>
 
-#include "common/error.h"
-#include "common/image.h"
-#include "common/manifest.h"
-#include "common/oci_layout.h"
+#include "common/util/error.h"
+#include "common/registry/image.h"
+#include "common/oci/manifest.h"
+#include "common/oci/oci_layout.h"
 #include "tests/unit/test.h"
 
 #define DA "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"

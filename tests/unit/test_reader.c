@@ -21,11 +21,11 @@
 #include <zlib.h>
 #include <openssl/evp.h>
 
-#include "common/blob_source.h"
-#include "common/gzindex.h"
-#include "common/index.h"
-#include "common/index_write.h"
-#include "common/layer_reader.h"
+#include "common/oci/blob_source.h"
+#include "common/gzip/gzindex.h"
+#include "common/format/index.h"
+#include "common/format/index_write.h"
+#include "common/reader/layer_reader.h"
 #include "tests/unit/test.h"
 
 #define KiB 1024u
@@ -629,7 +629,7 @@ TEST(test_threads_single_flight)
 	for (i = 0; i < 16; i++)
 		CHECK_MSG(args[i].bad == 0, "thread %u: %d bad reads: %s", i, args[i].bad,
 		    args[i].msg);
-	clip_reader_free(r);   /* waits for readahead */
+	clip_reader_free(r);   /* waits for work_queue */
 	r = NULL;
 	CHECK(atomic_load(&w->unknown_ranges) == 0);
 	for (i = 0; i < f->nspans; i++) {
@@ -1267,7 +1267,7 @@ TEST(test_readahead_extent)
 			break;
 		nanosleep(&ts, NULL);
 	}
-	clip_reader_free(r);   /* waits for readahead */
+	clip_reader_free(r);   /* waits for work_queue */
 	CHECK(atomic_load(&w->per_span[2]) == 1);
 	for (k = 3; k < (int)f->nspans; k++)
 		CHECK_MSG(atomic_load(&w->per_span[k]) == 0, "span %d fetched past the extent", k);

@@ -2,8 +2,8 @@
  * docker/skopeo make of each input. */
 #include "config.h"
 
-#include "common/error.h"
-#include "common/reference.h"
+#include "common/util/error.h"
+#include "common/oci/reference.h"
 #include "tests/unit/test.h"
 
 #define D64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"

@@ -19,7 +19,7 @@
 #include <sys/types.h>
 #include <sys/xattr.h>
 
-#include "common/tar.h"
+#include "common/tar/tar.h"
 #include "tests/unit/test.h"
 
 /* ------------------------------------------------------------------ */

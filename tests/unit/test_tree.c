@@ -7,7 +7,7 @@
 
 #include <sys/stat.h>
 
-#include "common/index.h"
+#include "common/format/index.h"
 #include "indexer/tree.h"
 #include "tests/unit/test.h"
 

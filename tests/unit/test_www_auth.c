@@ -1,8 +1,8 @@
 /* test_www_auth.c - WWW-Authenticate challenges, good and garbage. */
 #include "config.h"
 
-#include "common/error.h"
-#include "common/www_auth.h"
+#include "common/util/error.h"
+#include "common/registry/www_auth.h"
 #include "tests/unit/test.h"
 
 static int

@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-#include "common/index_write.h"
+#include "common/format/index_write.h"
 
 #define ZOO_BIG_SIZE (5ull << 30)   /* a file over 4 GiB */
 

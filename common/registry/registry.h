@@ -1,0 +1,139 @@
+/*
+ * registry.h - a client for one repository on an OCI distribution
+ * registry (https://github.com/opencontainers/distribution-spec).
+ *
+ * One clip_registry handle per (registry host, repository).  It keeps a
+ * small pool of libcurl easy handles (each keeps its connections alive,
+ * HTTP/2 when the server offers it over TLS), a shared DNS and TLS
+ * session cache, and the Bearer token (fetched on the first 401, reused
+ * until it expires, refreshed on a 401).
+ *
+ * Thread safety: after clip_registry_open() returns, every function
+ * below may be called from any number of threads at once on the same
+ * handle; clip_registry_close() must not race with them.  The program
+ * must call clip_registry_global_init() once, before it starts threads,
+ * and may call clip_registry_global_cleanup() at exit.
+ *
+ * Requests: redirects are followed (at most 5; an https registry is only
+ * redirected to https); Authorization is never sent to a host other than
+ * the registry's (libcurl's auth rules, never a hand-made header).
+ * Connection failures, timeouts, 429 and 5xx are retried with
+ * exponential backoff up to max_retries times; a streamed blob resumes
+ * where it stopped with a Range request.  Nothing waits forever: connect
+ * timeout, stall timeout (less than 1 byte/s for low_speed_time_s), and a
+ * total timeout for small requests.  Bodies read into memory are capped
+ * (manifests CLIP_MANIFEST_MAX, configs CLIP_CONFIG_MAX, token replies
+ * 64 KiB).  Error messages carry the URL path and the registry's error
+ * code, never credentials or tokens.
+ */
+#ifndef CLIP_REGISTRY_H
+#define CLIP_REGISTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/oci/blob_source.h"
+#include "common/util/error.h"
+#include "common/oci/oci_digest.h"
+
+typedef struct clip_registry clip_registry;
+
+struct clip_registry_opts {
+	int plain_http;            /* http:// instead of https:// */
+	int tls_verify;            /* verify certificate and host name (default 1) */
+	const char *cacert;        /* PEM CA file; NULL: CERTS_DIR/HOST/ca.crt if
+	                              it exists, else the system store */
+	const char *certs_dir;     /* NULL: /etc/containers/certs.d */
+	const char *username;      /* NULL: anonymous */
+	const char *password;
+	long connect_timeout_s;    /* default 15 */
+	long low_speed_time_s;     /* a transfer stalled this long fails; default 30 */
+	long request_timeout_s;    /* total, for manifests/configs/tokens; default 120 */
+	int max_retries;           /* default 4; 0 = one attempt */
+};
+
+/* Fills in the defaults above. */
+void clip_registry_opts_init(struct clip_registry_opts *o);
+
+/* curl_global_init(); call once from main() before any thread starts. */
+clip_err clip_registry_global_init(struct clip_error *err);
+void clip_registry_global_cleanup(void);
+
+/*
+ * api_host is "HOST[:PORT]" (struct clip_reference.api_host), repository
+ * "library/alpine".  Copies everything it needs from opts (the strings
+ * too).  No network traffic happens here.  CLIP_ERR_INVALID, NOMEM.
+ */
+clip_err clip_registry_open(const char *api_host, const char *repository,
+    const struct clip_registry_opts *opts, clip_registry **out,
+    struct clip_error *err);
+
+/* NULL is fine. */
+void clip_registry_close(clip_registry *r);
+
+/* A fetched manifest.  Free with clip_fetched_manifest_free(). */
+struct clip_fetched_manifest {
+	uint8_t *data;
+	size_t len;
+	char *media_type;   /* Content-Type without parameters, or the
+	                       document's mediaType when Content-Type is not a
+	                       manifest type; never NULL on success */
+	char digest[CLIP_DIGEST_BUFSZ];  /* sha256 of data */
+};
+
+void clip_fetched_manifest_free(struct clip_fetched_manifest *m);
+
+/*
+ * GET /v2/REPO/manifests/TAG_OR_DIGEST with an Accept header for OCI
+ * manifests and indexes and Docker schema 2 manifests and lists.  When
+ * tag_or_digest is a digest the bytes are verified against it
+ * (CLIP_ERR_CHECKSUM).  Errors: CLIP_ERR_NOTFOUND (404),
+ * CLIP_ERR_AUTH (401/403 after auth), CLIP_ERR_TOOBIG, CLIP_ERR_HTTP,
+ * CLIP_ERR_NETWORK, CLIP_ERR_TIMEOUT, CLIP_ERR_INVALID (bad tag).
+ */
+clip_err clip_registry_get_manifest(clip_registry *r, const char *tag_or_digest,
+    struct clip_fetched_manifest *out, struct clip_error *err);
+
+/*
+ * GET a whole blob into memory (at most max bytes, else CLIP_ERR_TOOBIG)
+ * and verify its digest.  *data is malloc'ed (NUL-terminated for
+ * convenience, the NUL not counted in *len).
+ */
+clip_err clip_registry_get_blob(clip_registry *r, const char *digest, size_t max,
+    uint8_t **data, size_t *len, struct clip_error *err);
+
+/*
+ * Called with the blob's bytes in order, as they arrive.  Return 0 to go
+ * on, anything else to stop (clip_registry_stream_blob then returns
+ * CLIP_ERR_CANCELLED).
+ */
+typedef int (*clip_blob_sink)(void *ctx, const void *buf, size_t len);
+
+/*
+ * Streams a whole blob to sink, verifying the digest at the end (so the
+ * sink has seen every byte before it learns of a CLIP_ERR_CHECKSUM; it
+ * must not trust them before this returns CLIP_OK).  If expected_size is
+ * not UINT64_MAX, a blob of another length fails (CLIP_ERR_IMAGE).  A
+ * connection lost mid-way is resumed from the next byte.
+ */
+clip_err clip_registry_stream_blob(clip_registry *r, const char *digest,
+    uint64_t expected_size, clip_blob_sink sink, void *ctx,
+    struct clip_error *err);
+
+/*
+ * Reads exactly len bytes at offset off of a blob into buf (no digest
+ * check: the caller verifies ranges its own way).  Uses Range; a server
+ * that answers 200 with the whole blob is handled (the slice is taken,
+ * the rest is not downloaded).  A blob that ends before off+len gives
+ * CLIP_ERR_PROTOCOL ("short body") or CLIP_ERR_HTTP (416).  len 0 is a
+ * no-op.
+ */
+clip_err clip_registry_read_range(clip_registry *r, const char *digest,
+    uint64_t off, size_t len, void *buf, struct clip_error *err);
+/* The same, calling progress(arg, have) as the bytes land in buf (see
+ * blob_source.h: a retry may start lower again). */
+clip_err clip_registry_read_range_progress(clip_registry *r, const char *digest,
+    uint64_t off, size_t len, void *buf, clip_fetch_progress_fn progress, void *arg,
+    struct clip_error *err);
+
+#endif

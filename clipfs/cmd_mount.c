@@ -105,9 +105,6 @@ mount_usage(FILE *out)
 	    "                          (default 1)\n"
 	    "      --trace FILE        write each file's first read (path, time, offset)\n"
 	    "      --no-prefetch       do not fetch the index's prefetch list at mount\n"
-	    "      --partial-loads     a read near the start of a span fetches only that\n"
-	    "                          start (needs an index with chunk hashes; fewer bytes,\n"
-	    "                          more requests)\n"
 	    "      --background-fetch[=RATE]  after the prefetch list, fetch the rest of the\n"
 	    "                          image at most RATE bytes/s (default 20M), so the mount\n"
 	    "                          ends up independent of the registry\n"
@@ -484,7 +481,6 @@ run_mount(struct mount_opts *m)
 	ro.readahead_spans = m->readahead;
 	ro.predict_spans = m->predict;
 	ro.load_bytes = m->load_size;
-	ro.partial_loads = m->partial_loads ? 1 : 0;
 	ro.warn = reader_warn;
 	if (!m->no_disk_cache) {
 		snprintf(cache_dir, sizeof(cache_dir), "%s", m->cache_dir ? m->cache_dir :
@@ -570,6 +566,9 @@ cmd_mount(int argc, char **argv)
 	m.load_size = 8 << 20;
 	if (parse_args(argc, argv, &m) != 0)
 		return EXIT_USAGE;
+	if (m.partial_loads)
+		fprintf(stderr, "clipfs mount: --partial-loads is ignored: it was measured not worth "
+		    "its requests, and a miss is answered while its span arrives anyway\n");
 	if (absolute(&m.index_path, &keep[0]) || absolute(&m.mountpoint, &keep[1]) ||
 	    absolute(&m.layout, &keep[2]) || absolute(&m.cache_dir, &keep[3]) ||
 	    absolute(&m.trace, &keep[4]) || absolute(&m.cacert, &keep[5]) ||

@@ -62,14 +62,51 @@ stats_socket_path(const char *mountpoint, char *buf, size_t len)
 	return snprintf(buf, len, "%s/%s.sock", dir, hex) >= (int)len ? -1 : 0;
 }
 
+/* Sets member key of o ("a.b": member b of object a, made if needed). */
+static void
+json_set_path(json_t *o, const char *key, json_t *v)
+{
+	const char *dot = strchr(key, '.');
+	char head[64];
+	json_t *sub;
+
+	if (dot == NULL || (size_t)(dot - key) >= sizeof(head)) {
+		json_object_set_new(o, key, v);
+		return;
+	}
+	memcpy(head, key, (size_t)(dot - key));
+	head[dot - key] = '\0';
+	if ((sub = json_object_get(o, head)) == NULL) {
+		sub = json_object();
+		json_object_set_new(o, head, sub);
+	}
+	json_set_path(sub, dot + 1, v);
+}
+
+/* The member at key, as for json_set_path; NULL if there is none. */
+static json_t *
+json_get_path(json_t *o, const char *key)
+{
+	const char *dot = strchr(key, '.');
+	char head[64];
+
+	if (dot == NULL || (size_t)(dot - key) >= sizeof(head))
+		return json_object_get(o, key);
+	memcpy(head, key, (size_t)(dot - key));
+	head[dot - key] = '\0';
+	return json_get_path(json_object_get(o, head), dot + 1);
+}
+
+/* Never waits for the reader's loads or writes: the counters as they are. */
 static json_t *
 stats_json(const struct stats_server *s)
 {
 	struct clipfs_fs *fs = s->fs;
 	struct clip_reader_stats rs;
+	const struct clip_reader_stat_field *f;
 	json_t *j;
+	size_t k;
 
-	clip_reader_flush(fs->reader);   /* so disk writes and fetches add up */
 	clip_reader_stats(fs->reader, &rs);
 	j = json_object();
 	json_object_set_new(j, "mountpoint", json_string(s->mountpoint));
@@ -85,28 +122,16 @@ stats_json(const struct stats_server *s)
 	    "reads", (json_int_t)atomic_load(&fs->counters.reads),
 	    "readlinks", (json_int_t)atomic_load(&fs->counters.readlinks),
 	    "xattrs", (json_int_t)atomic_load(&fs->counters.xattrs)));
-	json_object_set_new(j, "requests", json_integer((json_int_t)rs.fetch_requests));
-	json_object_set_new(j, "bytes_fetched", json_integer((json_int_t)rs.bytes_fetched));
-	json_object_set_new(j, "bytes_served", json_integer((json_int_t)rs.bytes_served));
-	json_object_set_new(j, "spans_inflated", json_integer((json_int_t)rs.spans_inflated));
-	json_object_set_new(j, "readahead_spans", json_integer((json_int_t)rs.readahead_spans));
-	json_object_set_new(j, "prefetch_spans", json_integer((json_int_t)rs.prefetch_spans));
-	json_object_set_new(j, "partial_loads", json_integer((json_int_t)rs.partial_loads));
-	json_object_set_new(j, "stream_loads", json_integer((json_int_t)rs.stream_loads));
-	json_object_set_new(j, "prefetch_requests", json_integer((json_int_t)rs.prefetch_requests));
-	json_object_set_new(j, "cache", json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
-	    "memory_hits", (json_int_t)rs.mem_hits, "memory_misses", (json_int_t)rs.mem_misses,
-	    "memory_bytes", (json_int_t)rs.mem_bytes, "disk_hits", (json_int_t)rs.disk_hits,
-	    "disk_misses", (json_int_t)rs.disk_misses, "disk_bytes", (json_int_t)rs.disk_bytes,
-	    "disk_writes", (json_int_t)rs.disk_writes, "disk_damaged", (json_int_t)rs.disk_damaged));
+	for (k = 0; k < clip_reader_stat_field_count; k++) {
+		f = &clip_reader_stat_fields[k];
+		json_set_path(j, f->key, json_integer((json_int_t)clip_reader_stat_value(&rs, f)));
+	}
 	json_object_set_new(j, "fetch_latency_us", json_pack("{s:I,s:I,s:I}",
 	    "p50", (json_int_t)clip_reader_stats_latency_quantile(&rs, 0.50),
 	    "p90", (json_int_t)clip_reader_stats_latency_quantile(&rs, 0.90),
 	    "p99", (json_int_t)clip_reader_stats_latency_quantile(&rs, 0.99)));
-	json_object_set_new(j, "errors", json_pack("{s:I,s:I,s:I,s:I}",
-	    "fetch", (json_int_t)rs.fetch_errors, "checksum", (json_int_t)rs.checksum_errors,
-	    "read_eio", (json_int_t)atomic_load(&fs->counters.read_errors),
-	    "disk_cache", (json_int_t)rs.disk_errors));
+	json_set_path(j, "errors.read_eio",
+	    json_integer((json_int_t)atomic_load(&fs->counters.read_errors)));
 	return j;
 }
 
@@ -287,6 +312,37 @@ jint(json_t *o, const char *a, const char *b)
 	return json_integer_value(v);
 }
 
+/* clipfs stats without --json: a few lines about the mount, then every
+ * reader counter of the list, by its name. */
+static void
+print_stats_text(json_t *j)
+{
+	const struct clip_reader_stat_field *f;
+	size_t k;
+
+	printf("mountpoint:      %s\n", json_string_value(json_object_get(j, "mountpoint")));
+	printf("index:           %s\n", json_string_value(json_object_get(j, "index")));
+	printf("pid:             %lld\n", (long long)jint(j, "pid", NULL));
+	printf("ready after:     %.1f ms\n", json_real_value(json_object_get(j, "ready_ms")));
+	printf("fuse requests:   %lld lookups, %lld getattrs, %lld readdirs, %lld opens, "
+	    "%lld reads, %lld readlinks, %lld xattrs\n",
+	    (long long)jint(j, "fuse", "lookups"), (long long)jint(j, "fuse", "getattrs"),
+	    (long long)jint(j, "fuse", "readdirs"), (long long)jint(j, "fuse", "opens"),
+	    (long long)jint(j, "fuse", "reads"), (long long)jint(j, "fuse", "readlinks"),
+	    (long long)jint(j, "fuse", "xattrs"));
+	printf("fetch latency:   p50 %lld us, p90 %lld us, p99 %lld us\n",
+	    (long long)jint(j, "fetch_latency_us", "p50"),
+	    (long long)jint(j, "fetch_latency_us", "p90"),
+	    (long long)jint(j, "fetch_latency_us", "p99"));
+	printf("EIO replies:     %lld\n", (long long)jint(j, "errors", "read_eio"));
+	for (k = 0; k < clip_reader_stat_field_count; k++) {
+		f = &clip_reader_stat_fields[k];
+		printf("%-20s %14lld  %s%s\n", f->name,
+		    (long long)json_integer_value(json_get_path(j, f->key)), f->what,
+		    f->gauge ? " (now)" : "");
+	}
+}
+
 int
 cmd_stats(int argc, char **argv)
 {
@@ -327,29 +383,7 @@ cmd_stats(int argc, char **argv)
 		fputs(buf, stdout);
 		putchar('\n');
 	} else {
-		printf("mountpoint:      %s\n", json_string_value(json_object_get(j, "mountpoint")));
-		printf("index:           %s\n", json_string_value(json_object_get(j, "index")));
-		printf("ready after:     %.1f ms\n", json_real_value(json_object_get(j, "ready_ms")));
-		printf("requests:        %lld (%lld bytes fetched)\n", (long long)jint(j, "requests", NULL),
-		    (long long)jint(j, "bytes_fetched", NULL));
-		printf("bytes served:    %lld\n", (long long)jint(j, "bytes_served", NULL));
-		printf("spans inflated:  %lld (%lld by readahead, %lld prefetched in %lld requests, "
-		    "%lld partly, %lld while arriving)\n",
-		    (long long)jint(j, "spans_inflated", NULL), (long long)jint(j, "readahead_spans", NULL),
-		    (long long)jint(j, "prefetch_spans", NULL), (long long)jint(j, "prefetch_requests", NULL),
-		    (long long)jint(j, "partial_loads", NULL), (long long)jint(j, "stream_loads", NULL));
-		printf("memory cache:    %lld hits, %lld misses\n", (long long)jint(j, "cache", "memory_hits"),
-		    (long long)jint(j, "cache", "memory_misses"));
-		printf("disk cache:      %lld hits, %lld misses, %lld bytes\n",
-		    (long long)jint(j, "cache", "disk_hits"), (long long)jint(j, "cache", "disk_misses"),
-		    (long long)jint(j, "cache", "disk_bytes"));
-		printf("fetch latency:   p50 %lld us, p90 %lld us, p99 %lld us\n",
-		    (long long)jint(j, "fetch_latency_us", "p50"),
-		    (long long)jint(j, "fetch_latency_us", "p90"),
-		    (long long)jint(j, "fetch_latency_us", "p99"));
-		printf("errors:          fetch %lld, checksum %lld, EIO replies %lld, disk cache %lld\n",
-		    (long long)jint(j, "errors", "fetch"), (long long)jint(j, "errors", "checksum"),
-		    (long long)jint(j, "errors", "read_eio"), (long long)jint(j, "errors", "disk_cache"));
+		print_stats_text(j);
 	}
 	json_decref(j);
 	free(buf);

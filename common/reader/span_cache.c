@@ -15,12 +15,13 @@
 
 #include "common/reader/span_cache.h"
 
-enum span_state { LOADING, READY, FAILED };
+enum span_state { LOADING, READY, FAILED, GONE };
 
 struct span {
 	uint64_t key;
 	uint8_t *data;
 	size_t len;
+	size_t avail;                /* LOADING: data[0, avail) are final */
 	enum span_state state;
 	unsigned refs;
 	struct clip_error err;       /* FAILED: what the loader reported */
@@ -123,50 +124,42 @@ span_cache_free(span_cache *c)
 	free(c);
 }
 
+/* A new LOADING entry for key, with the caller's reference.  Locked. */
+static struct span *
+claim(span_cache *c, uint64_t key)
+{
+	struct span *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	s->key = key;
+	s->state = LOADING;
+	s->refs = 1;
+	HASH_ADD(hh, c->table, key, sizeof(s->key), s);
+	return s;
+}
+
 enum span_lookup
-span_cache_get(span_cache *c, uint64_t key, struct span **sp, int *waited,
-    struct clip_error *err)
+span_cache_lookup(span_cache *c, uint64_t key, struct span **sp)
 {
 	struct span *s;
 	enum span_lookup res;
 
-	*sp = NULL;
-	*waited = 0;
 	pthread_mutex_lock(&c->lock);
 	HASH_FIND(hh, c->table, &key, sizeof(key), s);
 	if (s == NULL) {
-		s = calloc(1, sizeof(*s));
-		if (s == NULL) {
-			pthread_mutex_unlock(&c->lock);
-			clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
-			return SPAN_FAILED;
-		}
-		s->key = key;
-		s->state = LOADING;
-		s->refs = 1;
-		HASH_ADD(hh, c->table, key, sizeof(s->key), s);
-		pthread_mutex_unlock(&c->lock);
-		*sp = s;
-		return SPAN_LOAD;
-	}
-	s->refs++;
-	while (s->state == LOADING) {
-		*waited = 1;
-		pthread_cond_wait(&c->done, &c->lock);
-	}
-	if (s->state == READY) {
-		lru_unlink(c, s);
-		lru_push(c, s);
-		*sp = s;
-		res = SPAN_READY;
+		s = claim(c, key);
+		res = s != NULL ? SPAN_CLAIMED : SPAN_NOMEM;
 	} else {
-		if (err != NULL)
-			*err = s->err;
-		if (--s->refs == 0)
-			span_destroy(s);
-		res = SPAN_FAILED;
+		s->refs++;
+		res = s->state == READY ? SPAN_READY : SPAN_LOADING;
+		if (res == SPAN_READY) {
+			lru_unlink(c, s);
+			lru_push(c, s);
+		}
 	}
 	pthread_mutex_unlock(&c->lock);
+	*sp = s;
 	return res;
 }
 
@@ -177,16 +170,51 @@ span_cache_try_claim(span_cache *c, uint64_t key)
 
 	pthread_mutex_lock(&c->lock);
 	HASH_FIND(hh, c->table, &key, sizeof(key), s);
-	if (s != NULL) {
-		s = NULL;   /* present, or being loaded by someone else */
-	} else if ((s = calloc(1, sizeof(*s))) != NULL) {
-		s->key = key;
-		s->state = LOADING;
-		s->refs = 1;
-		HASH_ADD(hh, c->table, key, sizeof(s->key), s);
-	}
+	s = s != NULL ? NULL : claim(c, key);   /* present, or someone else's */
 	pthread_mutex_unlock(&c->lock);
 	return s;
+}
+
+enum span_wait
+span_cache_wait(span_cache *c, struct span *s, size_t need, struct clip_error *err)
+{
+	enum span_wait res;
+
+	pthread_mutex_lock(&c->lock);
+	while (s->state == LOADING && s->avail < need)
+		pthread_cond_wait(&c->done, &c->lock);
+	if (s->state == READY || s->state == LOADING) {
+		res = SPAN_WAIT_OK;
+	} else if (s->state == GONE) {
+		res = SPAN_WAIT_GONE;
+	} else {
+		res = SPAN_WAIT_FAILED;
+		if (err != NULL)
+			*err = s->err;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return res;
+}
+
+void
+span_cache_begin(span_cache *c, struct span *s, uint8_t *buf, size_t len)
+{
+	pthread_mutex_lock(&c->lock);
+	s->data = buf;
+	s->len = len;
+	s->avail = 0;
+	pthread_mutex_unlock(&c->lock);
+}
+
+void
+span_cache_advance(span_cache *c, struct span *s, size_t avail)
+{
+	pthread_mutex_lock(&c->lock);
+	if (avail > s->avail) {
+		s->avail = avail;
+		pthread_cond_broadcast(&c->done);
+	}
+	pthread_mutex_unlock(&c->lock);
 }
 
 int
@@ -228,8 +256,11 @@ void
 span_cache_fill(span_cache *c, struct span *s, uint8_t *data, size_t len)
 {
 	pthread_mutex_lock(&c->lock);
+	if (s->data != data)
+		free(s->data);   /* begun, never advanced */
 	s->data = data;
 	s->len = len;
+	s->avail = len;
 	s->state = READY;
 	lru_push(c, s);
 	c->bytes += len;
@@ -237,6 +268,18 @@ span_cache_fill(span_cache *c, struct span *s, uint8_t *data, size_t len)
 	trim(c);
 	pthread_cond_broadcast(&c->done);
 	pthread_mutex_unlock(&c->lock);
+}
+
+/* Ends a load that will not fill the entry: it leaves the table, the
+ * waiters wake, and the caller's reference goes.  Locked. */
+static void
+drop_loading(span_cache *c, struct span *s, enum span_state state)
+{
+	s->state = state;
+	HASH_DEL(c->table, s);
+	pthread_cond_broadcast(&c->done);
+	if (--s->refs == 0)
+		span_destroy(s);
 }
 
 void
@@ -249,11 +292,15 @@ span_cache_fail(span_cache *c, struct span *s, const struct clip_error *e)
 		clip_error_set(&s->err, CLIP_ERR_IO, "span load failed");
 	if (s->err.code == CLIP_OK)
 		s->err.code = CLIP_ERR_IO;
-	s->state = FAILED;
-	HASH_DEL(c->table, s);
-	pthread_cond_broadcast(&c->done);
-	if (--s->refs == 0)
-		span_destroy(s);
+	drop_loading(c, s, FAILED);
+	pthread_mutex_unlock(&c->lock);
+}
+
+void
+span_cache_abandon(span_cache *c, struct span *s)
+{
+	pthread_mutex_lock(&c->lock);
+	drop_loading(c, s, GONE);
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -264,7 +311,9 @@ span_cache_release(span_cache *c, struct span *s)
 		return;
 	pthread_mutex_lock(&c->lock);
 	s->refs--;
-	if (s->refs == 0 && c->bytes > c->max_bytes)
+	if (s->refs == 0 && (s->state == FAILED || s->state == GONE))
+		span_destroy(s);     /* out of the table already */
+	else if (s->refs == 0 && c->bytes > c->max_bytes)
 		trim(c);
 	pthread_mutex_unlock(&c->lock);
 }

@@ -19,7 +19,10 @@
 #   mnt_umount_fg MNT PID      the same for a foreground daemon, then wait
 #                              (10 s at most) for PID to exit; fail unless
 #                              it exits with status 0
-#   mnt_stat MNT JQ_EXPR       a value from clipfs stats --json MNT
+#   mnt_stat MNT JQ_EXPR       a value from clipfs stats --json MNT, once
+#                              the daemon's loads and writes have settled
+#   mnt_stat_now MNT JQ_EXPR   the same without waiting
+#   mnt_settle MNT             wait (bounded) for loads and writes to end
 #   mnt_daemon_gone PID        0 once PID is gone or a zombie (bounded)
 #   mnt_no_log_errors LOG      fail if LOG has "error:" or "warning:" lines
 #
@@ -113,8 +116,29 @@ mnt_umount_fg() {
 	[ "$rc" -eq 0 ] || harness_fail "the daemon $pid of $mnt exited with status $rc"
 }
 
+# mnt_stat MOUNTPOINT JQ: a value from clipfs stats --json, once the
+# daemon's loads and disk-cache writes have settled (mnt_settle): clipfs
+# stats reports the counters as they are and never waits itself.
 mnt_stat() {
+	mnt_settle "$1"
+	mnt_stat_now "$@"
+}
+
+mnt_stat_now() {
 	"$CLIPFS" stats --json "$1" | jq -r "$2"
+}
+
+# Waits (bounded: 10 s) until no load is queued or running and no span
+# waits for the disk cache.  Returns 1 if they did not settle.
+mnt_settle() {
+	local busy
+	for _ in $(seq 1 200); do
+		busy=$("$CLIPFS" stats --json "$1" 2>/dev/null |
+			jq -r '.loads_queued + .loads_running + .cache.disk_writes_pending') || return 1
+		[ "$busy" = 0 ] && return 0
+		sleep 0.05
+	done
+	return 1
 }
 
 # A zombie counts as gone: the daemon has exited, and our parent shell or

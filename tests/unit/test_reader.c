@@ -32,7 +32,9 @@
 #define MiB (1024u * 1024u)
 #define SPAN (64 * KiB)
 static uint64_t fx_span = SPAN;   /* the span make_layer indexes with */
+static int fx_words_only;         /* gen_data: only the text-like segments */
 #define MAX_SPANS 4096
+#define MAX_RANGES 1024
 
 /* ---- data ---------------------------------------------------------------- */
 
@@ -64,7 +66,7 @@ gen_data(size_t len, uint64_t seed)
 		seg = 1 + (size_t)(rnd(&st) % (100 * KiB));
 		if (seg > len - pos)
 			seg = len - pos;
-		r = rnd(&st) % 10;
+		r = fx_words_only ? 0 : rnd(&st) % 10;
 		if (r < 6) {
 			for (i = 0; i < seg;) {
 				const char *s = words[rnd(&st) % (sizeof(words) / sizeof(words[0]))];
@@ -276,27 +278,78 @@ struct wrap {
 	atomic_int fail;             /* fail every fetch */
 	atomic_int delay_ms;         /* sleep before fetching */
 	atomic_uint calls;
+	/* per_span[i]: fetches that held the last byte of span i that is
+	 * its own (the next span may start on the byte before its end): a
+	 * fetch takes whole chunks, so it holds a little of its neighbours
+	 * too, and its first chunk may have come with the span before;
+	 * unknown_ranges: fetches that held no span's last byte, or several. */
 	atomic_uint per_span[MAX_SPANS];
-	atomic_uint unknown_ranges;  /* fetches that are not exactly one span */
+	atomic_uint unknown_ranges;
+	/* Every range fetched, in order (the first MAX_RANGES). */
+	pthread_mutex_t lock;
+	uint64_t range_off[MAX_RANGES], range_len[MAX_RANGES];
+	unsigned nranges;
 };
+
+/* Bytes fetched more than once: the sum, over pairs of ranges, of what
+ * they have in common. */
+static void __attribute__((unused))
+wrap_dump(struct wrap *w)
+{
+	unsigned a;
+
+	for (a = 0; a < w->f->nspans; a++)
+		fprintf(stderr, "span %u: %llu-%llu\n", a, (unsigned long long)w->f->span_start[a],
+		    (unsigned long long)w->f->span_end[a]);
+	for (a = 0; a < w->nranges; a++)
+		fprintf(stderr, "fetch %llu-%llu\n", (unsigned long long)w->range_off[a],
+		    (unsigned long long)(w->range_off[a] + w->range_len[a]));
+}
+
+static uint64_t
+wrap_overlap_bytes(struct wrap *w)
+{
+	uint64_t total = 0, lo, hi;
+	unsigned a, b;
+
+	pthread_mutex_lock(&w->lock);
+	for (a = 0; a < w->nranges; a++)
+		for (b = a + 1; b < w->nranges; b++) {
+			lo = w->range_off[a] > w->range_off[b] ? w->range_off[a] : w->range_off[b];
+			hi = w->range_off[a] + w->range_len[a] < w->range_off[b] + w->range_len[b] ?
+			    w->range_off[a] + w->range_len[a] : w->range_off[b] + w->range_len[b];
+			if (hi > lo)
+				total += hi - lo;
+		}
+	pthread_mutex_unlock(&w->lock);
+	return total;
+}
 
 static clip_err
 wrap_fetch(void *ctx, const char *digest, uint64_t off, size_t len, void *buf,
     struct clip_error *err)
 {
 	struct wrap *w = ctx;
-	uint32_t i;
+	uint32_t i, held;
 	clip_err rc;
 	int ms = atomic_load(&w->delay_ms);
 
 	atomic_fetch_add(&w->calls, 1);
-	for (i = 0; i < w->f->nspans; i++)
-		if (w->f->span_start[i] == off && w->f->span_end[i] - off == len)
-			break;
-	if (i < w->f->nspans)
-		atomic_fetch_add(&w->per_span[i], 1);
-	else
+	for (i = 0, held = 0; i < w->f->nspans; i++) {
+		uint64_t last = w->f->span_end[i] - (w->f->span_end[i] - w->f->span_start[i] > 1 ? 2 : 1);
+		if (last >= off && last < off + len) {
+			atomic_fetch_add(&w->per_span[i], 1);
+			held++;
+		}
+	}
+	if (held != 1)
 		atomic_fetch_add(&w->unknown_ranges, 1);
+	pthread_mutex_lock(&w->lock);
+	if (w->nranges < MAX_RANGES) {
+		w->range_off[w->nranges] = off;
+		w->range_len[w->nranges++] = len;
+	}
+	pthread_mutex_unlock(&w->lock);
 	if (ms > 0) {
 		struct timespec ts = { 0, (long)ms * 1000000L };
 		nanosleep(&ts, NULL);
@@ -317,6 +370,7 @@ wrap_init(struct wrap *w, const struct clip_blob_source *inner, const struct lay
 	memset(out, 0, sizeof(*out));
 	w->inner = *inner;
 	w->f = f;
+	pthread_mutex_init(&w->lock, NULL);
 	out->fetch = wrap_fetch;
 	out->ctx = w;
 }
@@ -406,6 +460,19 @@ opts_quiet(struct clip_reader_opts *o)
 	o->predict_spans = 0;
 	o->load_bytes = 0;
 	o->warn = count_warn;
+}
+
+/* The compressed bytes of the whole chunks that hold span cp. */
+static uint64_t
+chunk_span(const struct layer_fx *f, const struct clip_checkpoint *cp)
+{
+	struct clip_layer L;
+	uint64_t cs = clip_index_chunk_size(f->idx), from, to;
+
+	clip_index_layer(f->idx, 0, &L);
+	from = cp->span_start / cs * cs;
+	to = (cp->span_end + cs - 1) / cs * cs;
+	return (to < L.compressed_size ? to : L.compressed_size) - from;
 }
 
 /* Mode bits of path, or -1. */
@@ -517,7 +584,6 @@ TEST(test_counters_exact)
 	CHECK_OK(make_layer(f, CLIP_COMPRESSION_GZIP, 2 * MiB, 2, &err), &err);
 	CHECK_OK(clip_layout_source_new("layout", &ls, &src, &err), &err);
 	opts_quiet(&o);
-	o.stream_loads = 0;             /* the span, exactly */
 	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
 	CHECK_OK(clip_index_checkpoint(f->idx, 0, 5, &cp), NULL);
 
@@ -527,8 +593,10 @@ TEST(test_counters_exact)
 	CHECK(s.reads == 1);
 	CHECK(s.bytes_served == 50);
 	CHECK(s.fetch_requests == 1);
-	CHECK(s.bytes_fetched == cp.span_end - cp.span_start);
-	CHECK(s.spans_inflated == 1 && s.stream_loads == 0);
+	/* The chunks that hold the span, each checked on its own. */
+	CHECK_MSG(s.bytes_fetched == chunk_span(f, &cp), "%llu fetched, %llu wanted",
+	    (unsigned long long)s.bytes_fetched, (unsigned long long)chunk_span(f, &cp));
+	CHECK(s.spans_inflated == 1 && s.stream_loads == 1);
 	CHECK(s.mem_misses == 1 && s.mem_hits == 0);
 	CHECK(s.mem_spans == 1 && s.mem_bytes == cp.out_end - cp.out_offset);
 	CHECK(clip_reader_stats_latency_quantile(&s, 0.5) >= 1);
@@ -540,7 +608,7 @@ TEST(test_counters_exact)
 	flushed_stats(r, &s);
 	CHECK(s.mem_hits == 2 && s.mem_misses == 1);
 	CHECK(s.fetch_requests == 1);
-	CHECK(s.bytes_fetched == cp.span_end - cp.span_start);
+	CHECK(s.bytes_fetched == chunk_span(f, &cp));
 	CHECK(s.spans_inflated == 1);
 	CHECK(s.bytes_served == 110);
 	CHECK(s.checksum_errors == 0 && s.fetch_errors == 0);
@@ -631,13 +699,14 @@ TEST(test_threads_single_flight)
 		    args[i].msg);
 	clip_reader_free(r);   /* waits for work_queue */
 	r = NULL;
-	CHECK(atomic_load(&w->unknown_ranges) == 0);
+	/* No byte fetched twice, so no span either. */
+	CHECK_MSG(wrap_overlap_bytes(w) == 0, "%llu bytes fetched twice",
+	    (unsigned long long)wrap_overlap_bytes(w));
 	for (i = 0; i < f->nspans; i++) {
 		CHECK_MSG(atomic_load(&w->per_span[i]) <= 1, "span %u fetched %u times", i,
 		    atomic_load(&w->per_span[i]));
 		total += atomic_load(&w->per_span[i]);
 	}
-	CHECK(total == atomic_load(&w->calls));
 	CHECK(total > f->nspans / 2);
 
 	/* Many threads, one span, a slow source: exactly one fetch. */
@@ -764,10 +833,12 @@ TEST(test_corrupt_source)
 		CHECK_OK(clip_index_checkpoint(f->idx, 0, 4, &c5), NULL);
 		CHECK(clip_reader_read(r, 0, cp.out_offset, 512 * KiB, big, &got, &err) ==
 		    CLIP_ERR_CHECKSUM);
-		/* Span 3 came from memory, span 4 failed. */
-		CHECK(got == c5.out_offset - cp.out_offset);
+		/* Span 3 came from memory; a later one failed (the flipped
+		 * byte may lie in the part of a chunk that the next span
+		 * holds), and what came before it is right. */
+		CHECK_MSG(got >= c5.out_offset - cp.out_offset && got < 512 * KiB, "%zu", got);
 		CHECK(memcmp(big, f->data + cp.out_offset, got) == 0);
-		CHECK_MSG(strstr(err.msg, "span 4") != NULL, "%s", err.msg);
+		CHECK_MSG(strstr(err.msg, "span ") != NULL, "%s", err.msg);
 		free(big);
 	}
 
@@ -1124,6 +1195,7 @@ TEST(test_readahead)
 	clip_reader_opts_init(&o);
 	o.readahead_spans = 2;
 	o.predict_spans = 0;
+	o.load_bytes = 0;              /* a miss loads its own span only */
 	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
 	CHECK_OK(clip_index_checkpoint(f->idx, 0, 1, &c1), NULL);
 
@@ -1215,7 +1287,8 @@ TEST(test_predict)
 	/* A miss in the last span predicts nothing past it. */
 	CHECK(read_cmp(r, f, last.out_offset + 10, 10, &err) == 0);
 	clip_reader_free(r);   /* waits for the background loads */
-	for (i = 2; i < f->nspans - 1; i++)
+	/* (Spans that end in the last span's first chunk come with it.) */
+	for (i = 2; i < f->nspans - 1 && f->span_end[i] <= last.span_start / 65536 * 65536; i++)
 		CHECK_MSG(atomic_load(&w->per_span[i]) == 0, "span %u fetched %u times", i,
 		    atomic_load(&w->per_span[i]));
 	CHECK(atomic_load(&w->per_span[f->nspans - 1]) == 1);
@@ -1251,6 +1324,7 @@ TEST(test_readahead_extent)
 	clip_reader_opts_init(&o);
 	o.readahead_spans = 4;
 	o.predict_spans = 0;
+	o.load_bytes = 0;
 	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
 	CHECK_OK(clip_index_checkpoint(f->idx, 0, 1, &c1), NULL);
 	CHECK_OK(clip_index_checkpoint(f->idx, 0, 2, &c2), NULL);
@@ -1279,12 +1353,12 @@ TEST(test_readahead_extent)
 }
 
 /*
- * Partial loads: with 1 MiB spans (several 64 KiB chunks each), a read
- * near a span's start fetches and inflates only that start, verified by
- * chunk hashes; a read past it loads the whole span; corrupted bytes are
- * never served; a prefix on disk serves a later reader inside it.
+ * Requests never overlap: a very compressible layer with small spans
+ * (several to a 64 KiB chunk), read from start to end with readahead,
+ * predict and runs on, fetches no byte twice, and all of it once.  The
+ * chunks at the edges of each request are taken from memory instead.
  */
-TEST(test_partial_loads)
+TEST(test_requests_never_overlap)
 {
 	struct layer_fx *f = malloc(sizeof(*f));
 	struct wrap *w = malloc(sizeof(*w));
@@ -1292,101 +1366,35 @@ TEST(test_partial_loads)
 	struct clip_blob_source lsrc, src;
 	struct clip_reader_opts o;
 	struct clip_reader_stats s;
-	struct clip_checkpoint c2, c3;
 	clip_layout_source *ls = NULL;
 	clip_reader *r = NULL;
-	uint64_t fetched, from;
-	uint8_t buf[100];
-	size_t got;
+	uint64_t off, overlap;
 
 	CHECK(f != NULL && w != NULL);
-	fx_span = 1 * MiB;
-	CHECK_OK(make_layer(f, CLIP_COMPRESSION_GZIP, 8 * MiB, 21, &err), &err);
+	fx_span = 64 * KiB;
+	fx_words_only = 1;
+	CHECK_OK(make_layer(f, CLIP_COMPRESSION_GZIP, 24 * MiB, 31, &err), &err);
 	fx_span = SPAN;
-	CHECK_MSG(clip_index_chunk_size(f->idx) > 0, "the fixture's index has no chunk hashes");
-	CHECK_OK(clip_index_checkpoint(f->idx, 0, 2, &c2), NULL);
-	CHECK_OK(clip_index_checkpoint(f->idx, 0, 3, &c3), NULL);
-	CHECK_MSG(c2.span_end - c2.span_start > 4 * (uint64_t)clip_index_chunk_size(f->idx),
-	    "span 2 is only %llu compressed bytes", (unsigned long long)(c2.span_end - c2.span_start));
+	fx_words_only = 0;
+	CHECK_MSG(f->blob_len * 4 < f->len && f->nspans * 65536 > f->blob_len,
+	    "not compressible enough: %zu bytes in %u spans to %zu", f->len, f->nspans,
+	    f->blob_len);
 	CHECK_OK(clip_layout_source_new("layout", &ls, &lsrc, &err), &err);
 	wrap_init(w, &lsrc, f, &src);
 	opts_quiet(&o);
-	o.readahead_spans = 0;
-	o.partial_loads = 1;
-
-	/* 1. The start of span 2: one fetch, of less than the span. */
+	o.readahead_spans = 2;
+	o.predict_spans = 1;
+	o.load_bytes = 1 * MiB;
 	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
-	CHECK_MSG(read_cmp(r, f, c2.out_offset + 10, 100, &err) == 0, "%s", clip_error_message(&err));
+	for (off = 0; off < f->len; off += 128 * KiB)
+		CHECK_MSG(read_cmp(r, f, off, 128 * KiB, &err) == 0, "%s", clip_error_message(&err));
 	flushed_stats(r, &s);
-	CHECK(s.partial_loads == 1 && s.fetch_requests == 1);
-	CHECK_MSG(s.bytes_fetched < (c2.span_end - c2.span_start) / 2, "%llu of %llu",
-	    (unsigned long long)s.bytes_fetched, (unsigned long long)(c2.span_end - c2.span_start));
-	fetched = s.bytes_fetched;
-	/* Inside the prefix again: no fetch. */
-	CHECK(read_cmp(r, f, c2.out_offset, 50, &err) == 0);
-	flushed_stats(r, &s);
-	CHECK(s.fetch_requests == 1 && s.mem_hits >= 1);
-	/* The end of span 2: the whole span, fetching only what the prefix
-	 * did not hold (it fetched [from, from + fetched)). */
-	CHECK(read_cmp(r, f, c2.out_end - 100, 100, &err) == 0);
-	flushed_stats(r, &s);
-	CHECK(s.fetch_requests == 2 && s.partial_loads == 1);
-	from = c2.span_start / clip_index_chunk_size(f->idx) * clip_index_chunk_size(f->idx);
-	CHECK_MSG(s.bytes_fetched - fetched == c2.span_end - (from + fetched), "%llu",
-	    (unsigned long long)(s.bytes_fetched - fetched));
-	CHECK(read_cmp(r, f, c2.out_offset + 1 * MiB / 4, 100, &err) == 0);
-	flushed_stats(r, &s);
-	CHECK(s.fetch_requests == 2);
-	/* A read across spans 2 and 3 uses the whole span 2 and a prefix of 3. */
-	CHECK(read_cmp(r, f, c3.out_offset - 50, 100, &err) == 0);
-	flushed_stats(r, &s);
-	CHECK(s.partial_loads == 2 && s.fetch_requests == 3);
-	clip_reader_free(r);
-
-	/* 2. Corrupted bytes: a checksum error, nothing served, nothing kept. */
-	atomic_store(&w->corrupt, 1);
-	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
-	clip_error_clear(&err);
-	memset(buf, 0, sizeof(buf));
-	CHECK(clip_reader_read(r, 0, c2.out_offset + 10, sizeof(buf), buf, &got, &err) ==
-	    CLIP_ERR_CHECKSUM && got == 0);
-	CHECK(strstr(clip_error_message(&err), "chunk") != NULL);
-	atomic_store(&w->corrupt, 0);
-	CHECK(read_cmp(r, f, c2.out_offset + 10, 100, &err) == 0);   /* retried, fine */
-	flushed_stats(r, &s);
-	CHECK(s.checksum_errors == 1 && s.partial_loads == 1);
-	clip_reader_free(r);
-
-	/* 3. Disk: a prefix written by one reader serves the next inside it;
-	 * past it, the whole span is fetched and replaces it. */
-	o.disk_cache_dir = "partial-cache";
-	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
-	CHECK(read_cmp(r, f, c3.out_offset + 1000, 100, &err) == 0);
-	flushed_stats(r, &s);
-	CHECK(s.partial_loads == 1 && s.disk_writes == 1);
-	clip_reader_free(r);
-	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
-	CHECK(read_cmp(r, f, c3.out_offset + 1000, 100, &err) == 0);
-	flushed_stats(r, &s);
-	CHECK(s.fetch_requests == 0 && s.disk_hits == 1);
-	CHECK(read_cmp(r, f, c3.out_end - 10, 10, &err) == 0);
-	flushed_stats(r, &s);
-	CHECK(s.fetch_requests == 1 && s.disk_writes == 1 && s.partial_loads == 0);
-	clip_reader_free(r);
-	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
-	CHECK(read_cmp(r, f, c3.out_end - 10, 10, &err) == 0);
-	CHECK(read_cmp(r, f, c3.out_offset, 10, &err) == 0);
-	flushed_stats(r, &s);
-	CHECK(s.fetch_requests == 0 && s.disk_hits == 2);
-	clip_reader_free(r);
-
-	/* 4. partial_loads = 0: whole spans only. */
-	o.disk_cache_dir = NULL;
-	o.partial_loads = 0;
-	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
-	CHECK(read_cmp(r, f, c2.out_offset + 10, 100, &err) == 0);
-	flushed_stats(r, &s);
-	CHECK(s.partial_loads == 0 && s.bytes_fetched == c2.span_end - c2.span_start);
+	overlap = wrap_overlap_bytes(w);
+	CHECK_MSG(overlap == 0, "%llu bytes fetched twice in %u requests",
+	    (unsigned long long)overlap, w->nranges);
+	CHECK_MSG(s.bytes_fetched == f->blob_len, "%llu bytes fetched of a %zu byte blob",
+	    (unsigned long long)s.bytes_fetched, f->blob_len);
+	CHECK(s.chunk_reuses > 0 && s.fetch_requests > 4 && w->nranges < MAX_RANGES);
 	clip_reader_free(r);
 
 	clip_layout_source_free(ls);
@@ -1459,17 +1467,17 @@ TEST(test_no_memory_cache)
 	CHECK_OK(clip_layout_source_new("layout", &ls, &src, &err), &err);
 	opts_quiet(&o);
 	o.mem_cache_bytes = 0;
-	/* A streamed span stays held until its helper is done, and a read
-	 * in that moment would count as a hit. */
-	o.stream_loads = 0;
 	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
 	for (k = 0; k < 50; k++) {
 		off = rnd(&st) % f->len;
 		CHECK(read_cmp(r, f, off, 70 * KiB, &err) == 0);
 	}
 	CHECK(read_cmp(r, f, 0, f->len, &err) == 0);
+	/* Nothing is kept once out of use (a read that comes while a load
+	 * still holds its span may find it, and counts a hit). */
 	flushed_stats(r, &s);
-	CHECK(s.mem_bytes == 0 && s.mem_spans == 0 && s.mem_hits == 0);
+	CHECK_MSG(s.mem_bytes == 0 && s.mem_spans == 0, "%llu bytes, %llu spans kept",
+	    (unsigned long long)s.mem_bytes, (unsigned long long)s.mem_spans);
 
 	/* Bad options are refused. */
 	{
@@ -1525,8 +1533,10 @@ TEST(test_prefetch)
 	flushed_stats(r, &s);
 	CHECK_MSG(s.fetch_requests == 3, "%llu requests", (unsigned long long)s.fetch_requests);
 	CHECK(s.prefetch_requests == 2 && s.prefetch_spans == f->nspans - 1);
-	CHECK(atomic_load(&w->unknown_ranges) == 2);   /* the merged ones */
-	CHECK(s.bytes_fetched >= f->blob_len);          /* + the 1-byte overlaps */
+	/* Each byte once: the chunk span 3 shares with 2 is not fetched again. */
+	CHECK_MSG(wrap_overlap_bytes(w) == 0, "%llu bytes fetched twice",
+	    (unsigned long long)wrap_overlap_bytes(w));
+	CHECK(s.bytes_fetched == f->blob_len);
 	/* Everything is in memory now: reading it all fetches nothing. */
 	CHECK(read_cmp(r, f, 0, f->len, &err) == 0);
 	flushed_stats(r, &s);
@@ -1538,7 +1548,7 @@ TEST(test_prefetch)
 	clip_reader_free(r);
 
 	/* A request bound splits runs; corrupt bytes fail the spans, cache
-	 * nothing, and the next prefetch fetches them again. */
+	 * none of them, and the next prefetch loads them. */
 	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
 	atomic_store(&w->corrupt, 1);
 	clip_error_clear(&err);
@@ -1548,7 +1558,11 @@ TEST(test_prefetch)
 	atomic_store(&w->corrupt, 0);
 	CHECK_OK(clip_reader_prefetch(r, 0, 0, 4, 1, &err), &err);
 	flushed_stats(r, &s);
-	CHECK(s.fetch_requests == 8 && s.prefetch_spans == 4);
+	/* (Chunks that matched their hashes in the failed requests are kept:
+	 * only the others are fetched again.) */
+	CHECK_MSG(s.fetch_requests > 4 && s.fetch_requests <= 8 && s.prefetch_spans == 4,
+	    "%llu requests, %llu spans", (unsigned long long)s.fetch_requests,
+	    (unsigned long long)s.prefetch_spans);
 	for (i = 0; i < 4; i++)
 		CHECK(span_data_ok(r, f, i));
 	clip_reader_free(r);
@@ -1719,8 +1733,9 @@ TEST(test_stream_loads)
 		for (off = 0; off < f->len; off += 77777)
 			CHECK(read_cmp(r, f, off, 77777, &err) == 0);
 		flushed_stats(r, &s);
-		CHECK_MSG(s.stream_threads == 0, "%llu helpers not joined after the flush",
-		    (unsigned long long)s.stream_threads);
+		CHECK_MSG(s.loads_running == 0 && s.loads_queued == 0,
+		    "%llu loads running, %llu queued after the flush",
+		    (unsigned long long)s.loads_running, (unsigned long long)s.loads_queued);
 		for (tries = 0; (fresh = threads_new(before, nbefore)) != 0 && tries < 200; tries++)
 			usleep(10000);
 		CHECK_MSG(fresh == 0, "%d threads 2 s after the flush that were not there before",
@@ -1774,10 +1789,13 @@ TEST(test_load_runs)
 	CHECK(read_cmp(r, f, c[4].out_offset - 100, 100, &err) == 0);
 	flushed_stats(r, &s);
 	CHECK(s.fetch_requests == 1 && s.mem_hits == 2);
-	/* A miss in span 0 takes span 0 alone: span 1 is there already. */
+	/* A miss in span 0 takes span 0 alone: span 1 is there already.  If
+	 * span 0 lies in the chunk where span 1 starts, that chunk came with
+	 * spans 1-3 and is not fetched again. */
 	CHECK(read_cmp(r, f, 10, 10, &err) == 0);
 	flushed_stats(r, &s);
-	CHECK(s.fetch_requests == 2 && s.spans_inflated == 4 && s.readahead_spans == 2);
+	CHECK_MSG(s.fetch_requests == (c[0].span_end <= 65536 ? 1u : 2u) && s.spans_inflated == 4 &&
+	    s.readahead_spans == 2, "%llu requests", (unsigned long long)s.fetch_requests);
 	clip_reader_free(r);
 
 	/* A flipped byte in span 3: the run stops streaming, and the spans
@@ -1853,7 +1871,6 @@ TEST(test_prefetch_publishes_early)
 	gate_init(g, &lsrc, &src);
 	g->hold_at = (size_t)c0.span_end + 1;     /* span 0 and a byte more */
 	opts_quiet(&o);
-	o.stream_loads = 0;                 /* the read waits on the span itself */
 	memset(&job, 0, sizeof(job));
 	job.count = 4;
 	CHECK_OK(clip_reader_new(f->idx, &src, &o, &job.r, &err), &err);
@@ -1881,6 +1898,6 @@ TEST(test_prefetch_publishes_early)
 
 TEST_MAIN(test_random_reads, test_counters_exact, test_threads_single_flight,
     test_corrupt_source, test_failing_source, test_disk_cache, test_disk_cache_bound,
-    test_disk_cache_unusable, test_readahead, test_readahead_extent, test_predict, test_partial_loads,
+    test_disk_cache_unusable, test_readahead, test_readahead_extent, test_predict, test_requests_never_overlap,
     test_stored_layer, test_no_memory_cache, test_prefetch, test_stream_loads,
     test_load_runs, test_prefetch_publishes_early)

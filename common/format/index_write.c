@@ -684,39 +684,21 @@ emit_chunks(clip_writer *w, struct sect *out, int *written, struct clip_error *e
 #define NSECT_MAX (NSECT_REQUIRED + 1)
 #define SECT_TYPE_MAX CLIP_SECTION_CHUNKS
 
-clip_err
-clip_writer_finish(clip_writer *w, uint8_t **bufp, size_t *lenp, struct clip_error *err)
+/* Sorts the directory entries and points each directory at its run;
+ * sets every inode's link count. */
+static clip_err
+link_tree(clip_writer *w, struct clip_error *err)
 {
-	struct sect s[SECT_TYPE_MAX + 1];   /* indexed by section type */
-	struct clip_strtab *st = NULL;
-	struct clip_disk_header hdr;
-	struct clip_disk_section table[NSECT_MAX];
-	struct clip_disk_image di;
-	size_t i, off, total, nsect;
-	int have_chunks;
-	uint8_t *buf = NULL;
-	clip_err rc;
-	unsigned int mdlen;
+	size_t i;
 
-	*bufp = NULL;
-	*lenp = 0;
-	memset(s, 0, sizeof(s));
-	if ((rc = check_tree(w, err)) != CLIP_OK)
-		return rc;
-	if ((rc = clip_strtab_new(&st, err)) != CLIP_OK)
-		return rc;
-
-	/* Directories: sort entries, then point each directory at its run. */
 	if (w->ndirents > 0)   /* qsort's base may not be NULL, even for 0 */
 		qsort(w->dirents, w->ndirents, sizeof(*w->dirents), dirent_cmp);
 	for (i = 0; i < w->ndirents; i++) {
 		struct pending_dirent *de = &w->dirents[i];
 		struct pending_inode *pd = &w->inodes[de->parent - 1];
-		if (i > 0 && dirent_cmp(de, de - 1) == 0) {
-			rc = clip_error_set(err, CLIP_ERR_INVALID,
+		if (i > 0 && dirent_cmp(de, de - 1) == 0)
+			return clip_error_set(err, CLIP_ERR_INVALID,
 			    "directory inode %u has two entries named '%s'", de->parent, de->name);
-			goto out;
-		}
 		if (pd->d.b == 0)
 			pd->d.a = (uint32_t)i;
 		pd->d.b++;
@@ -727,72 +709,129 @@ clip_writer_finish(clip_writer *w, uint8_t **bufp, size_t *lenp, struct clip_err
 		pi->d.nlink = (pi->d.mode & S_IFMT) == S_IFDIR ? 2 + pi->subdirs : pi->names;
 		pi->d.xattr_set = 0;
 	}
+	return CLIP_OK;
+}
 
-	/* Strings, in a fixed order: image, layers, names, targets, xattrs. */
-	if ((rc = emit_image(w, st, &di, err)) != CLIP_OK)
-		goto out;
-	if ((rc = sect_put(&s[CLIP_SECTION_IMAGE], &di, sizeof(di), err)) != CLIP_OK)
-		goto out;
+static clip_err
+emit_layers(clip_writer *w, struct clip_strtab *st, struct sect *out, struct clip_error *err)
+{
+	struct clip_disk_layer dl;
+	clip_err rc;
+	size_t i;
+
 	for (i = 0; i < w->nlayers; i++) {
 		struct pending_layer *pl = &w->layers[i];
-		struct clip_disk_layer dl;
 		memset(&dl, 0, sizeof(dl));
 		if ((rc = add_str(st, pl->info.digest, &dl.digest, err)) != CLIP_OK ||
 		    (rc = add_str(st, pl->info.media_type, &dl.media_type, err)) != CLIP_OK)
-			goto out;
+			return rc;
 		dl.compressed_size = pl->info.compressed_size;
 		dl.uncompressed_size = pl->info.uncompressed_size;
 		dl.first_checkpoint = pl->first_checkpoint;
 		dl.checkpoint_count = pl->checkpoint_count;
 		dl.compression = pl->info.compression;
-		if ((rc = sect_put(&s[CLIP_SECTION_LAYERS], &dl, sizeof(dl), err)) != CLIP_OK)
-			goto out;
+		if ((rc = sect_put(out, &dl, sizeof(dl), err)) != CLIP_OK)
+			return rc;
 	}
+	return CLIP_OK;
+}
+
+/* Directory entries, then symlink targets (both into the string table). */
+static clip_err
+emit_names(clip_writer *w, struct clip_strtab *st, struct sect *out, struct clip_error *err)
+{
+	struct clip_disk_dirent dd;
+	clip_err rc;
+	size_t i;
+
 	for (i = 0; i < w->ndirents; i++) {
 		struct pending_dirent *de = &w->dirents[i];
-		struct clip_disk_dirent dd;
 		memset(&dd, 0, sizeof(dd));
 		if ((rc = clip_strtab_add(st, de->name, de->len, &dd.name_off, err)) != CLIP_OK)
-			goto out;
+			return rc;
 		dd.name_len = de->len;
 		dd.ino = de->child;
 		dd.type = (uint8_t)(w->inodes[de->child - 1].d.mode >> 12);
-		if ((rc = sect_put(&s[CLIP_SECTION_DIRENTS], &dd, sizeof(dd), err)) != CLIP_OK)
-			goto out;
+		if ((rc = sect_put(out, &dd, sizeof(dd), err)) != CLIP_OK)
+			return rc;
 	}
 	for (i = 0; i < w->ninodes; i++) {
 		struct pending_inode *pi = &w->inodes[i];
 		if ((pi->d.mode & S_IFMT) != S_IFLNK)
 			continue;
 		if ((rc = clip_strtab_add(st, pi->target, pi->target_len, &pi->d.a, err)) != CLIP_OK)
-			goto out;
+			return rc;
 		pi->d.b = (uint32_t)pi->target_len;
 	}
-	if ((rc = emit_xattr_sets(w, st, &s[CLIP_SECTION_XATTR_SETS],
-	    &s[CLIP_SECTION_XATTRS], err)) != CLIP_OK)
+	return CLIP_OK;
+}
+
+static clip_err
+emit_checkpoints(clip_writer *w, struct sect *checkpoints, struct sect *windows,
+    struct clip_error *err)
+{
+	clip_err rc;
+	size_t i;
+
+	for (i = 0; i < w->ncheckpoints; i++) {
+		struct clip_disk_checkpoint cp = w->checkpoints[i];
+		cp.window_off = windows->len;
+		cp.window_zlen = w->windows[i].zlen;
+		if (cp.window_zlen > 0 &&
+		    (rc = sect_put(windows, w->windows[i].z, cp.window_zlen, err)) != CLIP_OK)
+			return rc;
+		if ((rc = sect_put(checkpoints, &cp, sizeof(cp), err)) != CLIP_OK)
+			return rc;
+	}
+	return CLIP_OK;
+}
+
+/* Every section's bytes, strings in a fixed order: image, layers, names,
+ * targets, xattrs. */
+static clip_err
+emit_sections(clip_writer *w, struct sect *s, int *have_chunks, struct clip_error *err)
+{
+	struct clip_strtab *st = NULL;
+	struct clip_disk_image di;
+	clip_err rc;
+	size_t i;
+
+	if ((rc = clip_strtab_new(&st, err)) != CLIP_OK)
+		return rc;
+	if ((rc = emit_image(w, st, &di, err)) != CLIP_OK ||
+	    (rc = sect_put(&s[CLIP_SECTION_IMAGE], &di, sizeof(di), err)) != CLIP_OK ||
+	    (rc = emit_layers(w, st, &s[CLIP_SECTION_LAYERS], err)) != CLIP_OK ||
+	    (rc = emit_names(w, st, &s[CLIP_SECTION_DIRENTS], err)) != CLIP_OK ||
+	    (rc = emit_xattr_sets(w, st, &s[CLIP_SECTION_XATTR_SETS], &s[CLIP_SECTION_XATTRS],
+	    err)) != CLIP_OK)
 		goto out;
 	for (i = 0; i < w->ninodes; i++)
 		if ((rc = sect_put(&s[CLIP_SECTION_INODES], &w->inodes[i].d,
 		    sizeof(w->inodes[i].d), err)) != CLIP_OK)
 			goto out;
-	for (i = 0; i < w->ncheckpoints; i++) {
-		struct clip_disk_checkpoint cp = w->checkpoints[i];
-		cp.window_off = s[CLIP_SECTION_WINDOWS].len;
-		cp.window_zlen = w->windows[i].zlen;
-		if (cp.window_zlen > 0 && (rc = sect_put(&s[CLIP_SECTION_WINDOWS],
-		    w->windows[i].z, cp.window_zlen, err)) != CLIP_OK)
-			goto out;
-		if ((rc = sect_put(&s[CLIP_SECTION_CHECKPOINTS], &cp, sizeof(cp), err)) != CLIP_OK)
-			goto out;
-	}
-	if ((rc = clip_strtab_take(st, &s[CLIP_SECTION_STRINGS].p,
-	    &s[CLIP_SECTION_STRINGS].len, err)) != CLIP_OK)
+	if ((rc = emit_checkpoints(w, &s[CLIP_SECTION_CHECKPOINTS], &s[CLIP_SECTION_WINDOWS],
+	    err)) != CLIP_OK ||
+	    (rc = clip_strtab_take(st, &s[CLIP_SECTION_STRINGS].p, &s[CLIP_SECTION_STRINGS].len,
+	    err)) != CLIP_OK)
 		goto out;
-	if ((rc = emit_chunks(w, &s[CLIP_SECTION_CHUNKS], &have_chunks, err)) != CLIP_OK)
-		goto out;
+	rc = emit_chunks(w, &s[CLIP_SECTION_CHUNKS], have_chunks, err);
+out:
+	clip_strtab_free(st);
+	return rc;
+}
 
-	/* Layout: header, table, then the sections in type order, 8-aligned. */
-	nsect = NSECT_REQUIRED + (have_chunks ? 1 : 0);
+/* The file: header, table, then the sections in type order, 8-aligned,
+ * and the SHA-256 over all of it (its own field read as zeros). */
+static clip_err
+lay_out(const struct sect *s, int have_chunks, uint8_t **bufp, size_t *lenp,
+    struct clip_error *err)
+{
+	struct clip_disk_section table[NSECT_MAX];
+	struct clip_disk_header hdr;
+	size_t i, off, nsect = NSECT_REQUIRED + (have_chunks ? 1 : 0);
+	unsigned int mdlen;
+	uint8_t *buf;
+
 	memset(table, 0, sizeof(table));
 	for (i = 0; i < NSECT_REQUIRED; i++) {
 		table[i].type = (uint32_t)(i + 1);
@@ -806,12 +845,8 @@ clip_writer_finish(clip_writer *w, uint8_t **bufp, size_t *lenp, struct clip_err
 		table[i].length = s[table[i].type].len;
 		off += (s[table[i].type].len + CLIP_ALIGN - 1) & ~(size_t)(CLIP_ALIGN - 1);
 	}
-	total = off;
-	buf = calloc(1, total);
-	if (buf == NULL) {
-		rc = clip_error_set(err, CLIP_ERR_NOMEM, "index writer: out of memory");
-		goto out;
-	}
+	if ((buf = calloc(1, off)) == NULL)
+		return clip_error_set(err, CLIP_ERR_NOMEM, "index writer: out of memory");
 	for (i = 0; i < nsect; i++)
 		if (s[table[i].type].len > 0)
 			memcpy(buf + table[i].offset, s[table[i].type].p, s[table[i].type].len);
@@ -821,22 +856,35 @@ clip_writer_finish(clip_writer *w, uint8_t **bufp, size_t *lenp, struct clip_err
 	hdr.version_major = CLIP_VERSION_MAJOR;
 	hdr.version_minor = CLIP_VERSION_MINOR;
 	hdr.header_size = sizeof(hdr);
-	hdr.file_size = total;
+	hdr.file_size = off;
 	hdr.section_count = (uint32_t)nsect;
 	memcpy(buf, &hdr, sizeof(hdr));   /* sha256 still zero */
-	if (!EVP_Digest(buf, total, hdr.sha256, &mdlen, EVP_sha256(), NULL)) {
-		rc = clip_error_set(err, CLIP_ERR_NOMEM, "SHA-256 failed");
-		goto out;
+	if (!EVP_Digest(buf, off, hdr.sha256, &mdlen, EVP_sha256(), NULL)) {
+		free(buf);
+		return clip_error_set(err, CLIP_ERR_NOMEM, "SHA-256 failed");
 	}
 	memcpy(buf, &hdr, sizeof(hdr));
 	*bufp = buf;
-	*lenp = total;
-	buf = NULL;
-out:
-	free(buf);
+	*lenp = off;
+	return CLIP_OK;
+}
+
+clip_err
+clip_writer_finish(clip_writer *w, uint8_t **bufp, size_t *lenp, struct clip_error *err)
+{
+	struct sect s[SECT_TYPE_MAX + 1];   /* indexed by section type */
+	int have_chunks = 0;
+	clip_err rc;
+	size_t i;
+
+	*bufp = NULL;
+	*lenp = 0;
+	memset(s, 0, sizeof(s));
+	if ((rc = check_tree(w, err)) == CLIP_OK && (rc = link_tree(w, err)) == CLIP_OK &&
+	    (rc = emit_sections(w, s, &have_chunks, err)) == CLIP_OK)
+		rc = lay_out(s, have_chunks, bufp, lenp, err);
 	for (i = 0; i <= SECT_TYPE_MAX; i++)
 		free(s[i].p);
-	clip_strtab_free(st);
 	return rc;
 }
 

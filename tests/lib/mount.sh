@@ -134,7 +134,7 @@ mnt_settle() {
 	local busy
 	for _ in $(seq 1 200); do
 		busy=$("$CLIPFS" stats --json "$1" 2>/dev/null |
-			jq -r '.loads_queued + .loads_running + .cache.disk_writes_pending') || return 1
+			jq -r '(.loads_queued // 0) + (.loads_running // 0) + (.cache.disk_writes_pending // 0)') || return 1
 		[ "$busy" = 0 ] && return 0
 		sleep 0.05
 	done

@@ -27,6 +27,7 @@
 #include "clipfs/cli.h"
 #include "clipfs/fs.h"
 #include "clipfs/log.h"
+#include "clipfs/mount_opts.h"
 #include "clipfs/prefetch.h"
 #include "clipfs/stats.h"
 #include "common/registry/auth_config.h"
@@ -34,239 +35,9 @@
 #include "common/oci/reference.h"
 #include "common/registry/registry.h"
 
-#define DEFAULT_CACHE_DIR "/var/cache/clipfs"
-#define DEFAULT_TIMEOUT_S 30
-#define DEFAULT_BACKGROUND_RATE (20u << 20)   /* bytes/s */
-#define MAX_LOAD_SIZE (UINT64_C(256) << 20)   /* the reader's own span bound */
 /* Prefetch requests in flight: fetch and inflate overlap, and demand reads
- * keep 2 of the reader's 8 fetch slots.  6 against 4, 4 interleaved rounds
- * at 20 ms: small image 0.43-0.47 s against 0.51-0.59 s, big the same
- * (bench/COLDSTART.md item 14). */
+ * keep 2 of the reader's 8 loader threads (bench/COLDSTART.md item 14). */
 #define PREFETCH_WORKERS 6
-
-enum {
-	OPT_LAYOUT = 256, OPT_CREDS, OPT_AUTHFILE, OPT_CACERT, OPT_PLAIN_HTTP, OPT_TLS_VERIFY,
-	OPT_CACHE_DIR, OPT_NO_DISK_CACHE, OPT_CACHE_SIZE, OPT_MEM_CACHE, OPT_TIMEOUT,
-	OPT_READAHEAD, OPT_TRACE, OPT_LOG_LEVEL, OPT_NO_PREFETCH, OPT_BACKGROUND_FETCH,
-	OPT_PARTIAL_LOADS, OPT_PREDICT, OPT_LOAD_SIZE,
-};
-
-struct mount_opts {
-	const char *index_path;
-	const char *mountpoint;
-	int foreground, debug;
-	const char *layout;
-	const char *creds, *authfile, *cacert;
-	int plain_http, tls_verify;
-	const char *cache_dir;
-	int no_disk_cache;
-	uint64_t cache_size, mem_cache;
-	long timeout_s;
-	unsigned readahead;
-	unsigned predict;
-	uint64_t load_size;
-	const char *trace;
-	int no_prefetch;
-	int partial_loads;
-	uint64_t background_rate;   /* bytes/s; 0: no background fetch */
-	char fuse_opts[4096];   /* -o options passed on to FUSE */
-};
-
-static void
-mount_usage(FILE *out)
-{
-	fprintf(out,
-	    "Usage: clipfs mount [OPTIONS] IMAGE.clip MOUNTPOINT\n"
-	    "\n"
-	    "Serve the image described by IMAGE.clip at MOUNTPOINT, read-only, fetching\n"
-	    "file data lazily from the registry recorded in the index (or --layout).\n"
-	    "Returns once the mount is ready; unmount with clipfs umount MOUNTPOINT.\n"
-	    "\n"
-	    "  -f, --foreground        stay in the foreground (logs to stderr)\n"
-	    "  -d, --debug             FUSE debug output (implies -f)\n"
-	    "  -o OPT[,OPT...]         FUSE options (allow_other, ...) and the options below\n"
-	    "                          as key=value (layout=DIR, cache_dir=DIR, ...)\n"
-	    "      --layout DIR        read layers from a local OCI layout, not a registry\n"
-	    "      --creds USER:PASS   registry credentials\n"
-	    "      --authfile FILE     credentials file (containers auth.json format)\n"
-	    "      --cacert FILE       trust this CA for the registry\n"
-	    "      --plain-http        talk HTTP to the registry (also taken from the index)\n"
-	    "      --tls-verify=BOOL   verify the registry's certificate (default true)\n"
-	    "      --cache-dir DIR     disk cache of spans (default " DEFAULT_CACHE_DIR ")\n"
-	    "      --no-disk-cache     memory cache only\n"
-	    "      --cache-size SIZE   disk cache bound (default 4G)\n"
-	    "      --mem-cache SIZE    memory cache bound (default 256M)\n"
-	    "      --timeout SECONDS   a read that needs the registry fails with EIO after\n"
-	    "                          about this long (default %d)\n"
-	    "      --readahead N       spans fetched ahead of sequential reads (default 2)\n"
-	    "      --load-size SIZE    a miss fetches, in one request, the spans from its\n"
-	    "                          own on while they hold at most SIZE (default 8M)\n"
-	    "      --predict N         on a miss, also load the N spans after those\n"
-	    "                          (default 1)\n"
-	    "      --trace FILE        write each file's first read (path, time, offset)\n"
-	    "      --no-prefetch       do not fetch the index's prefetch list at mount\n"
-	    "      --background-fetch[=RATE]  after the prefetch list, fetch the rest of the\n"
-	    "                          image at most RATE bytes/s (default 20M), so the mount\n"
-	    "                          ends up independent of the registry\n"
-	    "      --log-level LEVEL   error, warn (default), info or debug\n"
-	    "  -h, --help              show this help\n", DEFAULT_TIMEOUT_S);
-}
-
-/* Applies one clipfs option (long name without "--", value or NULL);
- * -1 if it is not one of ours. */
-static int
-apply_opt(struct mount_opts *m, const char *key, const char *val)
-{
-	if (strcmp(key, "layout") == 0 && val)
-		m->layout = val;
-	else if (strcmp(key, "creds") == 0 && val)
-		/* val is argv's own memory (optarg, or a token of -o's list). */
-		m->creds = clipfs_hide_secret((char *)val);
-	else if (strcmp(key, "authfile") == 0 && val)
-		m->authfile = val;
-	else if (strcmp(key, "cacert") == 0 && val)
-		m->cacert = val;
-	else if (strcmp(key, "plain_http") == 0 || strcmp(key, "plain-http") == 0)
-		m->plain_http = 1;
-	else if ((strcmp(key, "tls_verify") == 0 || strcmp(key, "tls-verify") == 0) && val)
-		return clipfs_parse_bool(val, &m->tls_verify) == 0 ? 0 : -2;
-	else if ((strcmp(key, "cache_dir") == 0 || strcmp(key, "cache-dir") == 0) && val)
-		m->cache_dir = val;
-	else if (strcmp(key, "no_disk_cache") == 0 || strcmp(key, "no-disk-cache") == 0)
-		m->no_disk_cache = 1;
-	else if ((strcmp(key, "cache_size") == 0 || strcmp(key, "cache-size") == 0) && val)
-		return clipfs_parse_size(val, UINT64_MAX, &m->cache_size) == 0 ? 0 : -2;
-	else if ((strcmp(key, "mem_cache") == 0 || strcmp(key, "mem-cache") == 0) && val)
-		return clipfs_parse_size(val, UINT64_MAX, &m->mem_cache) == 0 ? 0 : -2;
-	else if (strcmp(key, "timeout") == 0 && val) {
-		char *end;
-		m->timeout_s = strtol(val, &end, 10);
-		return *end == '\0' && m->timeout_s > 0 ? 0 : -2;
-	} else if (strcmp(key, "readahead") == 0 && val) {
-		return clipfs_parse_count(val, 64, &m->readahead) == 0 ? 0 : -2;
-	} else if (strcmp(key, "predict") == 0 && val) {
-		return clipfs_parse_count(val, 16, &m->predict) == 0 ? 0 : -2;
-	} else if ((strcmp(key, "load_size") == 0 || strcmp(key, "load-size") == 0) && val) {
-		return clipfs_parse_size(val, MAX_LOAD_SIZE, &m->load_size) == 0 ? 0 : -2;
-	} else if (strcmp(key, "trace") == 0 && val)
-		m->trace = val;
-	else if (strcmp(key, "noprefetch") == 0 || strcmp(key, "no-prefetch") == 0)
-		m->no_prefetch = 1;
-	else if (strcmp(key, "partial_loads") == 0 || strcmp(key, "partial-loads") == 0)
-		m->partial_loads = 1;
-	else if (strcmp(key, "background_fetch") == 0 || strcmp(key, "background-fetch") == 0) {
-		m->background_rate = DEFAULT_BACKGROUND_RATE;
-		if (val != NULL && *val != '\0')
-			return clipfs_parse_size(val, UINT64_MAX, &m->background_rate) == 0 &&
-			    m->background_rate > 0 ?
-			    0 : -2;
-	} else if ((strcmp(key, "log_level") == 0 || strcmp(key, "log-level") == 0) && val) {
-		int l = log_level_parse(val);
-		if (l < 0)
-			return -2;
-		log_set_level(l);
-	} else
-		return -1;
-	return 0;
-}
-
-/* Splits a -o list: our keys are applied, the rest go to FUSE. */
-static int
-apply_o(struct mount_opts *m, char *list)
-{
-	char *save = NULL, *tok;
-
-	for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		char *eq = strchr(tok, '=');
-		int rc;
-		if (eq)
-			*eq = '\0';
-		rc = apply_opt(m, tok, eq ? eq + 1 : NULL);
-		if (rc == -1 && eq == NULL && apply_opt(m, tok, "") != -1) {
-			fprintf(stderr, "clipfs mount: -o %s needs a value (%s=...)\n", tok, tok);
-			return -1;
-		}
-		if (eq)
-			*eq = '=';
-		if (rc == -2) {
-			fprintf(stderr, "clipfs mount: bad value in -o %s\n", tok);
-			return -1;
-		}
-		if (rc == 0)
-			continue;
-		/* "rw" cannot be honoured: the image is read-only. */
-		if (strcmp(tok, "rw") == 0) {
-			fprintf(stderr, "clipfs mount: the image is read-only; -o rw is not possible\n");
-			return -1;
-		}
-		if (strlen(m->fuse_opts) + strlen(tok) + 2 >= sizeof(m->fuse_opts)) {
-			fprintf(stderr, "clipfs mount: too many -o options\n");
-			return -1;
-		}
-		strcat(m->fuse_opts, ",");
-		strcat(m->fuse_opts, tok);
-	}
-	return 0;
-}
-
-static int
-parse_args(int argc, char **argv, struct mount_opts *m)
-{
-	static const struct option longopts[] = {
-		{ "foreground", no_argument, NULL, 'f' },
-		{ "debug", no_argument, NULL, 'd' },
-		{ "layout", required_argument, NULL, OPT_LAYOUT },
-		{ "creds", required_argument, NULL, OPT_CREDS },
-		{ "authfile", required_argument, NULL, OPT_AUTHFILE },
-		{ "cacert", required_argument, NULL, OPT_CACERT },
-		{ "plain-http", no_argument, NULL, OPT_PLAIN_HTTP },
-		{ "tls-verify", required_argument, NULL, OPT_TLS_VERIFY },
-		{ "cache-dir", required_argument, NULL, OPT_CACHE_DIR },
-		{ "no-disk-cache", no_argument, NULL, OPT_NO_DISK_CACHE },
-		{ "cache-size", required_argument, NULL, OPT_CACHE_SIZE },
-		{ "mem-cache", required_argument, NULL, OPT_MEM_CACHE },
-		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-		{ "readahead", required_argument, NULL, OPT_READAHEAD },
-		{ "predict", required_argument, NULL, OPT_PREDICT },
-		{ "load-size", required_argument, NULL, OPT_LOAD_SIZE },
-		{ "trace", required_argument, NULL, OPT_TRACE },
-		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
-		{ "no-prefetch", no_argument, NULL, OPT_NO_PREFETCH },
-		{ "partial-loads", no_argument, NULL, OPT_PARTIAL_LOADS },
-		{ "background-fetch", optional_argument, NULL, OPT_BACKGROUND_FETCH },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c, i;
-
-	while ((c = getopt_long(argc, argv, "fdo:h", longopts, &i)) != -1) {
-		int rc = 0;
-		switch (c) {
-		case 'f': m->foreground = 1; break;
-		case 'd': m->debug = m->foreground = 1; break;
-		case 'o': rc = apply_o(m, optarg) == 0 ? 0 : -2; break;
-		case 'h': mount_usage(stdout); exit(EXIT_OK);
-		case '?': mount_usage(stderr); return -1;
-		default:
-			rc = apply_opt(m, longopts[i].name, optarg);
-			break;
-		}
-		if (rc != 0) {
-			if (rc == -1 || c != 'o')
-				fprintf(stderr, "clipfs mount: bad value for --%s\n",
-				    c == 'o' ? "o" : longopts[i].name);
-			return -1;
-		}
-	}
-	if (argc - optind != 2) {
-		fprintf(stderr, "clipfs mount: need IMAGE.clip and MOUNTPOINT\n");
-		mount_usage(stderr);
-		return -1;
-	}
-	m->index_path = argv[optind];
-	m->mountpoint = argv[optind + 1];
-	return 0;
-}
 
 /* A clear error before mounting on something missing or already mounted. */
 static int
@@ -324,7 +95,7 @@ source_prepare(const struct mount_opts *m, const clip_index *idx, struct data_so
 	struct clip_index_image im;
 	struct clip_error err;
 	char *name = NULL;
-	long t = m->timeout_s;
+	long t = (long)m->timeout_s;
 
 	clip_error_clear(&err);
 	if (m->layout != NULL)
@@ -414,7 +185,7 @@ run_mount(struct mount_opts *m)
 	struct fuse_session *se = NULL;
 	struct clip_error err;
 	clip_index *idx = NULL;
-	char opts[4352], cache_dir[PATH_MAX];
+	char opts[4352];
 	int rc, ret, mounted = 0;
 
 	memset(&fs, 0, sizeof(fs));
@@ -473,20 +244,9 @@ run_mount(struct mount_opts *m)
 		rc = EXIT_REGISTRY;
 		goto out;
 	}
-	clip_reader_opts_init(&ro);
-	if (m->mem_cache)
-		ro.mem_cache_bytes = m->mem_cache;
-	if (m->cache_size)
-		ro.disk_cache_bytes = m->cache_size;
-	ro.readahead_spans = m->readahead;
-	ro.predict_spans = m->predict;
-	ro.load_bytes = m->load_size;
+	ro = m->reader;
 	ro.warn = reader_warn;
-	if (!m->no_disk_cache) {
-		snprintf(cache_dir, sizeof(cache_dir), "%s", m->cache_dir ? m->cache_dir :
-		    DEFAULT_CACHE_DIR);
-		ro.disk_cache_dir = cache_dir;
-	}
+	ro.disk_cache_dir = m->no_disk_cache ? NULL : m->cache_dir;
 	if (clip_reader_new(idx, &ds.src, &ro, &fs.reader, &err) != CLIP_OK) {
 		log_error("%s", clip_error_message(&err));
 		rc = EXIT_FAILURE_GENERIC;
@@ -535,49 +295,26 @@ out:
 	return rc;
 }
 
-/* The daemon runs in "/" (fuse_daemonize), so relative paths given on
- * the command line are made absolute first.  Returns -1 on ENOMEM. */
-static int
-absolute(const char **path, char **keep)
-{
-	char cwd[PATH_MAX];
-
-	*keep = NULL;
-	if (*path == NULL || (*path)[0] == '/')
-		return 0;
-	if (getcwd(cwd, sizeof(cwd)) == NULL || asprintf(keep, "%s/%s", cwd, *path) < 0)
-		return -1;
-	*path = *keep;
-	return 0;
-}
-
 int
 cmd_mount(int argc, char **argv)
 {
 	struct mount_opts m;
-	char *keep[7] = { NULL };
-	int rc, i;
+	int rc;
 
-	memset(&m, 0, sizeof(m));
-	m.tls_verify = 1;
-	m.timeout_s = DEFAULT_TIMEOUT_S;
-	m.readahead = 2;
-	m.predict = 1;
-	m.load_size = 8 << 20;
-	if (parse_args(argc, argv, &m) != 0)
-		return EXIT_USAGE;
+	mount_opts_init(&m);
+	rc = mount_opts_parse(argc, argv, &m);
+	if (rc != 0)
+		return rc > 0 ? EXIT_OK : EXIT_USAGE;
 	if (m.partial_loads)
 		fprintf(stderr, "clipfs mount: --partial-loads is ignored: it was measured not worth "
 		    "its requests, and a miss is answered while its span arrives anyway\n");
-	if (absolute(&m.index_path, &keep[0]) || absolute(&m.mountpoint, &keep[1]) ||
-	    absolute(&m.layout, &keep[2]) || absolute(&m.cache_dir, &keep[3]) ||
-	    absolute(&m.trace, &keep[4]) || absolute(&m.cacert, &keep[5]) ||
-	    absolute(&m.authfile, &keep[6]))
+	if (m.log_level >= 0)
+		log_set_level(m.log_level);
+	if (mount_opts_absolute(&m) != 0)
 		rc = EXIT_FAILURE_GENERIC;
 	else
 		rc = run_mount(&m);
-	for (i = 0; i < 7; i++)
-		free(keep[i]);
+	mount_opts_free(&m);
 	return rc;
 }
 

@@ -6,7 +6,7 @@
 #   sudo bench/coldstart.sh [--quick] [--runs N] [--rtt "0 20"]
 #        [--images "small big"] [--rate-mbit 1000] [--variants "..."]
 #        [--span SIZE] [--index-opts "OPTIONS for clipfs index"]
-#        [--mount-opts "OPTIONS for clipfs mount"] [--out DIR]
+#        [--mount-opts "OPTIONS for clipfs mount"] [--base CLIPFS] [--out DIR]
 #
 # It builds its images offline (bench/lib.sh, cached under $BENCH_CACHE),
 # starts docker-registry on 127.0.0.1 behind bench/delay_proxy.py (one-way
@@ -27,6 +27,11 @@
 #   squashfs        the flattened rootfs as one squashfs (gzip) blob in the
 #                   registry, httpfs2 (over the proxy) + squashfuse_ll
 #   local           the workload in an already unpacked rootfs
+#   base, base-warm, base-prefetch   with --base CLIPFS: clipfs,
+#                   clipfs-warm and clipfs-prefetch run by that other
+#                   build (the same indexes), in the same rounds, so that
+#                   the report's "against the base" ratios compare two
+#                   versions interleaved on one noisy machine
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 CLIPFS=${CLIPFS:-$top/clipfs/clipfs}
@@ -41,6 +46,7 @@ VARIANTS="pull-pigz pull-umoci clipfs clipfs-warm clipfs-prefetch squashfs local
 SPAN=
 INDEX_OPTS=
 MOUNT_OPTS=
+BASE=
 OUT=
 usage() {
 	sed -n '2,/^set -u/p' "$0" | sed -e 's/^# \{0,1\}//' -e '/^set -u/d'
@@ -57,6 +63,7 @@ while [ $# -gt 0 ]; do
 	--span) SPAN=$2; shift ;;
 	--index-opts) INDEX_OPTS=$2; shift ;;
 	--mount-opts) MOUNT_OPTS=$2; shift ;;
+	--base) BASE=$2; shift ;;
 	--out) OUT=$2; shift ;;
 	-h|--help) usage 0 ;;
 	*) echo "coldstart: unknown option $1" >&2; usage ;;
@@ -65,12 +72,30 @@ while [ $# -gt 0 ]; do
 done
 [ "$(id -u)" -eq 0 ] || { echo "coldstart: run as root (FUSE, chroot, drop_caches)" >&2; exit 2; }
 [ -x "$CLIPFS" ] || { echo "coldstart: build clipfs first ($CLIPFS)" >&2; exit 2; }
+if [ -n "$BASE" ]; then
+	[ -x "$BASE" ] || { echo "coldstart: --base $BASE is not an executable" >&2; exit 2; }
+	case " $VARIANTS " in
+	*" base "*) ;;
+	*) VARIANTS="$VARIANTS base base-warm base-prefetch" ;;
+	esac
+fi
+# What it needs, from Debian's packages, installed if missing (as
+# tests/quickstart.sh does).
+BENCH_PACKAGES="docker-registry skopeo umoci pigz tar jq curl python3 squashfs-tools httpfs2
+	squashfuse gnuplot-nox debootstrap util-linux"
+missing=
 for p in docker-registry skopeo umoci pigz tar jq curl python3 mksquashfs httpfs2 \
 	squashfuse_ll gnuplot debootstrap mountpoint; do
-	command -v "$p" >/dev/null || { echo "coldstart: $p not found (apt-get install" \
-		"docker-registry skopeo umoci pigz jq curl squashfs-tools httpfs2 squashfuse" \
-		"gnuplot-nox debootstrap)" >&2; exit 2; }
+	command -v "$p" >/dev/null || missing="$missing $p"
 done
+if [ -n "$missing" ]; then
+	echo "coldstart: installing what is missing ($missing)" >&2
+	# shellcheck disable=SC2086  # a list of package names
+	{ DEBIAN_FRONTEND=noninteractive apt-get update -q &&
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+		$BENCH_PACKAGES; } </dev/null >&2 ||
+		{ echo "coldstart: apt-get install failed" >&2; exit 2; }
+fi
 case $RUNS in ''|*[!0-9]*|0) echo "coldstart: --runs wants a positive integer" >&2; exit 2 ;; esac
 
 declare -A WORKLOAD=(
@@ -302,19 +327,21 @@ v_pull_umoci() {
 	rm -rf "$d"
 }
 
-# clipfs_run IMG INDEX CACHE_DIR: mount, workload, stats, umount
+# clipfs_run IMG INDEX CACHE_DIR: mount, workload, stats, umount (with
+# the build in $BIN: $CLIPFS, or --base's)
+BIN=$CLIPFS
 clipfs_run() {
 	local img=$1 idx=$2 cache=$3 mnt=$WORK/mnt
 	mkdir -p "$mnt"
 	T0=$EPOCHREALTIME
-	"$CLIPFS" mount $MOUNT_OPTS --cache-dir "$cache" "$idx" "$mnt" || return 1
+	"$BIN" mount $MOUNT_OPTS --cache-dir "$cache" "$idx" "$mnt" || return 1
 	mark mount
-	run_workload "$mnt" "$img" || { "$CLIPFS" umount "$mnt"; return 1; }
+	run_workload "$mnt" "$img" || { "$BIN" umount "$mnt"; return 1; }
 	T1=$EPOCHREALTIME
 	mark workload
 	PROXY_AT_T1=$(proxy_cmd stats)
-	EXTRA="\"clipfs\":$("$CLIPFS" stats --json "$mnt" | jq -c .)"
-	"$CLIPFS" umount "$mnt" || return 1
+	EXTRA="\"clipfs\":$("$BIN" stats --json "$mnt" | jq -c .)"
+	"$BIN" umount "$mnt" || return 1
 }
 v_clipfs() {
 	rm -rf "$WORK/cache-cold"
@@ -337,6 +364,29 @@ v_clipfs_prefetch() {
 	rm -rf "$WORK/cache-pf"
 	mkdir -p "$WORK/cache-pf"
 	clipfs_run "$1" "$WORK/$1-pf.clip" "$WORK/cache-pf"
+}
+
+# The same three with the --base build; its own disk cache.
+v_base() {
+	rm -rf "$WORK/cache-base"
+	mkdir -p "$WORK/cache-base"
+	BIN=$BASE clipfs_run "$1" "$WORK/$1.clip" "$WORK/cache-base"
+}
+v_base_warm() {
+	if [ ! -d "$WORK/cache-base" ]; then
+		mkdir -p "$WORK/cache-base"
+		BIN=$BASE clipfs_run "$1" "$WORK/$1.clip" "$WORK/cache-base" || return 1
+		drop_caches
+		warm_registry
+		proxy_cmd reset >/dev/null
+		MARKS=() EXTRA=''
+	fi
+	BIN=$BASE clipfs_run "$1" "$WORK/$1.clip" "$WORK/cache-base"
+}
+v_base_prefetch() {
+	rm -rf "$WORK/cache-base-pf"
+	mkdir -p "$WORK/cache-base-pf"
+	BIN=$BASE clipfs_run "$1" "$WORK/$1-pf.clip" "$WORK/cache-base-pf"
 }
 
 v_squashfs() {
@@ -406,6 +456,7 @@ start_proxy
 printf '{"type":"meta","date":"%s","runs":%d,"rtts_ms":[%s],"rate_mbit":%s,"host":"%s","nproc":%d,"clipfs":"%s","span":"%s"}\n' \
 	"$(date -Is)" "$RUNS" "$(echo "$RTTS" | tr -s ' ' ',')" "$RATE_MBIT" "$(uname -r)" \
 	"$(nproc)" "$(cd "$top" && git describe --always --dirty 2>/dev/null)" "${SPAN:-default}" >>"$RAW"
+[ -z "$BASE" ] || printf '{"type":"base","clipfs":"%s"}\n' "$("$BASE" --version 2>/dev/null | head -n 1) ($BASE)" >>"$RAW"
 for img in $IMAGES; do
 	[ -n "${WORKLOAD[$img]:-}" ] || die "unknown image $img (small, big)"
 	prepare_image "$img"
@@ -414,7 +465,7 @@ for rtt in $RTTS; do
 	proxy_cmd set "$rtt" "$RATE_MBIT" >/dev/null
 	for img in $IMAGES; do
 		for run in $(seq "$RUNS"); do
-			rm -rf "$WORK/cache-cold"
+			rm -rf "$WORK/cache-cold" "$WORK/cache-base"
 			for v in $VARIANTS; do
 				run_variant "$img" "$rtt" "$run" "$v"
 			done

@@ -16,7 +16,10 @@ import subprocess
 import sys
 
 ORDER = ["pull-pigz", "pull-umoci", "clipfs", "clipfs-prefetch", "clipfs-warm",
-         "squashfs", "local"]
+         "base", "base-prefetch", "base-warm", "squashfs", "local"]
+# With --base: each clipfs variant against the other build's, run for run.
+AGAINST_BASE = {"clipfs": "base", "clipfs-prefetch": "base-prefetch",
+                "clipfs-warm": "base-warm"}
 LABEL = {
     "pull-pigz": "full pull: skopeo + pigz|tar",
     "pull-umoci": "full pull: skopeo + umoci unpack",
@@ -25,6 +28,9 @@ LABEL = {
     "clipfs-warm": "clipfs, disk cache kept",
     "squashfs": "squashfs via httpfs2 + squashfuse_ll",
     "local": "local rootfs (already unpacked)",
+    "base": "base build, cold",
+    "base-prefetch": "base build + prefetch list, cold",
+    "base-warm": "base build, disk cache kept",
 }
 TARGET_RTT = 20
 
@@ -49,6 +55,8 @@ def load(path):
                 images[o["image"]] = o
             elif t == "result":
                 results.append(o)
+            elif t == "base":
+                meta["base"] = o.get("clipfs")
     return meta, images, results
 
 
@@ -255,16 +263,49 @@ plot {cols}
         print(f"coldstart_report: gnuplot failed: {e}", file=sys.stderr)
 
 
+def against_base(results):
+    """Per (image, RTT, variant): the median over rounds of this build's
+    time over the base build's in the same round (they ran interleaved),
+    and the lowest and highest such ratio; None without --base."""
+    t = {(r["image"], r["rtt_ms"], r["run"], r["variant"]): r["seconds"]
+         for r in results if r.get("ok")}
+    out = []
+    keys = sorted({(img, rtt, v) for (img, rtt, _, v) in t if v in AGAINST_BASE})
+    for img, rtt, v in keys:
+        ratios = [t[(img, rtt, run, v)] / t[(img, rtt, run, AGAINST_BASE[v])]
+                  for (i2, r2, run, v2) in t
+                  if (i2, r2, v2) == (img, rtt, v) and (img, rtt, run, AGAINST_BASE[v]) in t]
+        if ratios:
+            out.append({"image": img, "rtt_ms": rtt, "variant": v, "rounds": len(ratios),
+                        "ratio_median": med(ratios), "ratio_min": min(ratios),
+                        "ratio_max": max(ratios)})
+    return out or None
+
+
+def base_text(meta, ab):
+    L = ["", f"Against the base build ({meta.get('base', '?')}), interleaved in the same rounds:",
+         "time of this build / time of the base, per round (below 1: faster)"]
+    for a in ab:
+        L.append(f"  {a['image']:<6} {a['rtt_ms']:>4} ms {a['variant']:<16} "
+                 f"median {a['ratio_median']:.2f} (min {a['ratio_min']:.2f}, "
+                 f"max {a['ratio_max']:.2f}, {a['rounds']} rounds)")
+    return "\n".join(L) + "\n"
+
+
 def main():
     raw, outdir = sys.argv[1], sys.argv[2]
     meta, images, results = load(raw)
     rows = summarise(images, results)
     tg = targets(images, rows)
     txt = text(meta, images, rows, tg)
+    ab = against_base(results)
+    if ab:
+        txt += base_text(meta, ab)
     with open(os.path.join(outdir, "coldstart.txt"), "w") as f:
         f.write(txt)
     with open(os.path.join(outdir, "coldstart.json"), "w") as f:
-        json.dump({"meta": meta, "images": images, "rows": rows, "targets": tg}, f, indent=1)
+        json.dump({"meta": meta, "images": images, "rows": rows, "targets": tg,
+                   "against_base": ab}, f, indent=1)
         f.write("\n")
     plot(rows, outdir)
     sys.stdout.write(txt)

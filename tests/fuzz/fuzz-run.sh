@@ -12,7 +12,7 @@ set -u
 build=$1 src=$2 seconds=$3
 shift 3
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(index tar inflate www_auth manifest reference auth_config)
+[ ${#names[@]} -gt 0 ] || mapfile -t names < <(sed -e '/^#/d' -e 's/ .*//' "$src/tests/fuzz/targets")
 case $seconds in ''|*[!0-9]*) echo "$0: SECONDS must be a number" >&2; exit 2 ;; esac
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/clipfs-fuzz.XXXXXX")

@@ -17,21 +17,12 @@
 #include <openssl/evp.h>
 
 #include "common/format/index.h"
+#include "tests/unit/testutil.h"
 #include "tests/fuzz/fuzz.h"
 
 #define PATH_MAX_WALK 4096
 
 static uint8_t window[CLIP_WINDOW_SIZE];
-
-static void
-reseal(uint8_t *buf, size_t len)
-{
-	struct clip_disk_header *h = (void *)buf;
-	unsigned int mdlen;
-
-	memset(h->sha256, 0, sizeof(h->sha256));
-	EVP_Digest(buf, len, h->sha256, &mdlen, EVP_sha256(), NULL);
-}
 
 /* Reads the byte after a string, which the format promises is a NUL. */
 static void
@@ -182,7 +173,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(buf, data, size);
 	if (size >= sizeof(struct clip_disk_header))
-		reseal(buf, size);
+		test_reseal(buf, size);
 	if (clip_index_open_buffer(buf, size, &idx, &err) != CLIP_OK) {
 		FUZZ_ASSERT(idx == NULL);
 		free(buf);

@@ -30,6 +30,7 @@
 #include "common/gzip/gzindex.h"
 #include "common/gzip/inflate.h"
 #include "common/format/index.h"
+#include "tests/unit/testutil.h"
 #include "tests/fuzz/fuzz.h"
 
 /* The checkpoint's window, inflated (the indexer keeps it compressed). */
@@ -107,24 +108,6 @@ add_member(const uint8_t *in, size_t len, int level, size_t sync)
 	} while (pos < len);
 	FUZZ_ASSERT(ret == Z_STREAM_END);
 	deflateEnd(&s);
-}
-
-static void
-to_reader_cp(const clip_gzindex *gz, size_t i, size_t blob_len, struct clip_checkpoint *cp)
-{
-	const struct clip_checkpoint_info *ci = clip_gzindex_checkpoint(gz, i);
-	const struct clip_checkpoint_info *next = clip_gzindex_checkpoint(gz, i + 1);
-
-	memset(cp, 0, sizeof(*cp));
-	cp->in_offset = ci->in_offset;
-	cp->out_offset = ci->out_offset;
-	cp->bits = ci->bits;
-	cp->kind = ci->kind;
-	cp->window_len = ci->window_len;
-	cp->span_sha256 = ci->span_sha256;
-	cp->span_start = ci->in_offset - (ci->bits ? 1 : 0);
-	cp->span_end = next ? next->in_offset : blob_len;
-	cp->out_end = next ? next->out_offset : clip_gzindex_uncompressed_size(gz);
 }
 
 static uint8_t *
@@ -218,7 +201,7 @@ damage_span(const uint8_t *in, size_t size)
 	/* Odd checkpoints through ISA-L (where built with it), even ones zlib. */
 	clip_inflate_use(i & 1 ? CLIP_INFLATER_ISAL : CLIP_INFLATER_ZLIB);
 	ci = clip_gzindex_checkpoint(gz_fixed, i);
-	to_reader_cp(gz_fixed, i, gz_len, &cp);
+	test_reader_checkpoint(gz_fixed, i, gz_len, &cp);
 	clen = (size_t)(cp.span_end - cp.span_start);
 
 	if (flags & 0x01) {
@@ -380,7 +363,7 @@ index_blob(const uint8_t *in, size_t size, const uint8_t *want, size_t want_len)
 		for (i = 0; i < n; i++) {
 			const struct clip_checkpoint_info *ci = clip_gzindex_checkpoint(gz, i);
 			uint8_t *win;
-			to_reader_cp(gz, i, size, &cp);
+			test_reader_checkpoint(gz, i, size, &cp);
 			FUZZ_ASSERT(cp.span_start <= cp.span_end && cp.span_end <= size);
 			/* No span is empty, but the one of a blob with no output. */
 			FUZZ_ASSERT(cp.out_end <= o.len);

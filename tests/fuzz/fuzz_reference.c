@@ -11,6 +11,7 @@
 
 #include "common/oci/manifest.h"
 #include "common/oci/reference.h"
+#include "tests/unit/testutil.h"
 #include "tests/fuzz/fuzz.h"
 
 int
@@ -19,12 +20,6 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	return 0;
-}
-
-static int
-same(const char *a, const char *b)
-{
-	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
 static void
@@ -55,9 +50,9 @@ reference(const char *s)
 			    clip_error_message(&err));
 			abort();
 		}
-		FUZZ_ASSERT(r2.kind == r.kind && same(r2.registry, r.registry) &&
-		    same(r2.api_host, r.api_host) && same(r2.repository, r.repository) &&
-		    same(r2.tag, r.tag) && same(r2.digest, r.digest) && same(r2.path, r.path));
+		FUZZ_ASSERT(r2.kind == r.kind && test_same(r2.registry, r.registry) &&
+		    test_same(r2.api_host, r.api_host) && test_same(r2.repository, r.repository) &&
+		    test_same(r2.tag, r.tag) && test_same(r2.digest, r.digest) && test_same(r2.path, r.path));
 		clip_reference_free(&r2);
 		free(canon);
 	}

@@ -5,17 +5,8 @@
 
 #include "common/registry/auth_config.h"
 #include "common/util/error.h"
+#include "tests/unit/testutil.h"
 #include "tests/unit/test.h"
-
-static int
-put(const char *path, const char *data)
-{
-	FILE *f = fopen(path, "wb");
-	if (f == NULL)
-		return -1;
-	fputs(data, f);
-	return fclose(f);
-}
 
 static void
 clear_env(const char *home)
@@ -56,7 +47,7 @@ TEST(test_lookup_order)
 
 	/* ~/.docker/config.json, docker.io under the legacy v1 URL */
 	CHECK(mkdir(".docker", 0700) == 0);
-	CHECK(put(".docker/config.json", "{\"auths\":{\"https://index.docker.io/v1/\":"
+	CHECK(test_put(".docker/config.json", "{\"auths\":{\"https://index.docker.io/v1/\":"
 	    "{\"auth\":\"Ym9iOnB3\"},\"r.io\":{\"auth\":\"Ym9iOnB3\"}},\"credsStore\":\"x\"}") == 0);
 	CHECK_OK(clip_auth_lookup("docker.io", NULL, NULL, &c, &err), &err);
 	CHECK(c.username && strcmp(c.username, "bob") == 0 && strcmp(c.password, "pw") == 0);
@@ -66,7 +57,7 @@ TEST(test_lookup_order)
 
 	/* $DOCKER_CONFIG beats ~/.docker */
 	CHECK(mkdir("dc", 0700) == 0);
-	CHECK(put("dc/config.json", "{\"auths\":{\"http://r.io/\":{\"username\":\"carol\","
+	CHECK(test_put("dc/config.json", "{\"auths\":{\"http://r.io/\":{\"username\":\"carol\","
 	    "\"password\":\"x\"}}}") == 0);
 	snprintf(p, sizeof(p), "%s/dc", cwd);
 	setenv("DOCKER_CONFIG", p, 1);
@@ -77,7 +68,7 @@ TEST(test_lookup_order)
 	/* $XDG_RUNTIME_DIR/containers/auth.json beats that; a file without an
 	 * entry for the host does not stop the search */
 	CHECK(mkdir("run", 0700) == 0 && mkdir("run/containers", 0700) == 0);
-	CHECK(put("run/containers/auth.json", "{\"auths\":{\"r.io\":{\"auth\":"
+	CHECK(test_put("run/containers/auth.json", "{\"auths\":{\"r.io\":{\"auth\":"
 	    "\"YWxpY2U6czNjcjpldA==\"}}}") == 0);
 	snprintf(p, sizeof(p), "%s/run", cwd);
 	setenv("XDG_RUNTIME_DIR", p, 1);
@@ -89,7 +80,7 @@ TEST(test_lookup_order)
 	clip_creds_free(&c);
 
 	/* $REGISTRY_AUTH_FILE first of all */
-	CHECK(put("raf.json", "{\"auths\":{\"r.io\":{\"auth\":\"Ym9iOnB3\"}}}") == 0);
+	CHECK(test_put("raf.json", "{\"auths\":{\"r.io\":{\"auth\":\"Ym9iOnB3\"}}}") == 0);
 	snprintf(p, sizeof(p), "%s/raf.json", cwd);
 	setenv("REGISTRY_AUTH_FILE", p, 1);
 	CHECK_OK(clip_auth_lookup("r.io", NULL, NULL, &c, &err), &err);
@@ -100,7 +91,7 @@ TEST(test_lookup_order)
 	CHECK_OK(clip_auth_lookup("r.io", "x:y", NULL, &c, &err), &err);
 	CHECK(strcmp(c.username, "x") == 0);
 	clip_creds_free(&c);
-	CHECK(put("only.json", "{\"auths\":{}}") == 0);
+	CHECK(test_put("only.json", "{\"auths\":{}}") == 0);
 	CHECK_OK(clip_auth_lookup("r.io", NULL, "only.json", &c, &err), &err);
 	CHECK(c.username == NULL);
 	CHECK(clip_auth_lookup("r.io", NULL, "missing.json", &c, &err) == CLIP_ERR_IO);
@@ -116,12 +107,12 @@ TEST(test_bad_files)
 
 	CHECK(getcwd(cwd, sizeof(cwd)) != NULL);
 	clear_env(cwd);
-	CHECK(put("a.json", "{\"auths\":{\"r.io\":{\"auth\":\"!!notbase64\"}}}") == 0);
+	CHECK(test_put("a.json", "{\"auths\":{\"r.io\":{\"auth\":\"!!notbase64\"}}}") == 0);
 	CHECK(clip_auth_lookup("r.io", NULL, "a.json", &c, &err) == CLIP_ERR_INVALID);
-	CHECK(put("b.json", "{\"auths\":{\"r.io\":{\"auth\":\"bm9jb2xvbg==\"}}}") == 0); /* "nocolon" */
+	CHECK(test_put("b.json", "{\"auths\":{\"r.io\":{\"auth\":\"bm9jb2xvbg==\"}}}") == 0); /* "nocolon" */
 	CHECK(clip_auth_lookup("r.io", NULL, "b.json", &c, &err) == CLIP_ERR_INVALID);
 	CHECK(strstr(err.msg, "nocolon") == NULL);
-	CHECK(put("c.json", "{\"auths\": [1,2,") == 0);
+	CHECK(test_put("c.json", "{\"auths\": [1,2,") == 0);
 	CHECK(clip_auth_lookup("r.io", NULL, "c.json", &c, &err) == CLIP_ERR_FORMAT);
 	{
 		FILE *f = fopen("big.json", "wb");

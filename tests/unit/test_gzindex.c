@@ -17,6 +17,8 @@
 #include "common/gzip/inflate.h"
 #include "common/format/index.h"
 #include "common/gzip/window_sparse.h"
+#include "tests/unit/testutil.h"
+#include "tests/unit/testutil.h"
 #include "tests/unit/test.h"
 
 /* The checkpoint's window, inflated (the indexer keeps it compressed). */
@@ -33,54 +35,20 @@ static uint64_t rng_state;
 static uint64_t
 rnd(void)
 {
-	/* xorshift64*: deterministic across runs and platforms. */
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 2685821657736338717ULL;
+	return test_rnd(&rng_state);
 }
 
 static void
 seed(uint64_t s)
 {
-	rng_state = s * 0x9E3779B97F4A7C15ULL + 1;
+	rng_state = test_rnd_seed(s);
 }
 
-/* Segments of text-like words, random bytes and zeros. */
+/* Segments (up to 200 KiB) of text-like words, random bytes and zeros. */
 static uint8_t *
 gen_data(size_t len)
 {
-	static const char *words[] = { "the", "quick", "brown", "fox", "jumps", "over",
-	    "lazy", "dog", "usr/lib/x86_64-linux-gnu", "libc.so.6", "etc", "passwd",
-	    "container", "layer", "checkpoint", "{\"key\": 42}", "\n", "\t", "clipfs" };
-	uint8_t *d = malloc(len ? len : 1);
-	size_t pos = 0, seg, i, w;
-	uint64_t r;
-
-	if (d == NULL)
-		return NULL;
-	while (pos < len) {
-		seg = 1 + (size_t)(rnd() % (200 * KiB));
-		if (seg > len - pos)
-			seg = len - pos;
-		r = rnd() % 10;
-		if (r < 6) {
-			for (i = 0; i < seg;) {
-				const char *s = words[rnd() % (sizeof(words) / sizeof(words[0]))];
-				for (w = 0; s[w] != '\0' && i < seg; w++)
-					d[pos + i++] = (uint8_t)s[w];
-				if (i < seg)
-					d[pos + i++] = ' ';
-			}
-		} else if (r < 9) {
-			for (i = 0; i < seg; i++)
-				d[pos + i] = (uint8_t)(rnd() >> 56);
-		} else {
-			memset(d + pos, 0, seg);
-		}
-		pos += seg;
-	}
-	return d;
+	return test_gen_data(len, &rng_state, 200 * KiB, 0);
 }
 
 struct buf {
@@ -240,24 +208,6 @@ run_index(const uint8_t *blob, size_t len, uint32_t compression, uint64_t span,
 	return clip_gzindex_finish(gz, err);
 }
 
-static void
-to_reader_cp(const clip_gzindex *gz, size_t i, size_t blob_len, struct clip_checkpoint *cp)
-{
-	const struct clip_checkpoint_info *ci = clip_gzindex_checkpoint(gz, i);
-	const struct clip_checkpoint_info *next = clip_gzindex_checkpoint(gz, i + 1);
-
-	memset(cp, 0, sizeof(*cp));
-	cp->in_offset = ci->in_offset;
-	cp->out_offset = ci->out_offset;
-	cp->bits = ci->bits;
-	cp->kind = ci->kind;
-	cp->window_len = ci->window_len;
-	cp->span_sha256 = ci->span_sha256;
-	cp->span_start = ci->in_offset - (ci->bits ? 1 : 0);
-	cp->span_end = next ? next->in_offset : blob_len;
-	cp->out_end = next ? next->out_offset : clip_gzindex_uncompressed_size(gz);
-}
-
 /* The span's bytes in a buffer of exactly their size, so that any read
  * past the end shows up under AddressSanitizer/valgrind. */
 static uint8_t *
@@ -343,7 +293,7 @@ verify_index(const clip_gzindex *gz, const uint8_t *blob, size_t blob_len,
 
 	for (i = 0; i < n; i++) {
 		ci = clip_gzindex_checkpoint(gz, i);
-		to_reader_cp(gz, i, blob_len, &cp);
+		test_reader_checkpoint(gz, i, blob_len, &cp);
 		if (prev != NULL) {
 			VCHECK(ci->in_offset > prev->in_offset);
 			VCHECK(ci->out_offset > prev->out_offset);
@@ -600,7 +550,7 @@ TEST(test_multi_member)
 		/* Spans that run from one member into the next must occur, or
 		 * the raw-mode trailer skip is not tested. */
 		for (i = 0; i < clip_gzindex_checkpoint_count(gz); i++) {
-			to_reader_cp(gz, i, c.gz.len, &cp);
+			test_reader_checkpoint(gz, i, c.gz.len, &cp);
 			if (cp.kind == CLIP_CHECKPOINT_MEMBER)
 				member_cps++;
 			for (m = 1; m < c.members; m++)
@@ -1037,7 +987,7 @@ TEST(test_inflate_span_damage)
 	seed(5);
 	for (i = 0; i < n; i++) {
 		ci = clip_gzindex_checkpoint(gz, i);
-		to_reader_cp(gz, i, c.gz.len, &cp);
+		test_reader_checkpoint(gz, i, c.gz.len, &cp);
 		clen = (size_t)(cp.span_end - cp.span_start);
 		olen = cp.out_end - cp.out_offset;
 		out = malloc((size_t)olen);
@@ -1108,7 +1058,7 @@ stream_spans(int multi)
 	CHECK_OK(run_index(c.gz.p, c.gz.len, CLIP_COMPRESSION_GZIP, 256 * KiB, chunks_64k, &s, &gz,
 	    &err), &err);
 	for (i = 0; i < clip_gzindex_checkpoint_count(gz); i++) {
-		to_reader_cp(gz, i, c.gz.len, &cp);
+		test_reader_checkpoint(gz, i, c.gz.len, &cp);
 		len = (size_t)(cp.out_end - cp.out_offset);
 		comp_len = (size_t)(cp.span_end - cp.span_start);
 		comp = span_copy(c.gz.p, &cp);

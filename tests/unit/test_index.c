@@ -13,6 +13,7 @@
 
 #include "common/format/index.h"
 #include "common/format/index_write.h"
+#include "tests/unit/testutil.h"
 #include "tests/unit/test.h"
 #include "tests/unit/zoo.h"
 
@@ -227,16 +228,6 @@ TEST(test_writer_refuses_bad_trees)
 	clip_writer_free(w);
 }
 
-static void
-reseal(uint8_t *buf, size_t len)
-{
-	struct clip_disk_header *h = (void *)buf;
-	unsigned int mdlen;
-
-	memset(h->sha256, 0, sizeof(h->sha256));
-	EVP_Digest(buf, len, h->sha256, &mdlen, EVP_sha256(), NULL);
-}
-
 /* Touches everything an accepted index offers, as the mounter would. */
 static void
 walk_all(const clip_index *idx)
@@ -360,7 +351,7 @@ refused(const uint8_t *good, size_t len, void (*lie)(uint8_t *), clip_err want,
 
 	memcpy(copy, good, len);
 	lie(copy);
-	reseal(copy, len);
+	test_reseal(copy, len);
 	rc = clip_index_open_buffer(copy, len, &idx, err);
 	clip_index_close(idx);
 	free(copy);
@@ -527,7 +518,7 @@ with_extra_section(const uint8_t *buf, size_t len, uint32_t flags, size_t *nlen)
 	s[i].offset = s[0].offset;
 	s[i].length = 8;
 	*nlen = len + extra;
-	reseal(out, *nlen);
+	test_reseal(out, *nlen);
 	return out;
 }
 
@@ -628,7 +619,7 @@ TEST(test_random_resealed_damage_never_crashes)
 			size_t at = 64 + (size_t)rand_r(&seed) % (len - 64);
 			copy[at] = (uint8_t)rand_r(&seed);
 		}
-		reseal(copy, len);
+		test_reseal(copy, len);
 		if (clip_index_open_buffer(copy, len, &idx, &err) == CLIP_OK) {
 			accepted++;
 			walk_all(idx);

@@ -8,6 +8,7 @@
 #include "common/registry/image.h"
 #include "common/oci/manifest.h"
 #include "common/oci/oci_layout.h"
+#include "tests/unit/testutil.h"
 #include "tests/unit/test.h"
 
 #define DA "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -203,23 +204,13 @@ TEST(test_config)
 /* ---- a hand-made OCI layout ---- */
 
 static int
-put(const char *path, const char *data)
-{
-	FILE *f = fopen(path, "wb");
-	if (f == NULL)
-		return -1;
-	fputs(data, f);
-	return fclose(f);
-}
-
-static int
 put_blob(const char *data, char digest[CLIP_DIGEST_BUFSZ])
 {
 	char path[200];
 
 	clip_digest_of(data, strlen(data), digest);
 	snprintf(path, sizeof(path), "lay/blobs/sha256/%s", digest + 7);
-	return put(path, data);
+	return test_put(path, data);
 }
 
 TEST(test_oci_layout)
@@ -237,7 +228,7 @@ TEST(test_oci_layout)
 	CHECK(mkdir("lay", 0755) == 0 && mkdir("lay/blobs", 0755) == 0 &&
 	    mkdir("lay/blobs/sha256", 0755) == 0);
 	CHECK(clip_oci_layout_open("lay", &l, &err) == CLIP_ERR_NOTFOUND);
-	CHECK(put("lay/oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}") == 0);
+	CHECK(test_put("lay/oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}") == 0);
 	CHECK(put_blob(cfg, dcfg) == 0);
 	snprintf(man, sizeof(man), "{\"schemaVersion\":2,\"mediaType\":\"" CLIP_MT_OCI_MANIFEST "\","
 	    "\"config\":{\"mediaType\":\"" CLIP_MT_OCI_CONFIG "\",\"digest\":\"%s\",\"size\":%zu},"
@@ -255,7 +246,7 @@ TEST(test_oci_layout)
 	    "{\"mediaType\":\"" CLIP_MT_OCI_INDEX "\",\"digest\":\"%s\",\"size\":%zu,"
 	    "\"annotations\":{\"org.opencontainers.image.ref.name\":\"multi\"}}]}",
 	    dman, strlen(man), didx, strlen(idx));
-	CHECK(put("lay/index.json", top) == 0);
+	CHECK(test_put("lay/index.json", top) == 0);
 
 	CHECK_OK(clip_oci_layout_open("lay", &l, &err), &err);
 	CHECK_OK(clip_oci_layout_find(l, "one", &d, &err), &err);
@@ -290,7 +281,7 @@ TEST(test_oci_layout)
 	{
 		char path[200];
 		snprintf(path, sizeof(path), "lay/blobs/sha256/%s", dcfg + 7);
-		CHECK(put(path, "{\"tampered\":1}") == 0);
+		CHECK(test_put(path, "{\"tampered\":1}") == 0);
 		CHECK(clip_oci_layout_read_blob(l, dcfg, 1000, &data, &len, &err) == CLIP_ERR_CHECKSUM);
 		CHECK(clip_image_resolve_layout(l, "one", NULL, &img, &err) == CLIP_ERR_CHECKSUM);
 	}

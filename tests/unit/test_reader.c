@@ -26,6 +26,7 @@
 #include "common/format/index.h"
 #include "common/format/index_write.h"
 #include "common/reader/layer_reader.h"
+#include "tests/unit/testutil.h"
 #include "tests/unit/test.h"
 
 #define KiB 1024u
@@ -38,52 +39,15 @@ static int fx_words_only;         /* gen_data: only the text-like segments */
 
 /* ---- data ---------------------------------------------------------------- */
 
-static uint64_t
-rnd(uint64_t *s)
-{
-	/* xorshift64*: deterministic, one state per thread. */
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * 2685821657736338717ULL;
-}
+#define rnd test_rnd
 
-/* Segments of text-like words, random bytes and zeros. */
+/* Segments (up to 100 KiB) of text-like words, random bytes and zeros. */
 static uint8_t *
 gen_data(size_t len, uint64_t seed)
 {
-	static const char *words[] = { "the", "quick", "brown", "fox", "jumps", "over",
-	    "lazy", "dog", "usr/lib/x86_64-linux-gnu", "libc.so.6", "etc", "passwd",
-	    "container", "layer", "span", "{\"key\": 42}", "\n", "\t", "clipfs" };
-	uint8_t *d = malloc(len ? len : 1);
-	uint64_t st = seed * 0x9E3779B97F4A7C15ULL + 1;
-	size_t pos = 0, seg, i, w;
-	uint64_t r;
+	uint64_t st = test_rnd_seed(seed);
 
-	if (d == NULL)
-		return NULL;
-	while (pos < len) {
-		seg = 1 + (size_t)(rnd(&st) % (100 * KiB));
-		if (seg > len - pos)
-			seg = len - pos;
-		r = fx_words_only ? 0 : rnd(&st) % 10;
-		if (r < 6) {
-			for (i = 0; i < seg;) {
-				const char *s = words[rnd(&st) % (sizeof(words) / sizeof(words[0]))];
-				for (w = 0; s[w] != '\0' && i < seg; w++)
-					d[pos + i++] = (uint8_t)s[w];
-				if (i < seg)
-					d[pos + i++] = ' ';
-			}
-		} else if (r < 9) {
-			for (i = 0; i < seg; i++)
-				d[pos + i] = (uint8_t)(rnd(&st) >> 56);
-		} else {
-			memset(d + pos, 0, seg);
-		}
-		pos += seg;
-	}
-	return d;
+	return test_gen_data(len, &st, 100 * KiB, fx_words_only);
 }
 
 static uint8_t *
@@ -274,7 +238,7 @@ free_layer(struct layer_fx *f)
 struct wrap {
 	struct clip_blob_source inner;
 	const struct layer_fx *f;
-	atomic_int corrupt;          /* flip a byte of every fetch */
+	atomic_int corrupt;          /* damage every span a fetch holds */
 	atomic_int fail;             /* fail every fetch */
 	atomic_int delay_ms;         /* sleep before fetching */
 	atomic_uint calls;
@@ -325,6 +289,27 @@ wrap_overlap_bytes(struct wrap *w)
 	return total;
 }
 
+/* Flips a byte in the middle of every span whose middle the fetched
+ * range [off, off + len) holds (or in the middle of the range), so that
+ * every span the fetch could deliver is damaged. */
+static void
+wrap_corrupt(const struct wrap *w, uint64_t off, size_t len, uint8_t *buf)
+{
+	uint64_t mid;
+	uint32_t i;
+	int flipped = 0;
+
+	for (i = 0; i < w->f->nspans; i++) {
+		mid = (w->f->span_start[i] + w->f->span_end[i]) / 2;
+		if (mid >= off && mid < off + len) {
+			buf[mid - off] ^= 0x40;
+			flipped = 1;
+		}
+	}
+	if (!flipped)
+		buf[len / 2] ^= 0x40;
+}
+
 static clip_err
 wrap_fetch(void *ctx, const char *digest, uint64_t off, size_t len, void *buf,
     struct clip_error *err)
@@ -358,7 +343,7 @@ wrap_fetch(void *ctx, const char *digest, uint64_t off, size_t len, void *buf,
 		return clip_error_set(err, CLIP_ERR_NETWORK, "injected failure");
 	rc = w->inner.fetch(w->inner.ctx, digest, off, len, buf, err);
 	if (rc == CLIP_OK && atomic_load(&w->corrupt) && len > 0)
-		((uint8_t *)buf)[len / 2] ^= 0x40;
+		wrap_corrupt(w, off, len, buf);
 	return rc;
 }
 

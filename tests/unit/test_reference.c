@@ -4,6 +4,7 @@
 
 #include "common/util/error.h"
 #include "common/oci/reference.h"
+#include "tests/unit/testutil.h"
 #include "tests/unit/test.h"
 
 #define D64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -69,12 +70,6 @@ static const struct bad_case bad_cases[] = {
 	  "01234567890123456789012345678901234567890123456789012345678", CLIP_ERR_INVALID, "bad tag" },
 };
 
-static int
-same(const char *a, const char *b)
-{
-	return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
-}
-
 TEST(test_valid_references)
 {
 	size_t i;
@@ -89,11 +84,11 @@ TEST(test_valid_references)
 		rc = clip_reference_parse(c->in, &ref, &err);
 		CHECK_MSG(rc == CLIP_OK, "%s: %s", c->in, clip_error_message(&err));
 		CHECK_MSG(ref.kind == CLIP_REF_REGISTRY, "%s", c->in);
-		CHECK_MSG(same(ref.registry, c->registry), "%s: registry %s", c->in, ref.registry);
-		CHECK_MSG(same(ref.api_host, c->api_host), "%s: api_host %s", c->in, ref.api_host);
-		CHECK_MSG(same(ref.repository, c->repository), "%s: repo %s", c->in, ref.repository);
-		CHECK_MSG(same(ref.tag, c->tag), "%s: tag %s", c->in, ref.tag ? ref.tag : "(null)");
-		CHECK_MSG(same(ref.digest, c->digest), "%s: digest", c->in);
+		CHECK_MSG(test_same(ref.registry, c->registry), "%s: registry %s", c->in, ref.registry);
+		CHECK_MSG(test_same(ref.api_host, c->api_host), "%s: api_host %s", c->in, ref.api_host);
+		CHECK_MSG(test_same(ref.repository, c->repository), "%s: repo %s", c->in, ref.repository);
+		CHECK_MSG(test_same(ref.tag, c->tag), "%s: tag %s", c->in, ref.tag ? ref.tag : "(null)");
+		CHECK_MSG(test_same(ref.digest, c->digest), "%s: digest", c->in);
 		CHECK(ref.path == NULL);
 		CHECK(strcmp(clip_reference_target(&ref), c->digest ? c->digest : c->tag) == 0);
 		clip_reference_free(&ref);

@@ -3,13 +3,8 @@
 
 #include "common/util/error.h"
 #include "common/registry/www_auth.h"
+#include "tests/unit/testutil.h"
 #include "tests/unit/test.h"
-
-static int
-same(const char *a, const char *b)
-{
-	return (a == NULL && b == NULL) || (a && b && strcmp(a, b) == 0);
-}
 
 struct ok_case {
 	const char *in;
@@ -68,10 +63,10 @@ TEST(test_good_headers)
 		CHECK_MSG(clip_www_auth_parse(c->in, &a, &err) == CLIP_OK, "%s: %s", c->in,
 		    clip_error_message(&err));
 		CHECK_MSG(a.scheme == c->scheme, "%s: scheme %d", c->in, a.scheme);
-		CHECK_MSG(same(a.realm, c->realm), "%s: realm %s", c->in, a.realm ? a.realm : "(null)");
-		CHECK_MSG(same(a.service, c->service), "%s: service %s", c->in,
+		CHECK_MSG(test_same(a.realm, c->realm), "%s: realm %s", c->in, a.realm ? a.realm : "(null)");
+		CHECK_MSG(test_same(a.service, c->service), "%s: service %s", c->in,
 		    a.service ? a.service : "(null)");
-		CHECK_MSG(same(a.scope, c->scope), "%s: scope", c->in);
+		CHECK_MSG(test_same(a.scope, c->scope), "%s: scope", c->in);
 		clip_www_auth_free(&a);
 	}
 }

@@ -37,8 +37,9 @@
  * off (a chunk that does not match, a retry that starts the transfer
  * again) streaming stops, and each span not finished is checked against
  * its own hash once all bytes are in, so a bad byte fails only the span
- * it is in.  An index without chunk hashes gets the same path with
- * every span checked by its hash as soon as its bytes are in.
+ * it is in.  An exact load (a prefetch, or an index without chunk
+ * hashes) fetches the spans' own bytes only, and checks each span by its
+ * hash as soon as its bytes are in.
  */
 #include "config.h"
 
@@ -91,7 +92,12 @@ struct load {
 	uint32_t next;                /* the first span after those taken */
 	clip_err rc;                  /* the first span's error, for done */
 	struct clip_error err;
-	uint64_t cs;                  /* chunk size; 0: spans checked by their own hash */
+	uint64_t cs;                  /* chunk size; 0: the index has no chunk hashes */
+	/* The request is the spans' exact bytes, each span checked by its own
+	 * hash (no chunk hashes; or a prefetch, whose neighbours are usually
+	 * not wanted: whole chunks would fetch up to 64 KiB of them at each
+	 * end).  Chunks at its edges that memory holds are still used. */
+	int exact;
 	unsigned n;
 	struct load_span s[LOAD_MAX_SPANS];
 	uint64_t from, to;            /* comp holds the blob's bytes [from, to) */
@@ -401,18 +407,46 @@ edge_fetched(const struct edge *e)
 	return e->state == EDGE_FETCH || e->state == EDGE_OWN;
 }
 
-/* The compressed bytes the load needs ([from, to), whole chunks when the
- * index has chunk hashes) and, of those, the ones to fetch. */
+/* For an exact load: the parts of its edge chunks that memory holds are
+ * copied, and not fetched. */
+static void
+exact_edges(struct load *ld)
+{
+	uint64_t cs = ld->cs, k = ld->from / cs, lo, hi;
+	struct span *ch;
+
+	if (ld->r->chunks == NULL)
+		return;
+	ch = span_cache_peek(ld->r->chunks, chunk_key(ld->L.index, k));
+	if (ch != NULL) {
+		hi = (k + 1) * cs < ld->to ? (k + 1) * cs : ld->to;
+		memcpy(ld->comp, span_data(ch) + (ld->from - k * cs), (size_t)(hi - ld->from));
+		span_cache_release(ld->r->chunks, ch);
+		COUNT(ld->r, chunk_reuses, 1);
+		ld->fetch_from = hi;
+	}
+	k = (ld->to - 1) / cs;
+	if (ld->fetch_from >= ld->to ||
+	    (ch = span_cache_peek(ld->r->chunks, chunk_key(ld->L.index, k))) == NULL)
+		return;
+	lo = k * cs > ld->fetch_from ? k * cs : ld->fetch_from;
+	memcpy(ld->comp + (lo - ld->from), span_data(ch) + (lo - k * cs), (size_t)(ld->to - lo));
+	span_cache_release(ld->r->chunks, ch);
+	COUNT(ld->r, chunk_reuses, 1);
+	ld->fetch_to = lo;
+}
+
+/* The compressed bytes the load needs ([from, to): whole chunks, or the
+ * spans' own bytes for an exact load) and, of those, the ones to fetch. */
 static clip_err
 plan_range(struct load *ld, struct clip_error *err)
 {
 	const struct clip_checkpoint *a = &ld->s[0].cp, *b = &ld->s[ld->n - 1].cp;
 	uint64_t cs = ld->cs, cl;
 
-	if (cs == 0) {
+	if (ld->exact) {
 		ld->from = ld->fetch_from = a->span_start;
 		ld->to = ld->fetch_to = b->span_end;
-		ld->landed = ld->ok_to = ld->from;
 	} else {
 		ld->from = a->span_start / cs * cs;
 		cl = (b->span_end - 1) / cs;
@@ -424,8 +458,13 @@ plan_range(struct load *ld, struct clip_error *err)
 	}
 	if ((ld->comp = malloc((size_t)(ld->to - ld->from))) == NULL)
 		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
-	if (cs == 0)
+	if (ld->exact) {
+		if (cs > 0)
+			exact_edges(ld);
+		ld->landed = ld->fetch_from;
+		ld->ok_to = ld->from;
 		return CLIP_OK;
+	}
 	plan_edge(ld, &ld->head);
 	plan_edge(ld, &ld->tail);
 	ld->fetch_from = edge_fetched(&ld->head) ? ld->from : ld->from + ld->head.len;
@@ -594,11 +633,12 @@ feed_spans(struct load *ld)
 
 static clip_err finish_span(struct load *ld, struct load_span *st, struct clip_error *err);
 
-/* Without chunk hashes: each span whose bytes are all in is checked by
- * its own hash and inflated, in order. */
+/* An exact load: each span whose bytes are all in is checked by its own
+ * hash and inflated, in order. */
 static void
 feed_whole_spans(struct load *ld)
 {
+	uint64_t in_to = ld->landed >= ld->fetch_to ? ld->to : ld->landed;
 	struct clip_error e;
 	unsigned k;
 
@@ -606,7 +646,7 @@ feed_whole_spans(struct load *ld)
 		struct load_span *st = &ld->s[k];
 		if (st->ended)
 			continue;
-		if (st->cp.span_end > ld->landed)
+		if (st->cp.span_end > in_to && st->cp.span_end > ld->fetch_from)
 			break;
 		clip_error_clear(&e);
 		if (finish_span(ld, st, &e) == CLIP_OK)
@@ -624,7 +664,7 @@ on_progress(void *arg, size_t have)
 	if (ld->fetch_from + have < ld->landed)
 		ld->off_track = 1;   /* a retry: these bytes come again */
 	ld->landed = ld->fetch_from + have;
-	if (ld->cs == 0) {
+	if (ld->exact) {
 		feed_whole_spans(ld);
 		return;
 	}
@@ -836,6 +876,7 @@ load_run(struct work_item *item)
 
 	clip_error_clear(&e);
 	ld->cs = r->chunks != NULL ? clip_index_chunk_size(r->idx) : 0;
+	ld->exact = ld->cs == 0 || ld->kind == LOAD_PREFETCH;
 	if (ld->n == 0)
 		claim_run(ld);
 	ld->next = ld->n > 0 ? ld->s[ld->n - 1].i + 1 : ld->end;
@@ -856,7 +897,7 @@ load_run(struct work_item *item)
 	} else if (rc == CLIP_OK) {
 		on_progress(ld, 0);
 	}
-	if (ld->cs > 0 && ld->comp != NULL) {
+	if (!ld->exact && ld->comp != NULL) {
 		if (rc == CLIP_OK)
 			rc = settle_edges(ld, 1, &e);
 		else

@@ -172,126 +172,158 @@ reader_warn(void *ctx, const char *msg)
 	log_warn("%s", msg);
 }
 
-static int
-run_mount(struct mount_opts *m)
-{
-	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
-	struct fuse_loop_config *loop = NULL;
-	struct clip_reader_opts ro;
+/* What a mount holds, from start to unmount. */
+struct mount_run {
+	struct fuse_args args;
 	struct data_source ds;
 	struct clipfs_fs fs;
-	struct stats_server *stats = NULL;
-	struct prefetcher *prefetch = NULL;
-	struct fuse_session *se = NULL;
-	struct clip_error err;
-	clip_index *idx = NULL;
-	char opts[4352];
-	int rc, ret, mounted = 0;
+	struct stats_server *stats;
+	struct prefetcher *prefetch;
+	struct fuse_session *se;
+	clip_index *idx;
+	int mounted;
+};
 
-	memset(&fs, 0, sizeof(fs));
-	memset(&ds, 0, sizeof(ds));
-	clip_error_clear(&err);
-	fs.start_time = fs_now();
-	if ((rc = clipfs_index_open(m->index_path, &idx)) != EXIT_OK)
+/* The FUSE session, mounted; everything that can fail is checked before.
+ * An exit status (EXIT_OK once mounted). */
+static int
+mount_session(const struct mount_opts *m, struct mount_run *mr)
+{
+	char opts[4352];
+	int rc;
+
+	if ((rc = clipfs_index_open(m->index_path, &mr->idx)) != EXIT_OK)
 		return rc;
-	if (check_mountpoint(m->mountpoint) != 0) {
-		clip_index_close(idx);
+	if (check_mountpoint(m->mountpoint) != 0)
 		return EXIT_MOUNT;
-	}
-	if ((rc = source_prepare(m, idx, &ds)) != 0)
-		goto out;
+	if ((rc = source_prepare(m, mr->idx, &mr->ds)) != 0)
+		return rc;
 	if (m->layout != NULL && access(m->layout, R_OK | X_OK) != 0) {
 		fprintf(stderr, "clipfs mount: --layout %s: %s\n", m->layout, strerror(errno));
-		rc = EXIT_USAGE;
-		goto out;
+		return EXIT_USAGE;
 	}
 	snprintf(opts, sizeof(opts), "ro,default_permissions,fsname=clipfs,subtype=clipfs%s",
 	    m->fuse_opts);
-	if (fuse_opt_add_arg(&args, "clipfs") != 0 || fuse_opt_add_arg(&args, "-o") != 0 ||
-	    fuse_opt_add_arg(&args, opts) != 0 || (m->debug && fuse_opt_add_arg(&args, "-d") != 0)) {
-		rc = EXIT_FAILURE_GENERIC;
-		goto out;
-	}
-	fs.idx = idx;
-	fs.entry_timeout = 365.0 * 24 * 3600;
-	se = fuse_session_new(&args, &clipfs_ops, sizeof(clipfs_ops), &fs);
-	if (se == NULL) {
+	if (fuse_opt_add_arg(&mr->args, "clipfs") != 0 || fuse_opt_add_arg(&mr->args, "-o") != 0 ||
+	    fuse_opt_add_arg(&mr->args, opts) != 0 ||
+	    (m->debug && fuse_opt_add_arg(&mr->args, "-d") != 0))
+		return EXIT_FAILURE_GENERIC;
+	mr->fs.idx = mr->idx;
+	mr->fs.entry_timeout = 365.0 * 24 * 3600;
+	mr->se = fuse_session_new(&mr->args, &clipfs_ops, sizeof(clipfs_ops), &mr->fs);
+	if (mr->se == NULL) {
 		fprintf(stderr, "clipfs mount: bad FUSE options: %s\n", opts);
-		rc = EXIT_USAGE;
-		goto out;
+		return EXIT_USAGE;
 	}
-	if (fuse_set_signal_handlers(se) != 0 || fuse_session_mount(se, m->mountpoint) != 0) {
+	if (fuse_set_signal_handlers(mr->se) != 0 ||
+	    fuse_session_mount(mr->se, m->mountpoint) != 0) {
 		fprintf(stderr, "clipfs mount: cannot mount on %s\n", m->mountpoint);
-		rc = EXIT_MOUNT;
-		goto out;
+		return EXIT_MOUNT;
 	}
-	mounted = 1;
-	fs.ready_time = fs_now();
-	/* Returns in the child; the parent exits 0 once this is done. */
-	if (fuse_daemonize(m->foreground) != 0) {
-		rc = EXIT_MOUNT;
-		goto out;
-	}
-	if (!m->foreground)
-		log_use_syslog();
-	/* Span buffers are megabytes and short-lived.  With a fixed mmap
-	 * threshold they go back to the kernel when freed; glibc's sliding
-	 * threshold would otherwise keep them in per-thread arenas, and the
-	 * daemon's memory would grow well past --mem-cache. */
-	mallopt(M_MMAP_THRESHOLD, 1 << 20);
-	if (source_open(m, &ds, &err) != CLIP_OK) {
+	mr->mounted = 1;
+	mr->fs.ready_time = fs_now();
+	return EXIT_OK;
+}
+
+/* In the daemon: the layer source, the reader, the trace, prefetching
+ * and the stats socket.  An exit status. */
+static int
+start_serving(const struct mount_opts *m, struct mount_run *mr)
+{
+	struct clip_reader_opts ro;
+	struct clip_error err;
+
+	clip_error_clear(&err);
+	if (source_open(m, &mr->ds, &err) != CLIP_OK) {
 		log_error("cannot open the layer source: %s", clip_error_message(&err));
-		rc = EXIT_REGISTRY;
-		goto out;
+		return EXIT_REGISTRY;
 	}
 	ro = m->reader;
 	ro.warn = reader_warn;
 	ro.disk_cache_dir = m->no_disk_cache ? NULL : m->cache_dir;
-	if (clip_reader_new(idx, &ds.src, &ro, &fs.reader, &err) != CLIP_OK) {
+	if (clip_reader_new(mr->idx, &mr->ds.src, &ro, &mr->fs.reader, &err) != CLIP_OK) {
 		log_error("%s", clip_error_message(&err));
-		rc = EXIT_FAILURE_GENERIC;
-		goto out;
+		return EXIT_FAILURE_GENERIC;
 	}
-	if (m->trace != NULL && (fs.trace = fs_trace_open(m->trace,
-	    clip_index_inode_count(idx))) == NULL)
+	if (m->trace != NULL && (mr->fs.trace = fs_trace_open(m->trace,
+	    clip_index_inode_count(mr->idx))) == NULL)
 		log_warn("--trace %s: %s; not tracing", m->trace, strerror(errno));
 	if (!m->no_prefetch || m->background_rate > 0)
-		prefetch = prefetcher_start(idx, fs.reader, m->no_prefetch ? 0 : PREFETCH_WORKERS,
-		    m->background_rate);
-	stats = stats_server_start(&fs, m->mountpoint, m->index_path);
-	if (stats == NULL)
+		mr->prefetch = prefetcher_start(mr->idx, mr->fs.reader,
+		    m->no_prefetch ? 0 : PREFETCH_WORKERS, m->background_rate);
+	mr->stats = stats_server_start(&mr->fs, m->mountpoint, m->index_path);
+	if (mr->stats == NULL)
 		log_warn("clipfs stats will not answer for %s: %s", m->mountpoint, strerror(errno));
 	log_info("serving %s at %s", m->index_path, m->mountpoint);
-	loop = fuse_loop_cfg_create();
-	if (loop == NULL) {
-		rc = EXIT_FAILURE_GENERIC;
-		goto out;
-	}
+	return EXIT_OK;
+}
+
+/* Serves until unmounted or asked to stop.  An exit status. */
+static int
+serve(struct mount_run *mr)
+{
+	struct fuse_loop_config *loop = fuse_loop_cfg_create();
+	int ret;
+
+	if (loop == NULL)
+		return EXIT_FAILURE_GENERIC;
 	fuse_loop_cfg_set_idle_threads(loop, 16);
 	/* libfuse's signal handlers end the loop with the signal's number as
 	 * its result (3.x: se->error = sig); SIGTERM, SIGINT and SIGHUP are
 	 * how a daemon is asked to stop, so that is a clean exit. */
-	ret = fuse_session_loop_mt(se, loop);
+	ret = fuse_session_loop_mt(mr->se, loop);
+	fuse_loop_cfg_destroy(loop);
 	if (ret == SIGTERM || ret == SIGINT || ret == SIGHUP)
 		log_info("signal %d: unmounting", ret);
-	rc = ret == 0 || ret == SIGTERM || ret == SIGINT || ret == SIGHUP ?
+	return ret == 0 || ret == SIGTERM || ret == SIGINT || ret == SIGHUP ?
 	    EXIT_OK : EXIT_FAILURE_GENERIC;
-out:
-	if (loop != NULL)
-		fuse_loop_cfg_destroy(loop);
-	stats_server_stop(stats);
-	prefetcher_stop(prefetch);
-	if (se != NULL) {
-		if (mounted)
-			fuse_session_unmount(se);
-		fuse_remove_signal_handlers(se);
-		fuse_session_destroy(se);
+}
+
+static void
+end_mount(struct mount_run *mr)
+{
+	stats_server_stop(mr->stats);
+	prefetcher_stop(mr->prefetch);
+	if (mr->se != NULL) {
+		if (mr->mounted)
+			fuse_session_unmount(mr->se);
+		fuse_remove_signal_handlers(mr->se);
+		fuse_session_destroy(mr->se);
 	}
-	fs_trace_close(fs.trace);
-	clip_reader_free(fs.reader);
-	source_close(&ds);
-	clip_index_close(idx);
-	fuse_opt_free_args(&args);
+	fs_trace_close(mr->fs.trace);
+	clip_reader_free(mr->fs.reader);
+	source_close(&mr->ds);
+	clip_index_close(mr->idx);
+	fuse_opt_free_args(&mr->args);
+}
+
+static int
+run_mount(struct mount_opts *m)
+{
+	struct mount_run mr;
+	int rc;
+
+	memset(&mr, 0, sizeof(mr));
+	mr.args = (struct fuse_args)FUSE_ARGS_INIT(0, NULL);
+	mr.fs.start_time = fs_now();
+	rc = mount_session(m, &mr);
+	/* Returns in the child; the parent exits 0 once this is done. */
+	if (rc == EXIT_OK && fuse_daemonize(m->foreground) != 0)
+		rc = EXIT_MOUNT;
+	if (rc == EXIT_OK) {
+		if (!m->foreground)
+			log_use_syslog();
+		/* Span buffers are megabytes and short-lived.  With a fixed
+		 * mmap threshold they go back to the kernel when freed; glibc's
+		 * sliding threshold would otherwise keep them in per-thread
+		 * arenas, and the daemon's memory would grow well past
+		 * --mem-cache. */
+		mallopt(M_MMAP_THRESHOLD, 1 << 20);
+		rc = start_serving(m, &mr);
+	}
+	if (rc == EXIT_OK)
+		rc = serve(&mr);
+	end_mount(&mr);
 	return rc;
 }
 

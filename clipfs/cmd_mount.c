@@ -36,7 +36,8 @@
 #include "common/registry/registry.h"
 
 /* Prefetch requests in flight: fetch and inflate overlap, and demand reads
- * keep 2 of the reader's 8 loader threads (bench/COLDSTART.md item 14). */
+ * keep 2 of the reader's 8 loader threads (the choice is measured in
+ * bench/COLDSTART.md, item 14). */
 #define PREFETCH_WORKERS 6
 
 /* A clear error before mounting on something missing or already mounted. */

@@ -24,10 +24,9 @@
 /* Compressed bytes of unlisted spans a request may take in to reach the
  * next listed one.  With an index made by clipfs index --prefetch, listed
  * files have spans of their own with such gaps between them, and the gaps
- * are what a prefetch fetches beyond the files.  128 KiB is 1 ms at
- * 1 Gbit/s; measured at 20 ms RTT, 512 KiB fetched 20% of the small
- * benchmark image in 19 requests and 128 KiB 16.5% in 31, no slower
- * (bench/COLDSTART.md). */
+ * are what a prefetch fetches beyond the files: a gap costs a little
+ * bandwidth, a request a round trip (the choice of 128 KiB is measured in
+ * bench/COLDSTART.md, item 14). */
 #define PREFETCH_MAX_GAP (128u << 10)
 #define PREFETCH_MAX_ENTRIES (1u << 22)
 #define SYMLINK_HOPS 40

@@ -109,6 +109,81 @@ challenge_free(struct challenge *c)
 	memset(c, 0, sizeof(*c));
 }
 
+/* The scheme at p, its kind set in c; returns where its parameters
+ * start (after spaces), or NULL if there is no scheme or it is glued to
+ * something. */
+static const char *
+parse_scheme(const char *p, struct challenge *c)
+{
+	const char *q;
+	size_t n = 0;
+
+	while (is_tchar(p[n]))
+		n++;
+	if (n == 0)
+		return NULL;
+	if (n == 5 && strncasecmp(p, "Basic", 5) == 0)
+		c->scheme = CLIP_AUTH_BASIC;
+	else if (n == 6 && strncasecmp(p, "Bearer", 6) == 0)
+		c->scheme = CLIP_AUTH_BEARER;
+	q = skip_ws(p + n);
+	if (q == p + n && *q != '\0' && *q != ',')
+		return NULL;
+	return q;
+}
+
+/* If p holds a token68 item ("Basic dXNlcg==", nothing we need in it):
+ * where the item ends; else NULL.  A run of '=' ends a token68, unless a
+ * value follows it (then it is a parameter). */
+static const char *
+skip_token68(const char *p)
+{
+	const char *q, *end;
+	size_t m = 0;
+
+	while (is_token68_char(p[m]) && p[m] != '=')
+		m++;
+	if (m == 0)
+		return NULL;
+	end = p + m;
+	for (q = end; *q == '='; q++)
+		;
+	q = skip_ws(q);
+	if (*end == '=' && *q != '\0' && *q != ',')
+		return NULL;
+	if (*end == '=' || *skip_ws(end) == '\0' || *skip_ws(end) == ',')
+		return q;
+	return NULL;
+}
+
+/* Keeps parameter name (nl bytes) = val if the challenge wants it. */
+static void
+keep_param(struct challenge *c, const char *name, size_t nl, char *val)
+{
+	if (nl == 5 && strncasecmp(name, "realm", 5) == 0 && c->realm == NULL)
+		c->realm = val;
+	else if (nl == 7 && strncasecmp(name, "service", 7) == 0 && c->service == NULL)
+		c->service = val;
+	else if (nl == 5 && strncasecmp(name, "scope", 5) == 0 && c->scope == NULL)
+		c->scope = val;
+	else
+		free(val);
+}
+
+/* After a comma: 1 if "name=" continues this challenge, 0 if a bare
+ * token starts the next one, -1 if it is neither. */
+static int
+param_follows(const char *p)
+{
+	size_t k = 0;
+
+	while (is_tchar(p[k]))
+		k++;
+	if (k == 0)
+		return -1;
+	return *skip_ws(p + k) == '=';
+}
+
 /*
  * Parses one challenge starting at *pp (at a scheme token).  Leaves *pp
  * after it (at a ',' that starts the next challenge, or at the end).
@@ -117,81 +192,38 @@ challenge_free(struct challenge *c)
 static int
 parse_challenge(const char **pp, struct challenge *c)
 {
-	const char *p = *pp, *start = p;
-	size_t n = 0;
+	const char *p, *q, *name, *save;
+	size_t nl;
+	char *val;
+	int nomem, more;
 
 	memset(c, 0, sizeof(*c));
-	while (is_tchar(p[n]))
-		n++;
-	if (n == 0)
+	if ((p = parse_scheme(*pp, c)) == NULL)
 		return -1;
-	if (n == 5 && strncasecmp(p, "Basic", 5) == 0)
-		c->scheme = CLIP_AUTH_BASIC;
-	else if (n == 6 && strncasecmp(p, "Bearer", 6) == 0)
-		c->scheme = CLIP_AUTH_BEARER;
-	p = skip_ws(p + n);
-	if (p == start + n && *p != '\0' && *p != ',')
-		return -1;  /* scheme glued to something */
-
-	if (*p == '\0' || *p == ',') {
-		*pp = p;  /* a scheme without parameters */
+	if (*p == '\0' || *p == ',' || (q = skip_token68(p)) != NULL) {
+		*pp = *p == '\0' || *p == ',' ? p : q;   /* no parameters */
 		return 0;
-	}
-	/* token68 form: "Basic dXNlcg==" (nothing we need in it) */
-	{
-		size_t m = 0;
-		while (is_token68_char(p[m]) && p[m] != '=')
-			m++;
-		if (m > 0) {
-			const char *q = p + m;
-			while (*q == '=')
-				q++;
-			q = skip_ws(q);
-			/* token68 if not followed by '=' then a value, i.e. the
-			 * first '=' run ends the item */
-			const char *eq = p + m;
-			if (*eq != '=' || *q == '\0' || *q == ',') {
-				if (*eq == '=' || *skip_ws(p + m) == '\0' ||
-				    *skip_ws(p + m) == ',') {
-					*pp = q;
-					return 0;
-				}
-			}
-		}
 	}
 	/* #auth-param: name = value, separated by commas */
 	for (;;) {
-		const char *name = p, *save = p;
-		size_t nl = 0;
-		char *val = NULL;
-		int nomem = 0;
-
-		p = skip_ws(p);
+		save = p;
+		name = p = skip_ws(p);
 		if (*p == '\0')
 			break;
-		name = p;
-		while (is_tchar(name[nl]))
-			nl++;
+		for (nl = 0; is_tchar(name[nl]); nl++)
+			;
 		if (nl == 0)
 			return -1;
 		p = skip_ws(name + nl);
 		if (*p != '=') {
-			/* a bare token: the next challenge's scheme */
-			*pp = save;
+			*pp = save;   /* a bare token: the next challenge's scheme */
 			return 0;
 		}
-		p = skip_ws(p + 1);
-		p = read_value(p, &val, &nomem);
-		if (p == NULL)
+		val = NULL;
+		nomem = 0;
+		if ((p = read_value(skip_ws(p + 1), &val, &nomem)) == NULL)
 			return nomem ? -2 : -1;
-		if (nl == 5 && strncasecmp(name, "realm", 5) == 0 && c->realm == NULL)
-			c->realm = val;
-		else if (nl == 7 && strncasecmp(name, "service", 7) == 0 && c->service == NULL)
-			c->service = val;
-		else if (nl == 5 && strncasecmp(name, "scope", 5) == 0 && c->scope == NULL)
-			c->scope = val;
-		else
-			free(val);
+		keep_param(c, name, nl, val);
 		p = skip_ws(p);
 		if (*p == '\0')
 			break;
@@ -199,21 +231,12 @@ parse_challenge(const char **pp, struct challenge *c)
 			return -1;
 		while (*p == ',' || *p == ' ' || *p == '\t')
 			p++;
-		/* After a comma, "name=" continues this challenge; a bare
-		 * token followed by space or end starts the next one. */
-		save = p;
 		if (*p == '\0')
 			break;
-		{
-			size_t k = 0;
-			while (is_tchar(p[k]))
-				k++;
-			if (k == 0)
-				return -1;
-			if (*skip_ws(p + k) != '=') {
-				*pp = save;
-				return 0;
-			}
+		if ((more = param_follows(p)) <= 0) {
+			if (more == 0)
+				*pp = p;
+			return more == 0 ? 0 : -1;
 		}
 	}
 	*pp = p;

@@ -214,81 +214,87 @@ parse_layout(const char *full, const char *s, struct clip_reference *out,
 	return CLIP_OK;
 }
 
-clip_err
-clip_reference_parse(const char *s, struct clip_reference *out,
-    struct clip_error *err)
+/* The part of s a transport prefix leaves for a registry reference, or
+ * NULL (with the error set) for a transport of skopeo's that we lack:
+ * saying so beats "bad tag" ("alpine:3" is a tag, so only known names). */
+static const char *
+strip_transport(const char *s, struct clip_reference *out, struct clip_error *err)
 {
-	const char *full = s, *at, *name_end, *slash, *colon, *repo;
-	char *name = NULL;
-	size_t hostlen, namelen;
-	int has_host;
+	static const char *const other[] = { "dir:", "docker-archive:", "docker-daemon:",
+	    "oci-archive:", "containers-storage:", "tarball:", "sif:", "ostree:" };
+	size_t i;
 
-	memset(out, 0, sizeof(*out));
-	if (s == NULL || *s == '\0')
-		return clip_error_set(err, CLIP_ERR_INVALID, "empty image reference");
-	if (strncmp(s, "oci:", 4) == 0)
-		return parse_layout(full, s + 4, out, err);
-	if (strncmp(s, "docker://", 9) == 0) {
-		s += 9;
-	} else {
-		/* Transports of skopeo that we lack: say so rather than
-		 * "bad tag".  ("alpine:3" is a tag, so only known names.) */
-		static const char *const other[] = { "dir:", "docker-archive:",
-		    "docker-daemon:", "oci-archive:", "containers-storage:",
-		    "tarball:", "sif:", "ostree:" };
-		size_t i;
-		for (i = 0; i < sizeof(other) / sizeof(other[0]); i++)
-			if (strncmp(s, other[i], strlen(other[i])) == 0)
-				return fail(out, err, CLIP_ERR_UNSUPPORTED,
-				    "unsupported transport (use docker:// or oci:)", full);
-	}
-	out->kind = CLIP_REF_REGISTRY;
+	if (strncmp(s, "docker://", 9) == 0)
+		return s + 9;
+	for (i = 0; i < sizeof(other) / sizeof(other[0]); i++)
+		if (strncmp(s, other[i], strlen(other[i])) == 0) {
+			fail(out, err, CLIP_ERR_UNSUPPORTED,
+			    "unsupported transport (use docker:// or oci:)", s);
+			return NULL;
+		}
+	return s;
+}
 
-	/* NAME[:TAG][@DIGEST] */
-	at = strchr(s, '@');
-	name_end = at ? at : s + strlen(s);
-	if (at != NULL) {
-		clip_err rc;
-		struct clip_error derr;
-		clip_error_clear(&derr);
-		rc = clip_digest_check(at + 1, "digest", &derr);
-		if (rc != CLIP_OK)
-			return fail(out, err, rc, derr.msg, full);
-		out->digest = strdup(at + 1);
-		if (out->digest == NULL)
-			return nomem(out, err);
-	}
-	slash = memchr(s, '/', (size_t)(name_end - s));
-	/* The tag is after the last ':' that follows the last '/'. */
-	{
-		const char *last_slash = NULL, *p;
-		for (p = s; p < name_end; p++)
-			if (*p == '/')
-				last_slash = p;
-		colon = NULL;
-		for (p = last_slash ? last_slash : s; p < name_end; p++)
-			if (*p == ':')
-				colon = p;
-	}
-	if (colon != NULL) {
-		size_t tl = (size_t)(name_end - colon - 1);
-		out->tag = strndup(colon + 1, tl);
-		if (out->tag == NULL)
-			return nomem(out, err);
-		if (!clip_ref_tag_valid(out->tag))
-			return fail(out, err, CLIP_ERR_INVALID,
-			    tl == 0 ? "empty tag after ':'" :
-			    "bad tag (want [A-Za-z0-9_][A-Za-z0-9_.-]{0,127})", full);
-		name_end = colon;
-	}
-	namelen = (size_t)(name_end - s);
-	if (namelen == 0)
-		return fail(out, err, CLIP_ERR_INVALID, "missing repository name", full);
+/* The digest after '@', if any: checked and kept.  *name_end: the end
+ * of what comes before it. */
+static clip_err
+parse_digest(const char *s, const char *full, const char **name_end,
+    struct clip_reference *out, struct clip_error *err)
+{
+	const char *at = strchr(s, '@');
+	struct clip_error derr;
+	clip_err rc;
 
-	hostlen = slash ? (size_t)(slash - s) : 0;
-	has_host = 0;
-	if (slash != NULL && slash < name_end) {
-		size_t i;
+	*name_end = at ? at : s + strlen(s);
+	if (at == NULL)
+		return CLIP_OK;
+	clip_error_clear(&derr);
+	if ((rc = clip_digest_check(at + 1, "digest", &derr)) != CLIP_OK)
+		return fail(out, err, rc, derr.msg, full);
+	if ((out->digest = strdup(at + 1)) == NULL)
+		return nomem(out, err);
+	return CLIP_OK;
+}
+
+/* The tag: after the last ':' that follows the last '/' of s up to
+ * *name_end, which then moves to that ':'. */
+static clip_err
+parse_tag(const char *s, const char *full, const char **name_end,
+    struct clip_reference *out, struct clip_error *err)
+{
+	const char *last_slash = NULL, *colon = NULL, *p;
+	size_t tl;
+
+	for (p = s; p < *name_end; p++)
+		if (*p == '/')
+			last_slash = p;
+	for (p = last_slash ? last_slash : s; p < *name_end; p++)
+		if (*p == ':')
+			colon = p;
+	if (colon == NULL)
+		return CLIP_OK;
+	tl = (size_t)(*name_end - colon - 1);
+	if ((out->tag = strndup(colon + 1, tl)) == NULL)
+		return nomem(out, err);
+	if (!clip_ref_tag_valid(out->tag))
+		return fail(out, err, CLIP_ERR_INVALID, tl == 0 ? "empty tag after ':'" :
+		    "bad tag (want [A-Za-z0-9_][A-Za-z0-9_.-]{0,127})", full);
+	*name_end = colon;
+	return CLIP_OK;
+}
+
+/* The registry host of NAME (s up to name_end), Docker Hub when the first
+ * component does not look like a host; *repo: where the repository
+ * starts. */
+static clip_err
+parse_host(const char *s, const char *full, const char *name_end, const char **repo,
+    struct clip_reference *out, struct clip_error *err)
+{
+	const char *slash = memchr(s, '/', (size_t)(name_end - s));
+	size_t hostlen = slash ? (size_t)(slash - s) : 0, i;
+	int has_host = 0;
+
+	if (slash != NULL) {
 		if (memchr(s, '.', hostlen) || memchr(s, ':', hostlen) ||
 		    (hostlen == 9 && strncmp(s, "localhost", 9) == 0))
 			has_host = 1;
@@ -296,52 +302,71 @@ clip_reference_parse(const char *s, struct clip_reference *out,
 			if (s[i] >= 'A' && s[i] <= 'Z')
 				has_host = 1;
 	}
-	if (has_host) {
-		if (!host_valid(s, hostlen))
-			return fail(out, err, CLIP_ERR_INVALID, "bad registry host", full);
-		out->registry = strndup(s, hostlen);
-		repo = s + hostlen + 1;
-		if (out->registry == NULL)
-			return nomem(out, err);
-		/* Docker Hub has several names; keep one. */
-		if (strcmp(out->registry, "index.docker.io") == 0 ||
-		    strcmp(out->registry, "registry-1.docker.io") == 0) {
-			free(out->registry);
-			out->registry = strdup("docker.io");
-			if (out->registry == NULL)
-				return nomem(out, err);
-		}
-	} else {
+	*repo = has_host ? s + hostlen + 1 : s;
+	if (has_host && !host_valid(s, hostlen))
+		return fail(out, err, CLIP_ERR_INVALID, "bad registry host", full);
+	/* Docker Hub has several names; keep one. */
+	if (!has_host || (hostlen == 15 && strncmp(s, "index.docker.io", 15) == 0) ||
+	    (hostlen == 20 && strncmp(s, "registry-1.docker.io", 20) == 0))
 		out->registry = strdup("docker.io");
-		repo = s;
-		if (out->registry == NULL)
-			return nomem(out, err);
-	}
-	{
-		size_t rl = (size_t)(name_end - repo);
-		int hub = strcmp(out->registry, "docker.io") == 0;
-		int lib = hub && memchr(repo, '/', rl) == NULL;
+	else
+		out->registry = strndup(s, hostlen);
+	return out->registry != NULL ? CLIP_OK : nomem(out, err);
+}
 
-		if (rl == 0)
-			return fail(out, err, CLIP_ERR_INVALID, "missing repository name", full);
-		if (asprintf(&name, "%s%.*s", lib ? "library/" : "", (int)rl, repo) < 0)
-			return nomem(out, err);
-		out->repository = name;
-		if (!clip_ref_repository_valid(name))
-			return fail(out, err, CLIP_ERR_INVALID,
-			    "bad repository name (lowercase [a-z0-9] components "
-			    "joined by '.', '_', '__' or '-', separated by '/')", full);
-		if (strlen(out->registry) + 1 + strlen(name) > NAME_MAX_TOTAL)
-			return fail(out, err, CLIP_ERR_INVALID, "name longer than 255", full);
-		out->api_host = strdup(hub ? "registry-1.docker.io" : out->registry);
-		if (out->api_host == NULL)
-			return nomem(out, err);
-	}
-	if (out->tag == NULL && out->digest == NULL) {
-		out->tag = strdup("latest");
-		if (out->tag == NULL)
-			return nomem(out, err);
-	}
+/* The repository [repo, name_end) ("library/" added for Docker Hub's
+ * single names), checked, and the host its API answers on. */
+static clip_err
+parse_repository(const char *repo, const char *full, const char *name_end,
+    struct clip_reference *out, struct clip_error *err)
+{
+	size_t rl = (size_t)(name_end - repo);
+	int hub = strcmp(out->registry, "docker.io") == 0;
+	int lib = hub && memchr(repo, '/', rl) == NULL;
+	char *name = NULL;
+
+	if (rl == 0)
+		return fail(out, err, CLIP_ERR_INVALID, "missing repository name", full);
+	if (asprintf(&name, "%s%.*s", lib ? "library/" : "", (int)rl, repo) < 0)
+		return nomem(out, err);
+	out->repository = name;
+	if (!clip_ref_repository_valid(name))
+		return fail(out, err, CLIP_ERR_INVALID,
+		    "bad repository name (lowercase [a-z0-9] components "
+		    "joined by '.', '_', '__' or '-', separated by '/')", full);
+	if (strlen(out->registry) + 1 + strlen(name) > NAME_MAX_TOTAL)
+		return fail(out, err, CLIP_ERR_INVALID, "name longer than 255", full);
+	if ((out->api_host = strdup(hub ? "registry-1.docker.io" : out->registry)) == NULL)
+		return nomem(out, err);
+	return CLIP_OK;
+}
+
+clip_err
+clip_reference_parse(const char *s, struct clip_reference *out,
+    struct clip_error *err)
+{
+	const char *full = s, *name_end, *repo;
+	clip_err rc;
+
+	memset(out, 0, sizeof(*out));
+	if (s == NULL || *s == '\0')
+		return clip_error_set(err, CLIP_ERR_INVALID, "empty image reference");
+	if (strncmp(s, "oci:", 4) == 0)
+		return parse_layout(full, s + 4, out, err);
+	if ((s = strip_transport(s, out, err)) == NULL)
+		return err != NULL ? err->code : CLIP_ERR_UNSUPPORTED;
+	out->kind = CLIP_REF_REGISTRY;
+	/* NAME[:TAG][@DIGEST] */
+	if ((rc = parse_digest(s, full, &name_end, out, err)) != CLIP_OK ||
+	    (rc = parse_tag(s, full, &name_end, out, err)) != CLIP_OK)
+		return rc;
+	if (name_end == s)
+		return fail(out, err, CLIP_ERR_INVALID, "missing repository name", full);
+	if ((rc = parse_host(s, full, name_end, &repo, out, err)) != CLIP_OK ||
+	    (rc = parse_repository(repo, full, name_end, out, err)) != CLIP_OK)
+		return rc;
+	if (out->tag == NULL && out->digest == NULL && (out->tag = strdup("latest")) == NULL)
+		return nomem(out, err);
 	return CLIP_OK;
 }
 

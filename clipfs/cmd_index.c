@@ -16,42 +16,64 @@
 #include "clipfs/cli.h"
 #include "clipfs/format_util.h"
 #include "clipfs/prefetch.h"
+#include "clipfs/registry_opts.h"
 #include "indexer/indexer.h"
 
 /* The largest --span or --big-file: past this a value is a typo. */
 #define MAX_SIZE_ARG (UINT64_C(1) << 40)
 
 enum {
-	OPT_STORAGE_REF = 256, OPT_PLATFORM, OPT_SPAN, OPT_BIG_FILE, OPT_CREDS, OPT_AUTHFILE,
-	OPT_CACERT, OPT_PLAIN_HTTP, OPT_TLS_VERIFY, OPT_JSON, OPT_THREADS, OPT_PREFETCH,
+	OPT_STORAGE_REF = 1, OPT_PLATFORM, OPT_SPAN, OPT_BIG_FILE, OPT_JSON, OPT_PREFETCH,
 };
+
+/* What the command line asked for, beyond the indexer's own options. */
+struct index_args {
+	struct indexer_opts o;
+	struct registry_cli_opts registry;
+	const char *out, *prefetch;
+	int json, quiet;
+};
+
+/* The registry options, shared with clipfs mount. */
+static const struct opt_table tables[] = {
+	REGISTRY_OPT_TABLE(offsetof(struct index_args, registry)),
+};
+#define NTABLES (sizeof(tables) / sizeof(tables[0]))
 
 static void
 index_usage(FILE *out)
 {
+	struct index_args a;
+	char span[32], big[32];
+	size_t i;
+
+	indexer_opts_init(&a.o);
+	registry_cli_opts_init(&a.registry);
+	opt_format_size(a.o.span, span, sizeof(span));
+	opt_format_size(a.o.big_file, big, sizeof(big));
 	fprintf(out,
 	    "Usage: clipfs index [OPTIONS] SOURCE -o OUT.clip\n"
 	    "\n"
 	    "Read an OCI image once and write its CLIP v2 index to OUT.clip.\n"
 	    "SOURCE is [docker://]HOST[:PORT]/REPO[:TAG|@sha256:DIGEST] or oci:DIR[:TAG].\n"
 	    "\n"
-	    "  -o, --output FILE       the index to write (atomically; nothing on failure)\n"
-	    "      --storage-ref REF   registry repository the mounter fetches from\n"
-	    "                          (default: SOURCE, when it is a registry)\n"
-	    "      --platform OS/ARCH[/VARIANT]  from a multi-platform image (default: this machine)\n"
-	    "      --span SIZE         checkpoint spacing in uncompressed bytes (default 2M)\n"
-	    "      --big-file SIZE     files this large get their own checkpoint (default 4M; 0 off)\n"
-	    "      --creds USER:PASS   registry credentials\n"
-	    "      --authfile FILE     credentials file (containers auth.json format)\n"
-	    "      --cacert FILE       trust this CA for the registry\n"
-	    "      --plain-http        talk HTTP, not HTTPS, to the registry\n"
-	    "      --tls-verify=BOOL   verify the registry's certificate (default true)\n"
-	    "  -j, --threads N         layers indexed at once (default: one per core)\n"
-	    "      --prefetch LIST     store a prefetch list (see clipfs prefetch), with\n"
-	    "                          checkpoints around its files\n"
-	    "      --json              print a summary as JSON\n"
-	    "  -q, --quiet             no progress display\n"
-	    "  -h, --help              show this help\n"
+	    "  -o, --output FILE         the index to write (atomically; nothing on failure)\n"
+	    "      --storage-ref REF     registry repository the mounter fetches from\n"
+	    "                            (default: SOURCE, when it is a registry)\n"
+	    "      --platform OS/ARCH[/VARIANT]\n"
+	    "                            from a multi-platform image (default: this machine)\n"
+	    "      --span SIZE           checkpoint spacing in uncompressed bytes (default %s)\n"
+	    "      --big-file SIZE       files this large get their own checkpoint (default %s;\n"
+	    "                            0 off)\n"
+	    "  -j, --threads N           layers indexed at once (default: one per core)\n"
+	    "      --prefetch LIST       store a prefetch list (see clipfs prefetch), with\n"
+	    "                            checkpoints around its files\n"
+	    "      --json                print a summary as JSON\n"
+	    "  -q, --quiet               no progress display\n", span, big);
+	for (i = 0; i < NTABLES; i++)
+		opt_usage(out, &tables[i], &a);
+	fprintf(out,
+	    "  -h, --help                show this help\n"
 	    "\n"
 	    "SIZE takes K, M or G (powers of 1024).\n");
 }
@@ -131,20 +153,51 @@ print_json(const char *out, const struct indexer_report *r, double secs)
 	json_decref(j);
 }
 
-int
-cmd_index(int argc, char **argv)
+/* One option of index's own; 0, 1 for --help (done), or an exit code. */
+static int
+index_opt(struct index_args *a, int c, char *arg)
 {
-	static const struct option longopts[] = {
+	unsigned n;
+
+	switch (c) {
+	case 'o': a->out = arg; return 0;
+	case OPT_STORAGE_REF: a->o.storage_ref = arg; return 0;
+	case OPT_PLATFORM: a->o.platform = arg; return 0;
+	case OPT_SPAN:
+	case OPT_BIG_FILE:
+		if (clipfs_parse_size(arg, MAX_SIZE_ARG, c == OPT_SPAN ? &a->o.span :
+		    &a->o.big_file) != 0) {
+			fprintf(stderr, "clipfs index: bad --%s '%s'\n",
+			    c == OPT_SPAN ? "span" : "big-file", arg);
+			return EXIT_USAGE;
+		}
+		return 0;
+	case 'j':
+		if (clipfs_parse_count(arg, 64, &n) != 0 || n < 1) {
+			fprintf(stderr, "clipfs index: --threads takes a number from 1 to 64\n");
+			return EXIT_USAGE;
+		}
+		a->o.threads = (int)n;
+		return 0;
+	case OPT_JSON: a->json = 1; return 0;
+	case OPT_PREFETCH: a->prefetch = arg; return 0;
+	case 'q': a->quiet = 1; return 0;
+	case 'h': index_usage(stdout); return 1;
+	default: index_usage(stderr); return EXIT_USAGE;
+	}
+}
+
+/* Parses the command line into a (indexer_opts_init'ed); 0, 1 for
+ * --help (printed), or an exit code. */
+static int
+index_parse(int argc, char **argv, struct index_args *a)
+{
+	static const struct option own[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "storage-ref", required_argument, NULL, OPT_STORAGE_REF },
 		{ "platform", required_argument, NULL, OPT_PLATFORM },
 		{ "span", required_argument, NULL, OPT_SPAN },
 		{ "big-file", required_argument, NULL, OPT_BIG_FILE },
-		{ "creds", required_argument, NULL, OPT_CREDS },
-		{ "authfile", required_argument, NULL, OPT_AUTHFILE },
-		{ "cacert", required_argument, NULL, OPT_CACERT },
-		{ "plain-http", no_argument, NULL, OPT_PLAIN_HTTP },
-		{ "tls-verify", required_argument, NULL, OPT_TLS_VERIFY },
 		{ "threads", required_argument, NULL, 'j' },
 		{ "prefetch", required_argument, NULL, OPT_PREFETCH },
 		{ "json", no_argument, NULL, OPT_JSON },
@@ -152,127 +205,137 @@ cmd_index(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct indexer_opts o;
-	struct indexer_progress progress;
-	struct indexer_report rep;
-	struct progress_display disp;
-	struct clip_error err;
-	const char *out = NULL, *prefetch = NULL;
-	char **marks = NULL;
-	size_t nmarks = 0;
-	int c, json = 0, quiet = 0, show, tls_verify = 1;
-	double start;
-	clip_err rc;
+	struct option lo[32 + sizeof(own) / sizeof(own[0])];
+	const struct opt_table *t;
+	const struct opt_def *d;
+	size_t n;
+	int c, rc;
 
-	indexer_opts_init(&o);
-	clip_error_clear(&err);
-	memset(&progress, 0, sizeof(progress));
-	while ((c = getopt_long(argc, argv, "o:j:qh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'o': out = optarg; break;
-		case OPT_STORAGE_REF: o.storage_ref = optarg; break;
-		case OPT_PLATFORM: o.platform = optarg; break;
-		case OPT_SPAN:
-			if (clipfs_parse_size(optarg, MAX_SIZE_ARG, &o.span) != 0) {
-				fprintf(stderr, "clipfs index: bad --span '%s'\n", optarg);
+	n = opt_long_options(tables, NTABLES, lo, 32);
+	memcpy(lo + n, own, sizeof(own));
+	while ((c = getopt_long(argc, argv, "o:j:qh", lo, NULL)) != -1) {
+		if ((d = opt_by_val(tables, NTABLES, c, &t)) != NULL) {
+			if (opt_set(a, t, d, optarg) != 0) {
+				fprintf(stderr, "clipfs index: bad value for --%s\n", d->name);
 				return EXIT_USAGE;
 			}
-			break;
-		case OPT_BIG_FILE:
-			if (clipfs_parse_size(optarg, MAX_SIZE_ARG, &o.big_file) != 0) {
-				fprintf(stderr, "clipfs index: bad --big-file '%s'\n", optarg);
-				return EXIT_USAGE;
-			}
-			break;
-		case OPT_CREDS: o.creds = clipfs_hide_secret(optarg); break;
-		case OPT_AUTHFILE: o.authfile = optarg; break;
-		case OPT_CACERT: o.registry.cacert = optarg; break;
-		case OPT_PLAIN_HTTP: o.registry.plain_http = 1; break;
-		case OPT_TLS_VERIFY:
-			if (clipfs_parse_bool(optarg, &tls_verify) != 0) {
-				fprintf(stderr, "clipfs index: --tls-verify takes true or false\n");
-				return EXIT_USAGE;
-			}
-			o.registry.tls_verify = tls_verify;
-			break;
-		case 'j': {
-			unsigned n;
-			if (clipfs_parse_count(optarg, 64, &n) != 0 || n < 1) {
-				fprintf(stderr, "clipfs index: --threads takes a number from 1 to 64\n");
-				return EXIT_USAGE;
-			}
-			o.threads = (int)n;
-			break;
-		}
-		case OPT_JSON: json = 1; break;
-		case OPT_PREFETCH: prefetch = optarg; break;
-		case 'q': quiet = 1; break;
-		case 'h': index_usage(stdout); return EXIT_OK;
-		default: index_usage(stderr); return EXIT_USAGE;
+		} else if ((rc = index_opt(a, c, optarg)) != 0) {
+			return rc;
 		}
 	}
-	if (argc - optind != 1 || out == NULL) {
-		fprintf(stderr, "clipfs index: %s\n", out == NULL ? "-o OUT.clip is required" :
+	if (argc - optind != 1 || a->out == NULL) {
+		fprintf(stderr, "clipfs index: %s\n", a->out == NULL ? "-o OUT.clip is required" :
 		    "exactly one SOURCE is required");
 		index_usage(stderr);
 		return EXIT_USAGE;
 	}
-	o.source = argv[optind];
-	o.progress = &progress;
-	if (prefetch != NULL) {
-		char msg[512];
-		if (prefetch_list_paths(prefetch, &marks, &nmarks, msg, sizeof(msg)) != 0) {
-			fprintf(stderr, "clipfs index: %s\n", msg);
-			return EXIT_USAGE;
-		}
-		o.mark_paths = (const char *const *)marks;
-		o.nmark_paths = nmarks;
-	}
+	a->o.source = argv[optind];
+	a->o.creds = a->registry.creds;
+	a->o.authfile = a->registry.authfile;
+	a->o.registry.cacert = a->registry.cacert;
+	a->o.registry.plain_http = a->registry.plain_http;
+	a->o.registry.tls_verify = a->registry.tls_verify;
+	return 0;
+}
+
+/* Starts the progress line on a terminal; 0 if there is none. */
+static int
+progress_start(struct progress_display *d, struct indexer_progress *p, double start)
+{
+	memset(d, 0, sizeof(*d));
+	d->p = p;
+	d->start = start;
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_cond_init(&d->cond, NULL);
+	return pthread_create(&d->tid, NULL, progress_thread, d) == 0;
+}
+
+static void
+progress_stop(struct progress_display *d)
+{
+	pthread_mutex_lock(&d->lock);
+	d->stop = 1;
+	pthread_cond_signal(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+	pthread_join(d->tid, NULL);
+}
+
+static void
+print_summary(const char *out, const struct indexer_report *rep)
+{
+	fprintf(stderr, "clipfs: wrote %s: %u layers, %llu entries, %u checkpoints, "
+	    "%llu bytes (%.2f%% of %llu compressed)\n", out, rep->layers,
+	    (unsigned long long)(rep->names ? rep->names - 1 : 0), rep->checkpoints,
+	    (unsigned long long)rep->index_size,
+	    rep->compressed_bytes ? 100.0 * (double)rep->index_size /
+	    (double)rep->compressed_bytes : 0.0, (unsigned long long)rep->compressed_bytes);
+}
+
+/* Indexes a->o.source into a->out, with the progress line on a terminal. */
+static int
+run_index(struct index_args *a, struct indexer_report *rep, double start)
+{
+	struct indexer_progress progress;
+	struct progress_display disp;
+	struct clip_error err;
+	int show;
+	clip_err rc;
+
+	clip_error_clear(&err);
+	memset(&progress, 0, sizeof(progress));
+	a->o.progress = &progress;
 	if (clip_registry_global_init(&err) != CLIP_OK) {
 		clipfs_report("index", &err);
-		prefetch_paths_free(marks, nmarks);
 		return EXIT_FAILURE_GENERIC;
 	}
-	start = now_seconds();
-	show = !quiet && !json && isatty(STDERR_FILENO);
-	if (show) {
-		memset(&disp, 0, sizeof(disp));
-		disp.p = &progress;
-		disp.start = start;
-		pthread_mutex_init(&disp.lock, NULL);
-		pthread_cond_init(&disp.cond, NULL);
-		if (pthread_create(&disp.tid, NULL, progress_thread, &disp) != 0)
-			show = 0;
-	}
-	rc = indexer_run(&o, out, &rep, &err);
-	prefetch_paths_free(marks, nmarks);
-	if (show) {
-		pthread_mutex_lock(&disp.lock);
-		disp.stop = 1;
-		pthread_cond_signal(&disp.cond);
-		pthread_mutex_unlock(&disp.lock);
-		pthread_join(disp.tid, NULL);
-	}
+	show = !a->quiet && !a->json && isatty(STDERR_FILENO) &&
+	    progress_start(&disp, &progress, start);
+	rc = indexer_run(&a->o, a->out, rep, &err);
+	if (show)
+		progress_stop(&disp);
 	clip_registry_global_cleanup();
 	if (rc != CLIP_OK) {
 		clipfs_report("index", &err);
 		return clipfs_exit_code(rc);
 	}
-	if (prefetch != NULL) {
-		int prc = prefetch_apply(out, prefetch);
-		if (prc != EXIT_OK) {
-			unlink(out);   /* all or nothing */
-			return prc;
+	return EXIT_OK;
+}
+
+int
+cmd_index(int argc, char **argv)
+{
+	struct index_args a;
+	struct indexer_report rep;
+	char **marks = NULL, msg[512];
+	size_t nmarks = 0;
+	double start;
+	int rc;
+
+	memset(&a, 0, sizeof(a));
+	indexer_opts_init(&a.o);
+	registry_cli_opts_init(&a.registry);
+	if ((rc = index_parse(argc, argv, &a)) != 0)
+		return rc == 1 ? EXIT_OK : rc;
+	if (a.prefetch != NULL) {
+		if (prefetch_list_paths(a.prefetch, &marks, &nmarks, msg, sizeof(msg)) != 0) {
+			fprintf(stderr, "clipfs index: %s\n", msg);
+			return EXIT_USAGE;
 		}
+		a.o.mark_paths = (const char *const *)marks;
+		a.o.nmark_paths = nmarks;
 	}
-	if (json)
-		print_json(out, &rep, now_seconds() - start);
-	else if (!quiet)
-		fprintf(stderr, "clipfs: wrote %s: %u layers, %llu entries, %u checkpoints, "
-		    "%llu bytes (%.2f%% of %llu compressed)\n", out, rep.layers,
-		    (unsigned long long)(rep.names ? rep.names - 1 : 0), rep.checkpoints,
-		    (unsigned long long)rep.index_size,
-		    rep.compressed_bytes ? 100.0 * (double)rep.index_size / (double)rep.compressed_bytes : 0.0,
-		    (unsigned long long)rep.compressed_bytes);
+	start = now_seconds();
+	rc = run_index(&a, &rep, start);
+	prefetch_paths_free(marks, nmarks);
+	if (rc != EXIT_OK)
+		return rc;
+	if (a.prefetch != NULL && (rc = prefetch_apply(a.out, a.prefetch)) != EXIT_OK) {
+		unlink(a.out);   /* all or nothing */
+		return rc;
+	}
+	if (a.json)
+		print_json(a.out, &rep, now_seconds() - start);
+	else if (!a.quiet)
+		print_summary(a.out, &rep);
 	return EXIT_OK;
 }

@@ -117,14 +117,14 @@ source_prepare(const struct mount_opts *m, const clip_index *idx, struct data_so
 		return EXIT_BAD_INDEX;
 	}
 	free(name);
-	if (clip_auth_lookup(ds->ref.registry, m->creds, m->authfile, &ds->creds, &err) != CLIP_OK) {
+	if (clip_auth_lookup(ds->ref.registry, m->registry.creds, m->registry.authfile, &ds->creds, &err) != CLIP_OK) {
 		clipfs_report("mount", &err);
 		return EXIT_USAGE;
 	}
 	clip_registry_opts_init(&ds->ro);
-	ds->ro.plain_http = m->plain_http || (im.storage_flags & CLIP_STORAGE_PLAIN_HTTP);
-	ds->ro.tls_verify = m->tls_verify;
-	ds->ro.cacert = m->cacert;
+	ds->ro.plain_http = m->registry.plain_http || (im.storage_flags & CLIP_STORAGE_PLAIN_HTTP);
+	ds->ro.tls_verify = m->registry.tls_verify;
+	ds->ro.cacert = m->registry.cacert;
 	ds->ro.username = ds->creds.username;
 	ds->ro.password = ds->creds.password;
 	/* A read must fail with EIO in about t seconds when the registry is

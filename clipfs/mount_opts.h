@@ -1,8 +1,10 @@
 /*
- * mount_opts.h - clipfs mount's options: one table from which the long
- * options, the -o keys (cache-dir and cache_dir alike), the parser and
- * --help all come.  Defaults live only in mount_opts_init, and those of
- * the reader in clip_reader_opts_init, so --help shows the real ones.
+ * mount_opts.h - clipfs mount's options: tables (opt_table.h) from which
+ * the long options, the -o keys (cache-dir and cache_dir alike), the
+ * parser and --help all come: mount's own, and the registry options it
+ * shares with clipfs index (registry_opts.h).  Defaults live only in
+ * mount_opts_init, registry_cli_opts_init and clip_reader_opts_init, so
+ * --help shows the real ones.
  */
 #ifndef CLIPFS_MOUNT_OPTS_H
 #define CLIPFS_MOUNT_OPTS_H
@@ -10,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "clipfs/registry_opts.h"
 #include "common/reader/layer_reader.h"
 
 #define MOUNT_DEFAULT_CACHE_DIR "/var/cache/clipfs"
@@ -20,8 +23,7 @@ struct mount_opts {
 	const char *mountpoint;
 	int foreground, debug;
 	const char *layout;
-	const char *creds, *authfile, *cacert;
-	int plain_http, tls_verify;
+	struct registry_cli_opts registry;
 	const char *cache_dir;
 	int no_disk_cache;
 	/* mem_cache_bytes, disk_cache_bytes, readahead_spans, predict_spans

@@ -85,7 +85,7 @@ TEST(test_help_shows_real_defaults)
 	CHECK_MSG(help_says(help, "timeout", want), "--timeout, wanted %s", want);
 	snprintf(want, sizeof(want), "(default %s)", m.cache_dir);
 	CHECK_MSG(help_says(help, "cache-dir", want), "--cache-dir, wanted %s", want);
-	CHECK(help_says(help, "tls-verify", m.tls_verify ? "(default true)" : "(default false)"));
+	CHECK(help_says(help, "tls-verify", m.registry.tls_verify ? "(default true)" : "(default false)"));
 	/* The reader's defaults reach the mount untouched. */
 	CHECK(memcmp(&m.reader, &ro, sizeof(ro)) == 0);
 	free(help);
@@ -164,4 +164,32 @@ TEST(test_values)
 	}
 }
 
-TEST_MAIN(test_help_shows_real_defaults, test_one_table, test_values)
+/* The registry options (shared with clipfs index, registry_opts.c) as
+ * long options and as -o keys land in m.registry. */
+TEST(test_registry_opts)
+{
+	struct mount_opts a, b;
+	struct registry_cli_opts def;
+	char creds_a[] = "u:secret", o[] = "creds=u:secret,authfile=/a,cacert=/c,plain_http,"
+	    "tls_verify=false";
+	char *argv_a[] = { "mount", "--creds", creds_a, "--authfile", "/a", "--cacert", "/c",
+	    "--plain-http", "--tls-verify=false", "i", "m", NULL };
+	char *argv_b[] = { "mount", "-o", o, "i", "m", NULL };
+	char *argv_c[] = { "mount", "i", "m", NULL };
+
+	registry_cli_opts_init(&def);
+	CHECK(parse(&a, argv_c) == 0);
+	CHECK(memcmp(&a.registry, &def, sizeof(def)) == 0);
+	CHECK(parse(&a, argv_a) == 0);
+	CHECK(parse(&b, argv_b) == 0);
+	CHECK(strcmp(a.registry.creds, "u:secret") == 0 && strcmp(b.registry.creds, "u:secret") == 0);
+	/* The password is hidden from ps in argv (a copy is used). */
+	CHECK(strcmp(creds_a, "u:******") == 0);
+	CHECK(strcmp(a.registry.authfile, "/a") == 0 && strcmp(b.registry.authfile, "/a") == 0);
+	CHECK(strcmp(a.registry.cacert, "/c") == 0 && strcmp(b.registry.cacert, "/c") == 0);
+	CHECK(a.registry.plain_http == 1 && b.registry.plain_http == 1);
+	CHECK(a.registry.tls_verify == 0 && b.registry.tls_verify == 0);
+	CHECK(b.fuse_opts[0] == '\0');
+}
+
+TEST_MAIN(test_help_shows_real_defaults, test_one_table, test_values, test_registry_opts)

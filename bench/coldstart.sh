@@ -427,6 +427,21 @@ phases_json() {
 	printf '"phases":{%s}' "$out"
 }
 
+# round_order RUN: the variants of round RUN; with --base, every other
+# round runs the base build's variants first, so that neither build
+# always goes first after the caches are dropped.
+round_order() {
+	local v mine=() base=()
+	for v in $VARIANTS; do
+		case $v in base*) base+=("$v") ;; *) mine+=("$v") ;; esac
+	done
+	if [ $(($1 % 2)) -eq 0 ] && [ ${#base[@]} -gt 0 ]; then
+		echo "${base[@]}" "${mine[@]}"
+	else
+		echo "${mine[@]}" "${base[@]}"
+	fi
+}
+
 run_variant() {
 	local img=$1 rtt=$2 run=$3 v=$4 fn secs proxy
 	fn=v_${v//-/_}
@@ -466,7 +481,7 @@ for rtt in $RTTS; do
 	for img in $IMAGES; do
 		for run in $(seq "$RUNS"); do
 			rm -rf "$WORK/cache-cold" "$WORK/cache-base"
-			for v in $VARIANTS; do
+			for v in $(round_order "$run"); do
 				run_variant "$img" "$rtt" "$run" "$v"
 			done
 		done

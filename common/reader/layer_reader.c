@@ -190,9 +190,15 @@ load_ahead(clip_reader *r, const struct clip_layer *L, uint32_t first, unsigned 
 
 	if (end > L->checkpoint_count)
 		end = L->checkpoint_count;
-	for (k = first; k < end; k++)
+	/* Only spans that start before limit; from the first one worth
+	 * loading (checked here: a load that finds nothing to do still costs
+	 * a loader thread's wake-up, which on a warm read is most of it). */
+	for (k = first; k < end; k++) {
 		if (clip_index_checkpoint(r->idx, L->index, k, &cp) != CLIP_OK || cp.out_offset >= limit)
 			break;
+		if (k == first && !reader_worth_loading(r, L, k, &cp))
+			first++;
+	}
 	if (k > first)
 		loader_start(r, L, first, k, NULL, k - first, UINT64_MAX, 0, LOAD_AHEAD, NULL, NULL);
 }

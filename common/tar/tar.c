@@ -481,34 +481,16 @@ classify(char tf, const char *path, size_t len, enum clip_tar_type *type,
 	}
 }
 
+/* Sparse and GNU-only types are refused, naming the entry. */
 static clip_err
-entry_header(clip_tar *t, int64_t hsize, struct clip_error *err)
+check_kind(clip_tar *t, enum kind kind, size_t plen, struct clip_error *err)
 {
-	const uint8_t *h = t->hdr;
-	bool ustar = memcmp(h + H_MAGIC, "ustar\0", 6) == 0;
-	bool gnu = memcmp(h + H_MAGIC, "ustar  \0", 8) == 0;
-	bool star = ustar && memcmp(h + H_STAR_TRAILER, "tar\0", 4) == 0;
 	unsigned long long at = (unsigned long long)t->hdr_offset;
-	struct clip_tar_entry e;
-	enum clip_tar_type type = CLIP_TAR_REG;
-	bool has_data;
-	enum kind kind;
-	uint64_t v, size, pad;
-	int64_t mtime;
-	size_t plen, llen;
+	const char *name = t->path;
+	size_t nlen = plen;
 	char q[QMAX];
-	clip_err rc;
 
-	memset(&e, 0, sizeof(e));
-	rc = raw_path(t, ustar, star, &plen, err);
-	if (rc != CLIP_OK)
-		return rc;
-	t->path_len = plen;
-	kind = classify((char)h[H_TYPE], t->path, plen, &type, &has_data);
 	if (kind == K_SPARSE || t->local.sparse || t->global.sparse) {
-		const char *name = t->path;
-		size_t nlen = plen;
-
 		if (t->local.sparse_name != NULL) {
 			name = t->local.sparse_name;
 			nlen = t->local.sparse_name_len;
@@ -520,111 +502,169 @@ entry_header(clip_tar *t, int64_t hsize, struct clip_error *err)
 	if (kind == K_UNSUPPORTED)
 		return clip_error_set(err, CLIP_ERR_UNSUPPORTED,
 		    "tar entry \"%s\" has GNU type '%c', which is not supported "
-		    "(tar header at offset %llu)", tar_quote(t->path, plen, q,
-		    sizeof(q)), h[H_TYPE], at);
+		    "(tar header at offset %llu)", tar_quote(t->path, plen, q, sizeof(q)),
+		    t->hdr[H_TYPE], at);
+	return CLIP_OK;
+}
+
+/* The entry's data size (from PAX records, else the header's hsize; 0
+ * for types without data) and the padding after it. */
+static clip_err
+entry_size(clip_tar *t, int64_t hsize, bool has_data, size_t plen, uint64_t *size,
+    uint64_t *pad, struct clip_error *err)
+{
+	char q[QMAX];
 
 	if (t->local.has_size)
-		size = t->local.size;
+		*size = t->local.size;
 	else if (t->global.has_size)
-		size = t->global.size;
+		*size = t->global.size;
 	else
-		size = (uint64_t)hsize;
+		*size = (uint64_t)hsize;
 	if (!has_data)
-		size = 0;
-	pad = (BLOCK - (size % BLOCK)) % BLOCK;
+		*size = 0;
+	*pad = (BLOCK - (*size % BLOCK)) % BLOCK;
 	/* Offsets must stay valid off_t values for whoever reads the data. */
-	if (size > (uint64_t)INT64_MAX - pad ||
-	    t->offset > (uint64_t)INT64_MAX - size - pad)
+	if (*size > (uint64_t)INT64_MAX - *pad || t->offset > (uint64_t)INT64_MAX - *size - *pad)
 		return clip_error_set(err, CLIP_ERR_TAR,
 		    "tar entry \"%s\": size %llu overflows the stream offset",
-		    tar_quote(t->path, plen, q, sizeof(q)), (unsigned long long)size);
+		    tar_quote(t->path, plen, q, sizeof(q)), (unsigned long long)*size);
+	return CLIP_OK;
+}
 
-	if (kind == K_LABEL)
-		goto skip;
+/* Mode, owner, mtime and device numbers: the header's fields, where PAX
+ * records do not say otherwise. */
+static clip_err
+entry_attrs(clip_tar *t, enum clip_tar_type type, bool has_devs, struct clip_tar_entry *e,
+    struct clip_error *err)
+{
+	uint64_t v;
+	int64_t mtime;
+	clip_err rc;
 
-	rc = header_uint(t, H_MODE, 8, UINT32_MAX, "mode", &v, err);
-	if (rc != CLIP_OK)
+	if ((rc = header_uint(t, H_MODE, 8, UINT32_MAX, "mode", &v, err)) != CLIP_OK)
 		return rc;
-	e.mode = (uint32_t)v & 07777;
-	rc = header_uint(t, H_UID, 8, UINT32_MAX, "uid", &v, err);
-	if (rc != CLIP_OK)
+	e->mode = (uint32_t)v & 07777;
+	if ((rc = header_uint(t, H_UID, 8, UINT32_MAX, "uid", &v, err)) != CLIP_OK)
 		return rc;
-	e.uid = t->local.has_uid ? t->local.uid :
-	    t->global.has_uid ? t->global.uid : (uint32_t)v;
-	rc = header_uint(t, H_GID, 8, UINT32_MAX, "gid", &v, err);
-	if (rc != CLIP_OK)
+	e->uid = t->local.has_uid ? t->local.uid : t->global.has_uid ? t->global.uid : (uint32_t)v;
+	if ((rc = header_uint(t, H_GID, 8, UINT32_MAX, "gid", &v, err)) != CLIP_OK)
 		return rc;
-	e.gid = t->local.has_gid ? t->local.gid :
-	    t->global.has_gid ? t->global.gid : (uint32_t)v;
-	if (!parse_number(h + H_MTIME, 12, &mtime))
-		return clip_error_set(err, CLIP_ERR_TAR,
-		    "tar header at offset %llu: bad mtime field", at);
+	e->gid = t->local.has_gid ? t->local.gid : t->global.has_gid ? t->global.gid : (uint32_t)v;
+	if (!parse_number(t->hdr + H_MTIME, 12, &mtime))
+		return clip_error_set(err, CLIP_ERR_TAR, "tar header at offset %llu: bad mtime field",
+		    (unsigned long long)t->hdr_offset);
+	e->mtime_sec = mtime;
 	if (t->local.has_mtime) {
-		e.mtime_sec = t->local.mtime_sec;
-		e.mtime_nsec = t->local.mtime_nsec;
+		e->mtime_sec = t->local.mtime_sec;
+		e->mtime_nsec = t->local.mtime_nsec;
 	} else if (t->global.has_mtime) {
-		e.mtime_sec = t->global.mtime_sec;
-		e.mtime_nsec = t->global.mtime_nsec;
-	} else {
-		e.mtime_sec = mtime;
+		e->mtime_sec = t->global.mtime_sec;
+		e->mtime_nsec = t->global.mtime_nsec;
 	}
-	if (type == CLIP_TAR_CHR || type == CLIP_TAR_BLK) {
-		/* v7 headers have no device fields: those bytes are zero. */
-		if (ustar || gnu) {
-			rc = header_uint(t, H_DEVMAJOR, 8, UINT32_MAX, "devmajor",
-			    &v, err);
-			if (rc != CLIP_OK)
-				return rc;
-			e.devmajor = (uint32_t)v;
-			rc = header_uint(t, H_DEVMINOR, 8, UINT32_MAX, "devminor",
-			    &v, err);
-			if (rc != CLIP_OK)
-				return rc;
-			e.devminor = (uint32_t)v;
-		}
-		if (t->local.has_devmajor)
-			e.devmajor = t->local.devmajor;
-		if (t->local.has_devminor)
-			e.devminor = t->local.devminor;
-	}
-
-	if (type == CLIP_TAR_HARDLINK || type == CLIP_TAR_SYMLINK) {
-		rc = raw_link(t, &llen, err);
-		if (rc != CLIP_OK)
+	if (type != CLIP_TAR_CHR && type != CLIP_TAR_BLK)
+		return CLIP_OK;
+	/* v7 headers have no device fields: those bytes are zero. */
+	if (has_devs) {
+		if ((rc = header_uint(t, H_DEVMAJOR, 8, UINT32_MAX, "devmajor", &v, err)) != CLIP_OK)
 			return rc;
-		if (memchr(t->link, '\0', llen) != NULL)
-			return clip_error_set(err, CLIP_ERR_TAR,
-			    "tar entry \"%s\": link target contains a NUL byte",
-			    tar_quote(t->path, plen, q, sizeof(q)));
-		if (type == CLIP_TAR_HARDLINK) {
-			rc = clip_tar_normalize(t->link, &llen, err);
-			if (rc != CLIP_OK)
-				return clip_error_prefix(err, "hard link \"%s\"",
-				    tar_quote(t->path, plen, q, sizeof(q)));
-			if (llen == 0)
-				return clip_error_set(err, CLIP_ERR_TAR,
-				    "hard link \"%s\" has no target",
-				    tar_quote(t->path, plen, q, sizeof(q)));
-		}
-		e.linkpath = t->link;
-		e.linkpath_len = llen;
+		e->devmajor = (uint32_t)v;
+		if ((rc = header_uint(t, H_DEVMINOR, 8, UINT32_MAX, "devminor", &v, err)) != CLIP_OK)
+			return rc;
+		e->devminor = (uint32_t)v;
 	}
-	rc = clip_tar_normalize(t->path, &t->path_len, err);
-	if (rc != CLIP_OK)
-		return clip_error_prefix(err, "tar header at offset %llu", at);
+	if (t->local.has_devmajor)
+		e->devmajor = t->local.devmajor;
+	if (t->local.has_devminor)
+		e->devminor = t->local.devminor;
+	return CLIP_OK;
+}
+
+/* The target of a hard link (normalised like a path) or a symlink. */
+static clip_err
+entry_link(clip_tar *t, enum clip_tar_type type, size_t plen, struct clip_tar_entry *e,
+    struct clip_error *err)
+{
+	size_t llen;
+	char q[QMAX];
+	clip_err rc;
+
+	if ((rc = raw_link(t, &llen, err)) != CLIP_OK)
+		return rc;
+	if (memchr(t->link, '\0', llen) != NULL)
+		return clip_error_set(err, CLIP_ERR_TAR,
+		    "tar entry \"%s\": link target contains a NUL byte",
+		    tar_quote(t->path, plen, q, sizeof(q)));
+	if (type == CLIP_TAR_HARDLINK) {
+		if ((rc = clip_tar_normalize(t->link, &llen, err)) != CLIP_OK)
+			return clip_error_prefix(err, "hard link \"%s\"",
+			    tar_quote(t->path, plen, q, sizeof(q)));
+		if (llen == 0)
+			return clip_error_set(err, CLIP_ERR_TAR, "hard link \"%s\" has no target",
+			    tar_quote(t->path, plen, q, sizeof(q)));
+	}
+	e->linkpath = t->link;
+	e->linkpath_len = llen;
+	return CLIP_OK;
+}
+
+/* The entry (a header and what pending extended headers said), handed
+ * to the callback; then the data is skipped. */
+static clip_err
+emit_entry(clip_tar *t, enum clip_tar_type type, size_t plen, uint64_t size,
+    struct clip_error *err)
+{
+	const uint8_t *h = t->hdr;
+	bool ustar = memcmp(h + H_MAGIC, "ustar\0", 6) == 0;
+	bool gnu = memcmp(h + H_MAGIC, "ustar  \0", 8) == 0;
+	struct clip_tar_entry e;
+	clip_err rc;
+
+	memset(&e, 0, sizeof(e));
+	if ((rc = entry_attrs(t, type, ustar || gnu, &e, err)) != CLIP_OK)
+		return rc;
+	if ((type == CLIP_TAR_HARDLINK || type == CLIP_TAR_SYMLINK) &&
+	    (rc = entry_link(t, type, plen, &e, err)) != CLIP_OK)
+		return rc;
+	if ((rc = clip_tar_normalize(t->path, &t->path_len, err)) != CLIP_OK)
+		return clip_error_prefix(err, "tar header at offset %llu",
+		    (unsigned long long)t->hdr_offset);
 	e.path = t->path;
 	e.path_len = t->path_len;
 	e.type = type;
 	e.size = type == CLIP_TAR_REG ? size : 0;
 	e.data_offset = t->offset;
-	rc = merge_xattrs(t, &e.nxattrs, err);
-	if (rc != CLIP_OK)
+	if ((rc = merge_xattrs(t, &e.nxattrs, err)) != CLIP_OK)
 		return rc;
 	e.xattrs = e.nxattrs ? t->xv : NULL;
-	rc = t->fn(t->ctx, &e, err);
-	if (rc != CLIP_OK)
+	return t->fn(t->ctx, &e, err);
+}
+
+/* A header block is in t->hdr (hsize: its size field): the entry it
+ * makes goes to the callback (a volume label goes nowhere), and the
+ * parser moves on to its data. */
+static clip_err
+entry_header(clip_tar *t, int64_t hsize, struct clip_error *err)
+{
+	const uint8_t *h = t->hdr;
+	bool ustar = memcmp(h + H_MAGIC, "ustar\0", 6) == 0;
+	bool star = ustar && memcmp(h + H_STAR_TRAILER, "tar\0", 4) == 0;
+	enum clip_tar_type type = CLIP_TAR_REG;
+	uint64_t size, pad;
+	bool has_data;
+	enum kind kind;
+	size_t plen;
+	clip_err rc;
+
+	if ((rc = raw_path(t, ustar, star, &plen, err)) != CLIP_OK)
 		return rc;
-skip:
+	t->path_len = plen;
+	kind = classify((char)h[H_TYPE], t->path, plen, &type, &has_data);
+	if ((rc = check_kind(t, kind, plen, err)) != CLIP_OK ||
+	    (rc = entry_size(t, hsize, has_data, plen, &size, &pad, err)) != CLIP_OK)
+		return rc;
+	if (kind != K_LABEL && (rc = emit_entry(t, type, plen, size, err)) != CLIP_OK)
+		return rc;
 	reset_pending(t);
 	t->st = size + pad > 0 ? ST_SKIP : ST_HEADER;
 	t->data_size = size;

@@ -5,112 +5,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <uthash.h>
-
 #include "indexer/tree.h"
+#include "indexer/tree_nodes.h"
+#include "indexer/tree_resolve.h"
 
 #define WHITEOUT_PREFIX ".wh."
 #define WHITEOUT_OPAQUE ".wh..wh..opq"
-
-struct tree_inode {
-	struct clip_inode_attr attr;
-	char *target;             /* symlink */
-	size_t target_len;
-	struct layer_xattr *xattrs;
-	size_t nxattrs;
-	uint32_t refs;            /* names pointing here */
-	uint32_t ino;             /* assigned by emit */
-};
-
-struct tree_node {
-	UT_hash_handle hh;        /* in the parent's children */
-	char *name;
-	size_t len;
-	struct tree_node *parent;
-	struct tree_node *children;
-	struct tree_inode *inode;
-};
-
-struct merge_tree {
-	struct tree_node *root;
-	uint64_t names, inodes;
-};
-
-static void
-inode_unref(struct merge_tree *t, struct tree_inode *in)
-{
-	size_t i;
-
-	if (in == NULL || --in->refs > 0)
-		return;
-	free(in->target);
-	for (i = 0; i < in->nxattrs; i++) {
-		free(in->xattrs[i].name);
-		free(in->xattrs[i].value);
-	}
-	free(in->xattrs);
-	free(in);
-	t->inodes--;
-}
-
-/* Frees node and its subtree, unlinking it from its parent first. */
-static void
-node_remove(struct merge_tree *t, struct tree_node *n)
-{
-	struct tree_node *c, *tmp;
-
-	if (n->parent != NULL)
-		HASH_DEL(n->parent->children, n);
-	HASH_ITER(hh, n->children, c, tmp) {
-		c->parent = NULL;
-		HASH_DEL(n->children, c);
-		node_remove(t, c);
-	}
-	inode_unref(t, n->inode);
-	free(n->name);
-	free(n);
-	t->names--;
-}
-
-static int
-is_dir(const struct tree_node *n)
-{
-	return (n->inode->attr.mode & S_IFMT) == S_IFDIR;
-}
-
-static struct tree_inode *
-inode_new(struct merge_tree *t, uint32_t mode)
-{
-	struct tree_inode *in = calloc(1, sizeof(*in));
-
-	if (in == NULL)
-		return NULL;
-	in->attr.mode = mode;
-	in->refs = 1;
-	t->inodes++;
-	return in;
-}
-
-static struct tree_node *
-node_new(struct merge_tree *t, struct tree_node *parent, const char *name, size_t len,
-    struct tree_inode *in)
-{
-	struct tree_node *n = calloc(1, sizeof(*n));
-
-	if (n == NULL || (n->name = malloc(len + 1)) == NULL) {
-		free(n);
-		return NULL;
-	}
-	memcpy(n->name, name, len);
-	n->name[len] = '\0';
-	n->len = len;
-	n->inode = in;
-	n->parent = parent;
-	if (parent != NULL)
-		HASH_ADD_KEYPTR(hh, parent->children, n->name, len, n);
-	t->names++;
-	return n;
-}
 
 clip_err
 merge_tree_new(struct merge_tree **out, struct clip_error *err)
@@ -119,8 +19,8 @@ merge_tree_new(struct merge_tree **out, struct clip_error *err)
 	struct tree_inode *in;
 
 	*out = NULL;
-	if (t == NULL || (in = inode_new(t, S_IFDIR | 0755)) == NULL ||
-	    (t->root = node_new(t, NULL, "", 0, in)) == NULL) {
+	if (t == NULL || (in = tree_inode_new(t, S_IFDIR | 0755)) == NULL ||
+	    (t->root = tree_node_new(t, NULL, "", 0, in)) == NULL) {
 		free(t);
 		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
 	}
@@ -133,7 +33,7 @@ merge_tree_free(struct merge_tree *t)
 {
 	if (t == NULL)
 		return;
-	node_remove(t, t->root);
+	tree_node_remove(t, t->root);
 	free(t);
 }
 
@@ -142,59 +42,6 @@ merge_tree_counts(const struct merge_tree *t, uint64_t *names, uint64_t *inodes)
 {
 	*names = t->names;
 	*inodes = t->inodes;
-}
-
-static struct tree_node *
-child(struct tree_node *dir, const char *name, size_t len)
-{
-	struct tree_node *n = NULL;
-
-	HASH_FIND(hh, dir->children, name, len, n);
-	return n;
-}
-
-/* The node at path, or NULL; with create, makes missing directories
- * (and replaces a non-directory standing where one must be). */
-static clip_err
-walk(struct merge_tree *t, const char *path, size_t len, int create,
-    struct tree_node **out, struct clip_error *err)
-{
-	struct tree_node *cur = t->root;
-	size_t i = 0, depth = 0;
-
-	*out = NULL;
-	while (i < len) {
-		const char *comp = path + i;
-		const char *slash = memchr(comp, '/', len - i);
-		size_t clen = slash ? (size_t)(slash - comp) : len - i;
-		struct tree_node *next;
-
-		if (++depth > TREE_MAX_DEPTH)
-			return clip_error_set(err, CLIP_ERR_IMAGE, "path deeper than %d levels: %.200s",
-			    TREE_MAX_DEPTH, path);
-		if (clen == 0 || clen > 255)
-			return clip_error_set(err, CLIP_ERR_IMAGE, "bad name in path: %.300s", path);
-		if (!is_dir(cur))
-			return CLIP_OK;   /* not found (only reached without create) */
-		next = child(cur, comp, clen);
-		if (create && (next == NULL || !is_dir(next))) {
-			struct tree_inode *in;
-			if (next != NULL)
-				node_remove(t, next);
-			in = inode_new(t, S_IFDIR | 0755);
-			if (in == NULL || (next = node_new(t, cur, comp, clen, in)) == NULL) {
-				if (in != NULL)
-					inode_unref(t, in);
-				return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
-			}
-		}
-		if (next == NULL)
-			return CLIP_OK;
-		cur = next;
-		i += clen + (slash ? 1 : 0);
-	}
-	*out = cur;
-	return CLIP_OK;
 }
 
 /* Splits "a/b/c" into "a/b" and "c"; "c" into "" and "c". */
@@ -221,30 +68,25 @@ is_whiteout(const struct layer_entry *e, const char **base, size_t *baselen, siz
 	return *baselen >= 4 && memcmp(*base, WHITEOUT_PREFIX, 4) == 0;
 }
 
+/* A whiteout or opaque marker, against the tree as it stands now: its
+ * directory is resolved like an entry's parent; where that is missing or
+ * not a directory there is nothing below to hide. */
 static clip_err
-apply_whiteouts(struct merge_tree *t, const struct layer_entries *le, struct clip_error *err)
+apply_whiteout(struct merge_tree *t, const struct layer_entry *e, size_t dirlen,
+    const char *base, size_t baselen, struct clip_error *err)
 {
-	size_t i, dirlen, baselen;
-	const char *base;
-	struct tree_node *dir, *n, *c, *tmp;
+	struct tree_place pl;
+	struct tree_node *n;
 	clip_err rc;
 
-	for (i = 0; i < le->n; i++) {
-		const struct layer_entry *e = &le->v[i];
-		if (!is_whiteout(e, &base, &baselen, &dirlen))
-			continue;
-		if ((rc = walk(t, e->path, dirlen, 0, &dir, err)) != CLIP_OK)
-			return rc;
-		if (dir == NULL || !is_dir(dir))
-			continue;   /* nothing below to hide */
-		if (baselen == strlen(WHITEOUT_OPAQUE) &&
-		    memcmp(base, WHITEOUT_OPAQUE, baselen) == 0) {
-			HASH_ITER(hh, dir->children, c, tmp)
-				node_remove(t, c);
-		} else if (baselen > 4 && (n = child(dir, base + 4, baselen - 4)) != NULL) {
-			node_remove(t, n);
-		}
-	}
+	if ((rc = tree_resolve(t, e->path, dirlen, e->path, &pl, err)) != CLIP_OK)
+		return rc;
+	if (pl.npending > 0 || !tree_is_dir(pl.node))
+		return CLIP_OK;
+	if (baselen == strlen(WHITEOUT_OPAQUE) && memcmp(base, WHITEOUT_OPAQUE, baselen) == 0)
+		tree_sweep(t, pl.node);
+	else if (baselen > 4 && (n = tree_child(pl.node, base + 4, baselen - 4)) != NULL)
+		tree_whiteout(t, n);
 	return CLIP_OK;
 }
 
@@ -331,14 +173,105 @@ set_attrs(struct tree_inode *in, const struct layer_entry *e, uint32_t layer,
 	return copy_xattrs(in, e, err);
 }
 
+/* A hardlink's target as the tree stands now: its parent resolved, its
+ * last component not followed (a link to a symlink links the symlink). */
+static clip_err
+link_target(struct merge_tree *t, const struct layer_entry *e, struct tree_node **out,
+    struct clip_error *err)
+{
+	struct tree_place pl;
+	const char *base;
+	size_t dirlen, baselen;
+	clip_err rc;
+
+	*out = NULL;
+	split(e->linkpath, e->linkpath_len, &dirlen, &base, &baselen);
+	if ((rc = tree_resolve(t, e->linkpath, dirlen, e->linkpath, &pl, err)) != CLIP_OK)
+		return clip_error_prefix(err, "hardlink '%.200s'", e->path);
+	if (pl.npending == 0 && tree_is_dir(pl.node) && baselen > 0)
+		*out = tree_child(pl.node, base, baselen);
+	if (*out == NULL)
+		return clip_error_set(err, CLIP_ERR_IMAGE,
+		    "hardlink '%.200s' points to '%.200s', which does not exist",
+		    e->path, e->linkpath);
+	if (tree_is_dir(*out))
+		return clip_error_set(err, CLIP_ERR_IMAGE,
+		    "hardlink '%.200s' points to directory '%.200s'", e->path, e->linkpath);
+	return CLIP_OK;
+}
+
+/* The unpackers remove what stands at a hardlink's path before they link
+ * it, so a link to itself or into the directory it replaces finds no
+ * target and fails there; refuse it the same way. */
+static clip_err
+check_link_survives(const struct layer_entry *e, const struct tree_node *target,
+    const struct tree_node *old, struct clip_error *err)
+{
+	const struct tree_node *n;
+
+	if (target == old)
+		return clip_error_set(err, CLIP_ERR_IMAGE,
+		    "hardlink '%.200s' points to itself ('%.200s')", e->path, e->linkpath);
+	for (n = target; old != NULL && n != NULL; n = n->parent)
+		if (n == old)
+			return clip_error_set(err, CLIP_ERR_IMAGE,
+			    "hardlink '%.200s' points to '%.200s', inside what it replaces",
+			    e->path, e->linkpath);
+	return CLIP_OK;
+}
+
+/* The directory an entry goes in: its parent path resolved, the missing
+ * directories made; *base, *baselen its own name. */
+static clip_err
+entry_dir(struct merge_tree *t, const struct layer_entry *e, struct tree_node **dir,
+    const char **base, size_t *baselen, struct clip_error *err)
+{
+	struct tree_place pl;
+	size_t dirlen;
+	clip_err rc;
+
+	*dir = NULL;
+	split(e->path, e->path_len, &dirlen, base, baselen);
+	if (*baselen > 255)
+		return clip_error_set(err, CLIP_ERR_IMAGE, "name longer than 255 bytes: %.300s",
+		    e->path);
+	if ((rc = tree_resolve(t, e->path, dirlen, e->path, &pl, err)) != CLIP_OK)
+		return rc;
+	return tree_make_dirs(t, &pl, e->path, dir, err);
+}
+
+/* A new inode for e (a hardlink: target's, one more reference). */
+static clip_err
+entry_inode(struct merge_tree *t, const struct layer_entry *e, uint32_t layer,
+    struct tree_node *target, struct tree_inode **out, struct clip_error *err)
+{
+	struct tree_inode *in;
+	clip_err rc;
+
+	*out = NULL;
+	if (target != NULL) {
+		in = target->inode;
+		in->refs++;
+	} else {
+		if ((in = tree_inode_new(t, type_bits(e->type))) == NULL)
+			return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
+		if ((rc = set_attrs(in, e, layer, err)) != CLIP_OK) {
+			tree_inode_unref(t, in);
+			return rc;
+		}
+	}
+	*out = in;
+	return CLIP_OK;
+}
+
 static clip_err
 apply_entry(struct merge_tree *t, const struct layer_entry *e, uint32_t layer,
     struct clip_error *err)
 {
-	struct tree_node *dir, *old, *target = NULL;
-	struct tree_inode *in = NULL;
+	struct tree_node *dir, *old, *n, *target = NULL;
+	struct tree_inode *in;
 	const char *base;
-	size_t dirlen, baselen;
+	size_t baselen;
 	clip_err rc;
 
 	if (e->path_len == 0) {
@@ -347,47 +280,26 @@ apply_entry(struct merge_tree *t, const struct layer_entry *e, uint32_t layer,
 			return clip_error_set(err, CLIP_ERR_IMAGE, "the root is not a directory");
 		return set_attrs(t->root->inode, e, layer, err);
 	}
-	if (e->type == CLIP_TAR_HARDLINK) {
-		if ((rc = walk(t, e->linkpath, e->linkpath_len, 0, &target, err)) != CLIP_OK)
-			return rc;
-		if (target == NULL)
-			return clip_error_set(err, CLIP_ERR_IMAGE,
-			    "hardlink '%.200s' points to '%.200s', which does not exist",
-			    e->path, e->linkpath);
-		if (is_dir(target))
-			return clip_error_set(err, CLIP_ERR_IMAGE,
-			    "hardlink '%.200s' points to directory '%.200s'", e->path, e->linkpath);
-		/* Hold the inode: making the parents or replacing the old
-		 * name below may remove the target's node. */
-		in = target->inode;
-		in->refs++;
-	}
-	split(e->path, e->path_len, &dirlen, &base, &baselen);
-	rc = walk(t, e->path, dirlen, 1, &dir, err);
-	if (rc == CLIP_OK && baselen > 255)
-		rc = clip_error_set(err, CLIP_ERR_IMAGE, "name longer than 255 bytes: %.300s", e->path);
-	if (rc != CLIP_OK) {
-		inode_unref(t, in);
+	if (e->type == CLIP_TAR_HARDLINK && (rc = link_target(t, e, &target, err)) != CLIP_OK)
 		return rc;
-	}
-	old = child(dir, base, baselen);
-	if (old != NULL && e->type == CLIP_TAR_DIR && is_dir(old))
+	if ((rc = entry_dir(t, e, &dir, &base, &baselen, err)) != CLIP_OK)
+		return rc;
+	old = tree_child(dir, base, baselen);
+	if (old != NULL && e->type == CLIP_TAR_DIR && tree_is_dir(old)) {
+		tree_stamp(t, old);
 		return set_attrs(old->inode, e, layer, err);
-	if (in == NULL) {
-		in = inode_new(t, type_bits(e->type));
-		if (in == NULL)
-			return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
-		if ((rc = set_attrs(in, e, layer, err)) != CLIP_OK) {
-			inode_unref(t, in);
-			return rc;
-		}
 	}
+	if (target != NULL && (rc = check_link_survives(e, target, old, err)) != CLIP_OK)
+		return rc;
+	if ((rc = entry_inode(t, e, layer, target, &in, err)) != CLIP_OK)
+		return rc;
 	if (old != NULL)
-		node_remove(t, old);
-	if (node_new(t, dir, base, baselen, in) == NULL) {
-		inode_unref(t, in);
+		tree_node_remove(t, old);
+	if ((n = tree_node_new(t, dir, base, baselen, in)) == NULL) {
+		tree_inode_unref(t, in);
 		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
 	}
+	tree_stamp(t, n);
 	return CLIP_OK;
 }
 
@@ -399,12 +311,14 @@ merge_tree_apply(struct merge_tree *t, const struct layer_entries *le, uint32_t 
 	size_t i, dirlen, baselen;
 	clip_err rc;
 
-	if ((rc = apply_whiteouts(t, le, err)) != CLIP_OK)
-		return rc;
+	t->gen++;
 	for (i = 0; i < le->n; i++) {
-		if (is_whiteout(&le->v[i], &base, &baselen, &dirlen))
-			continue;
-		if ((rc = apply_entry(t, &le->v[i], layer, err)) != CLIP_OK)
+		const struct layer_entry *e = &le->v[i];
+		if (is_whiteout(e, &base, &baselen, &dirlen))
+			rc = apply_whiteout(t, e, dirlen, base, baselen, err);
+		else
+			rc = apply_entry(t, e, layer, err);
+		if (rc != CLIP_OK)
 			return rc;
 	}
 	return CLIP_OK;
@@ -462,7 +376,7 @@ emit_dir(clip_writer *w, struct tree_node *dir, struct clip_error *err)
 			    kids[i]->inode->ino, err);
 	}
 	for (i = 0; i < n && rc == CLIP_OK; i++)
-		if (is_dir(kids[i]))
+		if (tree_is_dir(kids[i]))
 			rc = emit_dir(w, kids[i], err);
 	free(kids);
 	return rc;

@@ -16,6 +16,11 @@
 # Functions:
 #   image_basic DIR TAG              4 small layers of common content.
 #   image_fixtures DIR TAG           the fidelity zoo for indexer tests.
+#   image_symlinks DIR TAG           paths through symlinked parents (layers
+#                                    written by tests/lib/layer_stack.py).
+#   image_unpack_reference IMG DIR   umoci unpack IMG (DIR:TAG) into DIR, the
+#                                    reference tree, with the mtimes of
+#                                    directories no layer names set to 0.
 #   image_config_set DIR TAG ARGS..  umoci config (Entrypoint/Cmd/Env/...).
 #   image_platform DIR TAG OS ARCH   set the config's platform.
 #   image_index OUT TAG SRC:TAG...   a multi-platform OCI index from images.
@@ -106,6 +111,34 @@ image_basic() {
 	umoci insert --image "$dir:$tag" --whiteout /usr/share/doc/README >/dev/null &&
 	umoci gc --layout "$dir" || return 1
 	rm -rf "$src"
+}
+
+# image_symlinks DIR TAG
+# tests/data/symlink-parents.layers (see there): a usrmerge base and
+# entries, whiteouts, opaque markers and hardlinks through relative,
+# absolute, dangling, escaping and chained links, over three layers.
+# umoci cannot write such layers from a tree; Python's tarfile does.
+image_symlinks() {
+	python3 "$(_img_srcdir)/tests/lib/layer_stack.py" "$1" "$2" \
+		"$(_img_srcdir)/tests/data/symlink-parents.layers"
+}
+
+_img_srcdir() {
+	printf '%s\n' "${top_srcdir:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+}
+
+# image_unpack_reference DIR:TAG OUT
+# umoci unpack into OUT (OUT/rootfs is the reference tree).  A directory
+# that no layer has an entry for (made for a deeper path, or for a
+# dangling symlink's target) has no mtime in the image: umoci gives it the
+# time of the unpack, the index 0.  Those are the directories newer than
+# the unpack's start; they get mtime 0 here, so that every other mtime is
+# still compared.
+image_unpack_reference() {
+	local start
+	start=$(date +%s)
+	umoci unpack --image "$1" "$2" >"$2.log" 2>&1 || { cat "$2.log" >&2; return 1; }
+	find "$2/rootfs" -mindepth 1 -type d -newermt "@$start" -exec touch -h -d @0 {} +
 }
 
 # _img_can_xattr DIR: can we set user.* xattrs on files in DIR?

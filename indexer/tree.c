@@ -200,24 +200,28 @@ link_target(struct merge_tree *t, const struct layer_entry *e, struct tree_node 
 	return CLIP_OK;
 }
 
-/* The unpackers remove what stands at a hardlink's path before they link
- * it, so a link to itself or into the directory it replaces finds no
- * target and fails there; refuse it the same way. */
+/* A hardlink's target the way the unpackers find it: after the old entry
+ * at the link's own path is gone (they remove it first), so a link to
+ * itself, into the directory it replaces or through the symlink it
+ * replaces finds nothing.  old (if any) is detached from the tree here;
+ * the caller removes it. */
 static clip_err
-check_link_survives(const struct layer_entry *e, const struct tree_node *target,
-    const struct tree_node *old, struct clip_error *err)
+link_target_without(struct merge_tree *t, const struct layer_entry *e, struct tree_node *old,
+    struct tree_node **target, struct clip_error *err)
 {
-	const struct tree_node *n;
+	struct tree_node *before;
+	clip_err rc;
 
-	if (target == old)
+	*target = NULL;
+	if (old == NULL)
+		return link_target(t, e, target, err);
+	rc = link_target(t, e, &before, err);
+	tree_node_detach(old);
+	if (rc == CLIP_OK && (rc = link_target(t, e, target, err)) != CLIP_OK)
 		return clip_error_set(err, CLIP_ERR_IMAGE,
-		    "hardlink '%.200s' points to itself ('%.200s')", e->path, e->linkpath);
-	for (n = target; old != NULL && n != NULL; n = n->parent)
-		if (n == old)
-			return clip_error_set(err, CLIP_ERR_IMAGE,
-			    "hardlink '%.200s' points to '%.200s', inside what it replaces",
-			    e->path, e->linkpath);
-	return CLIP_OK;
+		    "hardlink '%.200s' points to '%.200s', which replacing '%.200s' removes",
+		    e->path, e->linkpath, e->path);
+	return rc;
 }
 
 /* The directory an entry goes in: its parent path resolved, the missing
@@ -269,10 +273,10 @@ apply_entry(struct merge_tree *t, const struct layer_entry *e, uint32_t layer,
     struct clip_error *err)
 {
 	struct tree_node *dir, *old, *n, *target = NULL;
-	struct tree_inode *in;
+	struct tree_inode *in = NULL;
 	const char *base;
 	size_t baselen;
-	clip_err rc;
+	clip_err rc = CLIP_OK;
 
 	if (e->path_len == 0) {
 		/* The layer's "./": the root's attributes. */
@@ -280,8 +284,6 @@ apply_entry(struct merge_tree *t, const struct layer_entry *e, uint32_t layer,
 			return clip_error_set(err, CLIP_ERR_IMAGE, "the root is not a directory");
 		return set_attrs(t->root->inode, e, layer, err);
 	}
-	if (e->type == CLIP_TAR_HARDLINK && (rc = link_target(t, e, &target, err)) != CLIP_OK)
-		return rc;
 	if ((rc = entry_dir(t, e, &dir, &base, &baselen, err)) != CLIP_OK)
 		return rc;
 	old = tree_child(dir, base, baselen);
@@ -289,12 +291,14 @@ apply_entry(struct merge_tree *t, const struct layer_entry *e, uint32_t layer,
 		tree_stamp(t, old);
 		return set_attrs(old->inode, e, layer, err);
 	}
-	if (target != NULL && (rc = check_link_survives(e, target, old, err)) != CLIP_OK)
-		return rc;
-	if ((rc = entry_inode(t, e, layer, target, &in, err)) != CLIP_OK)
-		return rc;
+	if (e->type == CLIP_TAR_HARDLINK)
+		rc = link_target_without(t, e, old, &target, err);
+	if (rc == CLIP_OK)
+		rc = entry_inode(t, e, layer, target, &in, err);
 	if (old != NULL)
 		tree_node_remove(t, old);
+	if (rc != CLIP_OK)
+		return rc;
 	if ((n = tree_node_new(t, dir, base, baselen, in)) == NULL) {
 		tree_inode_unref(t, in);
 		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");

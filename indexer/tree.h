@@ -21,8 +21,9 @@
  *     (a directory over a directory only updates its attributes and keeps
  *     the children; over a symlink to a directory it replaces the link),
  *     and a hardlink shares the inode of its target as the tree stands at
- *     that point (same layer or below; the target's parent is resolved
- *     like an entry's, its last component is not followed).
+ *     that point, once the old entry at the link's path is gone (same
+ *     layer or below; the target's parent is resolved like an entry's,
+ *     its last component is not followed).
  * Whiteout files themselves never appear in the tree.
  */
 #ifndef CLIP_INDEXER_TREE_H
@@ -51,8 +52,8 @@ void merge_tree_free(struct merge_tree *t);   /* accepts NULL */
  * CLIP_ERR_IMAGE, naming the entry, for: a parent that resolves to a
  * non-directory (a file, or a symlink to one), a symlink loop or more
  * than TREE_MAX_LINKS links (or TREE_MAX_STEPS components) on the way; a
- * hardlink whose target is missing or a directory, or lies in what the
- * hardlink replaces (itself, say); a name longer than 255 bytes or a path
+ * hardlink whose target is missing or a directory once the hardlink's own
+ * path is cleared (a link to itself, say); a name longer than 255 bytes or a path
  * deeper than TREE_MAX_DEPTH.  The tree is then only partly merged: free
  * it. */
 clip_err merge_tree_apply(struct merge_tree *t, const struct layer_entries *entries,

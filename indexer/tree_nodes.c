@@ -58,12 +58,19 @@ tree_node_new(struct merge_tree *t, struct tree_node *parent, const char *name, 
 }
 
 void
+tree_node_detach(struct tree_node *n)
+{
+	if (n->parent != NULL)
+		HASH_DEL(n->parent->children, n);
+	n->parent = NULL;
+}
+
+void
 tree_node_remove(struct merge_tree *t, struct tree_node *n)
 {
 	struct tree_node *c, *tmp;
 
-	if (n->parent != NULL)
-		HASH_DEL(n->parent->children, n);
+	tree_node_detach(n);
 	HASH_ITER(hh, n->children, c, tmp) {
 		c->parent = NULL;
 		HASH_DEL(n->children, c);

@@ -85,6 +85,9 @@ void tree_inode_unref(struct merge_tree *t, struct tree_inode *in);
  * the caller's reference to in; NULL when out of memory (in untouched). */
 struct tree_node *tree_node_new(struct merge_tree *t, struct tree_node *parent,
     const char *name, size_t len, struct tree_inode *in);
+/* Takes n (and its subtree) out of its parent's children; it stays
+ * allocated, for tree_node_remove. */
+void tree_node_detach(struct tree_node *n);
 /* Frees n and its subtree, unlinking it from its parent first. */
 void tree_node_remove(struct merge_tree *t, struct tree_node *n);
 

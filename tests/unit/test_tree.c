@@ -455,7 +455,9 @@ TEST(test_whiteout_after_own_entries)
 }
 
 /* A hardlink's target path goes through symlinks; its last component is
- * not followed (a link to a symlink shares the symlink's inode). */
+ * not followed (a link to a symlink shares the symlink's inode).  The
+ * target is looked up once the link's own path is cleared, as the
+ * unpackers do: replacing the link d/s changes where a -> d/s/.. goes. */
 TEST(test_hardlink_through_symlink)
 {
 	struct layer_entries l[2];
@@ -469,6 +471,11 @@ TEST(test_hardlink_through_symlink)
 	add(&l[1], "h", CLIP_TAR_HARDLINK, 0, "lib/orig", 0, 0);
 	add(&l[1], "lib/h2", CLIP_TAR_HARDLINK, 0, "lib/sub/deep", 0, 0);
 	add(&l[1], "hl", CLIP_TAR_HARDLINK, 0, "lib", 0, 0);
+	add(&l[0], "f", CLIP_TAR_REG, 0644, NULL, 1, 512);
+	add(&l[0], "usr/f", CLIP_TAR_REG, 0644, NULL, 1, 1024);
+	add(&l[0], "usr/s", CLIP_TAR_SYMLINK, 0777, "/usr", 0, 0);
+	add(&l[0], "a", CLIP_TAR_SYMLINK, 0777, "usr/s/..", 0, 0);
+	add(&l[1], "usr/s", CLIP_TAR_HARDLINK, 0, "a/f", 0, 0);
 	idx = merge(l, 2, &buf, &err);
 	CHECK_MSG(idx != NULL, "%s", clip_error_message(&err));
 	a = stat_of(idx, "/h");
@@ -478,6 +485,9 @@ TEST(test_hardlink_through_symlink)
 	CHECK(c.ino == stat_of(idx, "/usr/lib/sub/deep").ino && c.nlink == 2);
 	d = stat_of(idx, "/hl");
 	CHECK(S_ISLNK(d.mode) && d.ino == stat_of(idx, "/lib").ino && d.nlink == 2);
+	/* With usr/s gone, a -> usr/s/.. is usr, not the root: a/f is usr/f. */
+	CHECK(stat_of(idx, "/usr/s").ino == stat_of(idx, "/usr/f").ino);
+	CHECK(stat_of(idx, "/f").nlink == 1);
 	clip_index_close(idx);
 	free(buf);
 }
@@ -544,12 +554,18 @@ TEST(test_bad_symlinked_parents)
 	add(&l[0], "f", CLIP_TAR_REG, 0644, NULL, 1, 512);
 	add(&l[0], "s", CLIP_TAR_SYMLINK, 0777, ".", 0, 0);
 	add(&l[1], "s/f", CLIP_TAR_HARDLINK, 0, "f", 0, 0);
-	CHECK(merge_fails(l, 2, "hardlink 's/f' points to itself"));
+	CHECK(merge_fails(l, 2, "hardlink 's/f' points to 'f', which replacing 's/f' removes"));
 
 	memset(l, 0, sizeof(l));
 	add(&l[0], "d/f", CLIP_TAR_REG, 0644, NULL, 1, 512);
 	add(&l[1], "d", CLIP_TAR_HARDLINK, 0, "d/f", 0, 0);
-	CHECK(merge_fails(l, 2, "inside what it replaces"));
+	CHECK(merge_fails(l, 2, "which replacing 'd' removes"));
+
+	memset(l, 0, sizeof(l));
+	add(&l[0], "d/f", CLIP_TAR_REG, 0644, NULL, 1, 512);
+	add(&l[0], "s", CLIP_TAR_SYMLINK, 0777, "d", 0, 0);
+	add(&l[1], "s", CLIP_TAR_HARDLINK, 0, "s/f", 0, 0);   /* through the link it replaces */
+	CHECK(merge_fails(l, 2, "which replacing 's' removes"));
 
 	memset(l, 0, sizeof(l));
 	add(&l[0], "a", CLIP_TAR_SYMLINK, 0777, "a", 0, 0);

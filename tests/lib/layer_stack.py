@@ -23,7 +23,8 @@ SPEC, one entry a line ('#' starts a comment line, blank lines ignored):
 PATH, TARGET and TEXT hold no spaces.  Every entry gets mtime 1700000000
 and uid/gid 0, so the blobs are the same on every run.  As a module:
 write_layout(layout, tag, layers), layers a list of lists of tuples
-(TYPE, PATH[, ARG]) as above.
+(TYPE, PATH[, ARG[, MODE[, MTIME]]]) as above (ARG None for none; MODE an
+int for d and f), and spec_text(layers) the SPEC of those layers.
 """
 import gzip
 import hashlib
@@ -40,17 +41,17 @@ MTIME = 1700000000
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
-def _entry(t, kind, path, arg=None):
+def _entry(t, kind, path, arg=None, mode=None, mtime=MTIME):
     ti = tarfile.TarInfo(path)
-    ti.mtime = MTIME
+    ti.mtime = mtime
     if kind == "f":
         base = path.rsplit("/", 1)[-1]
         data = b"" if base.startswith(".wh.") else (arg or path + "\n").encode()
-        ti.mode, ti.size = 0o644, len(data)
+        ti.mode, ti.size = mode or 0o644, len(data)
         t.addfile(ti, io.BytesIO(data))
         return
     if kind == "d":
-        ti.type, ti.mode = tarfile.DIRTYPE, int(arg, 8) if arg else 0o755
+        ti.type, ti.mode = tarfile.DIRTYPE, int(arg, 8) if arg else mode or 0o755
     elif kind in "lh" and arg is not None:
         ti.type = tarfile.SYMTYPE if kind == "l" else tarfile.LNKTYPE
         ti.linkname, ti.mode = arg, 0o777 if kind == "l" else 0o644
@@ -118,6 +119,16 @@ def parse_spec(text):
         else:
             layers[-1].append(tuple(words))
     return layers
+
+
+def spec_text(layers):
+    """layers as SPEC text (modes and mtimes left out), for a replay."""
+    lines = []
+    for entries in layers:
+        lines.append("layer")
+        for e in entries:
+            lines.append(" ".join(w for w in e[:3] if w is not None))
+    return "\n".join(lines) + "\n"
 
 
 def main(argv):

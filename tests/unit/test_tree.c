@@ -373,6 +373,8 @@ TEST(test_parent_clamped_and_dangling)
 	add(&l[0], "viamissing", CLIP_TAR_SYMLINK, 0777, "missing/../usr/lib", 0, 0);
 	add(&l[0], "vialink", CLIP_TAR_SYMLINK, 0777, "lib/../share", 0, 0);
 	add(&l[0], "dot", CLIP_TAR_SYMLINK, 0777, ".", 0, 0);
+	add(&l[0], "opt/a", CLIP_TAR_SYMLINK, 0777, "/usr/lib", 0, 0);
+	add(&l[0], "opt/l", CLIP_TAR_SYMLINK, 0777, "a/../share", 0, 0);
 	add(&l[1], "up/a", CLIP_TAR_REG, 0644, NULL, 1, 1024);
 	add(&l[1], "rootup/b", CLIP_TAR_REG, 0644, NULL, 1, 1024);
 	add(&l[1], "dangling/c", CLIP_TAR_REG, 0644, NULL, 1, 1024);
@@ -380,6 +382,7 @@ TEST(test_parent_clamped_and_dangling)
 	add(&l[1], "viamissing/e", CLIP_TAR_REG, 0644, NULL, 1, 1024);
 	add(&l[1], "vialink/g", CLIP_TAR_REG, 0644, NULL, 1, 1024);
 	add(&l[1], "dot/dot/dot/h", CLIP_TAR_REG, 0644, NULL, 1, 1024);
+	add(&l[1], "opt/l/i", CLIP_TAR_REG, 0644, NULL, 1, 1024);
 	idx = merge(l, 2, &buf, &err);
 	CHECK_MSG(idx != NULL, "%s", clip_error_message(&err));
 	CHECK(ino_of(idx, "/usr/lib/a") != 0 && ino_of(idx, "/usr/share/b") != 0);
@@ -390,6 +393,8 @@ TEST(test_parent_clamped_and_dangling)
 	/* lib/.. is usr (the link is followed first), not the root. */
 	CHECK(ino_of(idx, "/usr/share/g") != 0 && ino_of(idx, "/share") == 0);
 	CHECK(ino_of(idx, "/h") != 0);
+	/* Below the root too (containerd would make opt/share/i). */
+	CHECK(ino_of(idx, "/usr/share/i") != 0 && ino_of(idx, "/opt/share") == 0);
 	clip_index_close(idx);
 	free(buf);
 }

@@ -34,6 +34,7 @@ import os
 import sys
 import tarfile
 
+sys.dont_write_bytecode = True   # no __pycache__ in the source tree (make dist)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mutate_layout import OCI_TAR_GZIP, REF, put_blob  # noqa: E402
 

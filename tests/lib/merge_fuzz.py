@@ -35,6 +35,7 @@ import subprocess
 import sys
 import time
 
+sys.dont_write_bytecode = True   # no __pycache__ in the source tree (make dist)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import layer_stack  # noqa: E402
 import rootfs_listing  # noqa: E402

@@ -62,8 +62,10 @@ const char *
 clipfs_hide_secret(char *arg)
 {
 	/* Reachable to the end, so not a leak: a command takes --creds once
-	 * or twice, and what it was given is needed until it exits. */
-	static char *kept[8];
+	 * or twice, and what it was given is needed until it exits.  volatile:
+	 * the array is only ever written, and an optimiser would drop the
+	 * stores (valgrind then calls the copies lost). */
+	static char *volatile kept[8];
 	static size_t nkept;
 	char *copy;
 

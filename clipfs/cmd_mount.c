@@ -28,12 +28,9 @@
 #include "clipfs/fs.h"
 #include "clipfs/log.h"
 #include "clipfs/mount_opts.h"
+#include "clipfs/mount_source.h"
 #include "clipfs/prefetch.h"
 #include "clipfs/stats.h"
-#include "common/registry/auth_config.h"
-#include "common/oci/blob_source.h"
-#include "common/oci/reference.h"
-#include "common/registry/registry.h"
 
 /* Prefetch requests in flight: fetch and inflate overlap, and demand reads
  * keep 2 of the reader's 8 loader threads (the choice is measured in
@@ -65,107 +62,6 @@ check_mountpoint(const char *mp)
 	return 0;
 }
 
-/* Where the layers come from, decided before mounting. */
-struct data_source {
-	clip_layout_source *layout;
-	clip_registry *registry;
-	struct clip_blob_source src;
-	struct clip_reference ref;
-	struct clip_registry_opts ro;
-	struct clip_creds creds;
-};
-
-static clip_err
-registry_fetch(void *ctx, const char *digest, uint64_t off, size_t len, void *buf,
-    struct clip_error *err)
-{
-	return clip_registry_read_range(ctx, digest, off, len, buf, err);
-}
-
-static clip_err
-registry_fetch_progress(void *ctx, const char *digest, uint64_t off, size_t len, void *buf,
-    clip_fetch_progress_fn progress, void *arg, struct clip_error *err)
-{
-	return clip_registry_read_range_progress(ctx, digest, off, len, buf, progress, arg, err);
-}
-
-/* Everything that needs no thread and no connection. */
-static int
-source_prepare(const struct mount_opts *m, const clip_index *idx, struct data_source *ds)
-{
-	struct clip_index_image im;
-	struct clip_error err;
-	char *name = NULL;
-	long t = (long)m->timeout_s;
-
-	clip_error_clear(&err);
-	if (m->layout != NULL)
-		return 0;
-	clip_index_image(idx, &im);
-	if (im.storage_registry.len == 0 || im.storage_repository.len == 0) {
-		fprintf(stderr, "clipfs mount: %s names no registry to fetch from (it was indexed "
-		    "from a local layout without --storage-ref); use --layout DIR\n", m->index_path);
-		return EXIT_USAGE;
-	}
-	if (asprintf(&name, "%s/%s", im.storage_registry.ptr, im.storage_repository.ptr) < 0)
-		return EXIT_FAILURE_GENERIC;
-	if (clip_reference_parse(name, &ds->ref, &err) != CLIP_OK ||
-	    ds->ref.kind != CLIP_REF_REGISTRY) {
-		fprintf(stderr, "clipfs mount: storage reference '%s' in the index: %s\n", name,
-		    clip_error_message(&err));
-		free(name);
-		return EXIT_BAD_INDEX;
-	}
-	free(name);
-	if (clip_auth_lookup(ds->ref.registry, m->registry.creds, m->registry.authfile, &ds->creds, &err) != CLIP_OK) {
-		clipfs_report("mount", &err);
-		return EXIT_USAGE;
-	}
-	clip_registry_opts_init(&ds->ro);
-	ds->ro.plain_http = m->registry.plain_http || (im.storage_flags & CLIP_STORAGE_PLAIN_HTTP);
-	ds->ro.tls_verify = m->registry.tls_verify;
-	ds->ro.cacert = m->registry.cacert;
-	ds->ro.username = ds->creds.username;
-	ds->ro.password = ds->creds.password;
-	/* A read must fail with EIO in about t seconds when the registry is
-	 * gone or stalls: two tries, each bounded by t/2.  Ranged blob reads
-	 * have no total timeout (request_timeout_s is for small requests),
-	 * only the connect and stall timeouts, so those are what bound a try. */
-	ds->ro.connect_timeout_s = t / 2 > 0 ? t / 2 : 1;
-	ds->ro.low_speed_time_s = t / 2 > 0 ? t / 2 : 1;
-	ds->ro.request_timeout_s = t / 2 > 0 ? t / 2 : 1;
-	ds->ro.max_retries = 1;
-	return 0;
-}
-
-/* After fork: opens the layout or the registry handle. */
-static clip_err
-source_open(const struct mount_opts *m, struct data_source *ds, struct clip_error *err)
-{
-	clip_err rc;
-
-	if (m->layout != NULL)
-		return clip_layout_source_new(m->layout, &ds->layout, &ds->src, err);
-	if ((rc = clip_registry_global_init(err)) != CLIP_OK)
-		return rc;
-	rc = clip_registry_open(ds->ref.api_host, ds->ref.repository, &ds->ro, &ds->registry, err);
-	if (rc != CLIP_OK)
-		return rc;
-	ds->src.fetch = registry_fetch;
-	ds->src.fetch_progress = registry_fetch_progress;
-	ds->src.ctx = ds->registry;
-	return CLIP_OK;
-}
-
-static void
-source_close(struct data_source *ds)
-{
-	clip_layout_source_free(ds->layout);
-	clip_registry_close(ds->registry);
-	clip_reference_free(&ds->ref);
-	clip_creds_free(&ds->creds);
-}
-
 static void
 reader_warn(void *ctx, const char *msg)
 {
@@ -176,7 +72,7 @@ reader_warn(void *ctx, const char *msg)
 /* What a mount holds, from start to unmount. */
 struct mount_run {
 	struct fuse_args args;
-	struct data_source ds;
+	struct mount_source ds;
 	struct clipfs_fs fs;
 	struct stats_server *stats;
 	struct prefetcher *prefetch;
@@ -197,7 +93,7 @@ mount_session(const struct mount_opts *m, struct mount_run *mr)
 		return rc;
 	if (check_mountpoint(m->mountpoint) != 0)
 		return EXIT_MOUNT;
-	if ((rc = source_prepare(m, mr->idx, &mr->ds)) != 0)
+	if ((rc = mount_source_prepare(m, mr->idx, &mr->ds)) != 0)
 		return rc;
 	if (m->layout != NULL && access(m->layout, R_OK | X_OK) != 0) {
 		fprintf(stderr, "clipfs mount: --layout %s: %s\n", m->layout, strerror(errno));
@@ -235,7 +131,7 @@ start_serving(const struct mount_opts *m, struct mount_run *mr)
 	struct clip_error err;
 
 	clip_error_clear(&err);
-	if (source_open(m, &mr->ds, &err) != CLIP_OK) {
+	if (mount_source_open(m, &mr->ds, &err) != CLIP_OK) {
 		log_error("cannot open the layer source: %s", clip_error_message(&err));
 		return EXIT_REGISTRY;
 	}
@@ -293,7 +189,7 @@ end_mount(struct mount_run *mr)
 	}
 	fs_trace_close(mr->fs.trace);
 	clip_reader_free(mr->fs.reader);
-	source_close(&mr->ds);
+	mount_source_close(&mr->ds);
 	clip_index_close(mr->idx);
 	fuse_opt_free_args(&mr->args);
 }

@@ -926,3 +926,25 @@ clip_registry_read_range_progress(clip_registry *r, const char *digest, uint64_t
 	free(q);
 	return rc;
 }
+
+static clip_err
+blob_source_fetch(void *ctx, const char *digest, uint64_t off, size_t len, void *buf,
+    struct clip_error *err)
+{
+	return clip_registry_read_range(ctx, digest, off, len, buf, err);
+}
+
+static clip_err
+blob_source_fetch_progress(void *ctx, const char *digest, uint64_t off, size_t len,
+    void *buf, clip_fetch_progress_fn progress, void *arg, struct clip_error *err)
+{
+	return clip_registry_read_range_progress(ctx, digest, off, len, buf, progress, arg, err);
+}
+
+void
+clip_registry_blob_source(clip_registry *r, struct clip_blob_source *src)
+{
+	src->fetch = blob_source_fetch;
+	src->fetch_progress = blob_source_fetch_progress;
+	src->ctx = r;
+}

@@ -136,4 +136,8 @@ clip_err clip_registry_read_range_progress(clip_registry *r, const char *digest,
     uint64_t off, size_t len, void *buf, clip_fetch_progress_fn progress, void *arg,
     struct clip_error *err);
 
+/* Fills src so that the reader fetches layer bytes from r (ranged reads,
+ * with progress); valid until clip_registry_close(r). */
+void clip_registry_blob_source(clip_registry *r, struct clip_blob_source *src);
+
 #endif

@@ -24,3 +24,6 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 apt-get update </dev/null
 apt-get install -y --no-install-recommends "${PACKAGES[@]}" </dev/null
+# erofs-utils >= 1.7 (fsck.erofs, mkfs.erofs, dump.erofs) for tests/erofs.test,
+# built from Debian 13's source package into /opt/erofs.
+bash "$(dirname "$0")/install-erofs-utils.sh"

@@ -13,12 +13,16 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <fcntl.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,6 +31,7 @@
 #include "clipfs/cli.h"
 #include "clipfs/fs.h"
 #include "clipfs/log.h"
+#include "clipfs/mount_erofs.h"
 #include "clipfs/mount_opts.h"
 #include "clipfs/mount_source.h"
 #include "clipfs/prefetch.h"
@@ -79,14 +84,19 @@ struct mount_run {
 	struct fuse_session *se;
 	clip_index *idx;
 	int mounted;
+	enum mount_mode mode;
+	struct erofs_mount em;      /* the EROFS mode's image and layer directory */
+	int report_fd;              /* the waiting parent's pipe (EROFS mode), or -1 */
+	int signalled;              /* the loop ended on SIGTERM, SIGINT or SIGHUP */
+	int tree_mounted;           /* the EROFS tree is at the mountpoint */
 };
 
-/* The FUSE session, mounted; everything that can fail is checked before.
- * An exit status (EXIT_OK once mounted). */
+/* Everything that can fail on the user's input, before anything is
+ * mounted: the index, the mountpoint, the layer source, the mode (and in
+ * the EROFS mode, its image).  An exit status. */
 static int
-mount_session(const struct mount_opts *m, struct mount_run *mr)
+mount_check(const struct mount_opts *m, struct mount_run *mr)
 {
-	char opts[4352];
 	int rc;
 
 	if ((rc = clipfs_index_open(m->index_path, &mr->idx)) != EXIT_OK)
@@ -99,26 +109,51 @@ mount_session(const struct mount_opts *m, struct mount_run *mr)
 		fprintf(stderr, "clipfs mount: --layout %s: %s\n", m->layout, strerror(errno));
 		return EXIT_USAGE;
 	}
-	snprintf(opts, sizeof(opts), "ro,default_permissions,fsname=clipfs,subtype=clipfs%s",
-	    m->fuse_opts);
+	if (mount_mode_choose(m->mode, &mr->mode, mr->fs.mode_why, sizeof(mr->fs.mode_why)) != 0)
+		return EXIT_USAGE;
+	mr->fs.mode = mr->mode == MOUNT_MODE_EROFS ? "erofs" : "fuse";
+	if (mr->mode == MOUNT_MODE_EROFS &&
+	    (rc = erofs_mount_prepare(mr->idx,
+	    m->no_disk_cache ? EROFS_RUN_DIR : m->cache_dir, &mr->em)) != EXIT_OK)
+		return rc;
+	return EXIT_OK;
+}
+
+/* The FUSE session, mounted: the tree at the mountpoint, or in the EROFS
+ * mode the layer files in their private directory.  An exit status. */
+static int
+mount_session(const struct mount_opts *m, struct mount_run *mr)
+{
+	const struct fuse_lowlevel_ops *ops = &clipfs_ops;
+	const char *where = m->mountpoint;
+	char opts[4352];
+
+	if (mr->mode == MOUNT_MODE_EROFS) {
+		ops = &clipfs_layer_ops;
+		where = mr->em.layers;
+		snprintf(opts, sizeof(opts), "ro,fsname=clipfs-layers,subtype=clipfs");
+	} else {
+		snprintf(opts, sizeof(opts), "ro,default_permissions,fsname=clipfs,subtype=clipfs%s",
+		    m->fuse_opts);
+	}
 	if (fuse_opt_add_arg(&mr->args, "clipfs") != 0 || fuse_opt_add_arg(&mr->args, "-o") != 0 ||
 	    fuse_opt_add_arg(&mr->args, opts) != 0 ||
 	    (m->debug && fuse_opt_add_arg(&mr->args, "-d") != 0))
 		return EXIT_FAILURE_GENERIC;
 	mr->fs.idx = mr->idx;
 	mr->fs.entry_timeout = 365.0 * 24 * 3600;
-	mr->se = fuse_session_new(&mr->args, &clipfs_ops, sizeof(clipfs_ops), &mr->fs);
+	mr->se = fuse_session_new(&mr->args, ops, sizeof(*ops), &mr->fs);
 	if (mr->se == NULL) {
 		fprintf(stderr, "clipfs mount: bad FUSE options: %s\n", opts);
 		return EXIT_USAGE;
 	}
-	if (fuse_set_signal_handlers(mr->se) != 0 ||
-	    fuse_session_mount(mr->se, m->mountpoint) != 0) {
-		fprintf(stderr, "clipfs mount: cannot mount on %s\n", m->mountpoint);
+	if (fuse_set_signal_handlers(mr->se) != 0 || fuse_session_mount(mr->se, where) != 0) {
+		fprintf(stderr, "clipfs mount: cannot mount on %s\n", where);
 		return EXIT_MOUNT;
 	}
 	mr->mounted = 1;
-	mr->fs.ready_time = fs_now();
+	if (mr->mode == MOUNT_MODE_FUSE)
+		mr->fs.ready_time = fs_now();
 	return EXIT_OK;
 }
 
@@ -145,6 +180,12 @@ start_serving(const struct mount_opts *m, struct mount_run *mr)
 	if (m->trace != NULL && (mr->fs.trace = fs_trace_open(m->trace,
 	    clip_index_inode_count(mr->idx))) == NULL)
 		log_warn("--trace %s: %s; not tracing", m->trace, strerror(errno));
+	if (mr->fs.trace != NULL && mr->mode == MOUNT_MODE_EROFS &&
+	    fs_trace_map_layers(mr->fs.trace, mr->idx) != 0) {
+		log_warn("--trace %s: out of memory; not tracing", m->trace);
+		fs_trace_close(mr->fs.trace);
+		mr->fs.trace = NULL;
+	}
 	if (!m->no_prefetch || m->background_rate > 0)
 		mr->prefetch = prefetcher_start(mr->idx, mr->fs.reader,
 		    m->no_prefetch ? 0 : PREFETCH_WORKERS, m->background_rate);
@@ -170,28 +211,148 @@ serve(struct mount_run *mr)
 	 * how a daemon is asked to stop, so that is a clean exit. */
 	ret = fuse_session_loop_mt(mr->se, loop);
 	fuse_loop_cfg_destroy(loop);
-	if (ret == SIGTERM || ret == SIGINT || ret == SIGHUP)
+	mr->signalled = ret == SIGTERM || ret == SIGINT || ret == SIGHUP;
+	if (mr->signalled)
 		log_info("signal %d: unmounting", ret);
-	return ret == 0 || ret == SIGTERM || ret == SIGINT || ret == SIGHUP ?
-	    EXIT_OK : EXIT_FAILURE_GENERIC;
+	return ret == 0 || mr->signalled ? EXIT_OK : EXIT_FAILURE_GENERIC;
+}
+
+/* EROFS mode: the parent waits for the tree to be mounted, which needs
+ * the daemon serving the layer files already, so fuse_daemonize (which
+ * lets the parent go at once) does not fit.  Returns in the daemon (0),
+ * or -1; the parent exits with the status the daemon reports. */
+static int
+daemon_fork(struct mount_run *mr, int foreground)
+{
+	int p[2];
+	pid_t pid;
+	unsigned char status = EXIT_MOUNT;
+
+	mr->report_fd = -1;
+	if (foreground)
+		return 0;
+	if (pipe2(p, O_CLOEXEC) != 0 || (pid = fork()) < 0) {
+		fprintf(stderr, "clipfs mount: cannot start the daemon: %s\n", strerror(errno));
+		return -1;
+	}
+	if (pid > 0) {
+		close(p[1]);
+		if (read(p[0], &status, 1) != 1)
+			status = EXIT_MOUNT;
+		_exit(status);
+	}
+	close(p[0]);
+	mr->report_fd = p[1];
+	if (setsid() < 0 || chdir("/") != 0)
+		return -1;
+	return 0;
+}
+
+/* Tells the waiting parent how the mount went, and lets go of the
+ * terminal. */
+static void
+report_to_parent(struct mount_run *mr, int status)
+{
+	unsigned char c = (unsigned char)status;
+	int null;
+
+	if (mr->report_fd < 0)
+		return;
+	if (status == EXIT_OK && (null = open("/dev/null", O_RDWR)) >= 0) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		if (null > STDERR_FILENO)
+			close(null);
+		log_use_syslog();
+	}
+	if (write(mr->report_fd, &c, 1) != 1)
+		log_warn("cannot tell the waiting clipfs mount: %s", strerror(errno));
+	close(mr->report_fd);
+	mr->report_fd = -1;
+}
+
+struct attach_job {
+	struct mount_run *mr;
+	const char *mountpoint;
+};
+
+/* EROFS mode, beside the FUSE loop: mounts the tree (the kernel opens the
+ * layer files through the loop), then reports. */
+static void *
+attach_thread(void *arg)
+{
+	struct attach_job *job = arg;
+	struct mount_run *mr = job->mr;
+	char msg[1024];
+
+	if (erofs_mount_attach(&mr->em, job->mountpoint, msg, sizeof(msg)) != 0) {
+		log_error("cannot mount the EROFS tree: %s (--mode fuse serves the tree without "
+		    "it)", msg);
+		report_to_parent(mr, EXIT_MOUNT);
+		erofs_mount_cleanup(&mr->em);   /* ends the layer mount, and so the loop */
+		mr->mounted = 0;
+		return NULL;
+	}
+	mr->mounted = 0;   /* detached: it ends with the tree */
+	mr->tree_mounted = 1;
+	mr->fs.ready_time = fs_now();
+	log_info("EROFS tree at %s (image built in %.3f s)", job->mountpoint,
+	    mr->em.build_seconds);
+	report_to_parent(mr, EXIT_OK);
+	return NULL;
 }
 
 static void
-end_mount(struct mount_run *mr)
+end_mount(struct mount_run *mr, const struct mount_opts *m)
 {
 	stats_server_stop(mr->stats);
 	prefetcher_stop(mr->prefetch);
+	/* Asked to stop: the tree goes too, as a FUSE tree does. */
+	if (mr->tree_mounted && mr->signalled)
+		umount2(m->mountpoint, MNT_DETACH);
 	if (mr->se != NULL) {
 		if (mr->mounted)
 			fuse_session_unmount(mr->se);
 		fuse_remove_signal_handlers(mr->se);
 		fuse_session_destroy(mr->se);
 	}
+	erofs_mount_cleanup(&mr->em);
 	fs_trace_close(mr->fs.trace);
 	clip_reader_free(mr->fs.reader);
 	mount_source_close(&mr->ds);
 	clip_index_close(mr->idx);
 	fuse_opt_free_args(&mr->args);
+}
+
+/* Into the daemon, FUSE mode: the mount is ready before the parent goes. */
+static int
+daemonize_fuse(const struct mount_opts *m)
+{
+	if (fuse_daemonize(m->foreground) != 0)
+		return EXIT_MOUNT;
+	if (!m->foreground)
+		log_use_syslog();
+	return EXIT_OK;
+}
+
+/* In the daemon: serve, with the EROFS tree mounted beside the loop. */
+static int
+serve_mode(const struct mount_opts *m, struct mount_run *mr)
+{
+	struct attach_job job = { mr, m->mountpoint };
+	pthread_t tid;
+	int rc;
+
+	if (mr->mode == MOUNT_MODE_FUSE)
+		return serve(mr);
+	if (pthread_create(&tid, NULL, attach_thread, &job) != 0) {
+		report_to_parent(mr, EXIT_FAILURE_GENERIC);
+		return EXIT_FAILURE_GENERIC;
+	}
+	rc = serve(mr);
+	pthread_join(tid, NULL);
+	return rc;
 }
 
 static int
@@ -201,15 +362,17 @@ run_mount(struct mount_opts *m)
 	int rc;
 
 	memset(&mr, 0, sizeof(mr));
+	mr.report_fd = -1;
 	mr.args = (struct fuse_args)FUSE_ARGS_INIT(0, NULL);
 	mr.fs.start_time = fs_now();
-	rc = mount_session(m, &mr);
-	/* Returns in the child; the parent exits 0 once this is done. */
-	if (rc == EXIT_OK && fuse_daemonize(m->foreground) != 0)
-		rc = EXIT_MOUNT;
+	rc = mount_check(m, &mr);
+	if (rc == EXIT_OK)
+		rc = mount_session(m, &mr);
+	/* Returns in the child; the parent exits once the mount is ready. */
+	if (rc == EXIT_OK)
+		rc = mr.mode == MOUNT_MODE_EROFS ? (daemon_fork(&mr, m->foreground) == 0 ?
+		    EXIT_OK : EXIT_MOUNT) : daemonize_fuse(m);
 	if (rc == EXIT_OK) {
-		if (!m->foreground)
-			log_use_syslog();
 		/* Span buffers are megabytes and short-lived.  With a fixed
 		 * mmap threshold they go back to the kernel when freed; glibc's
 		 * sliding threshold would otherwise keep them in per-thread
@@ -219,8 +382,9 @@ run_mount(struct mount_opts *m)
 		rc = start_serving(m, &mr);
 	}
 	if (rc == EXIT_OK)
-		rc = serve(&mr);
-	end_mount(&mr);
+		rc = serve_mode(m, &mr);
+	report_to_parent(&mr, rc == EXIT_OK ? EXIT_MOUNT : rc);
+	end_mount(&mr, m);
 	return rc;
 }
 
@@ -282,12 +446,38 @@ daemon_pid(const char *mountpoint)
 }
 
 #define UMOUNT_WAIT_MS 10000
+#define EROFS_MAGIC 0xE0F5E1E2u
+
+/* Whether the tree at mp is the kernel's (the EROFS mode). */
+static int
+is_erofs(const char *mp)
+{
+	struct statfs sf;
+
+	return statfs(mp, &sf) == 0 && (uint32_t)sf.f_type == EROFS_MAGIC;
+}
+
+/* So that "unmounted" also means "the daemon has let go of everything". */
+static int
+wait_daemon_gone(pid_t pid)
+{
+	int waited;
+
+	for (waited = 0; pid > 0 && !process_gone(pid) && waited < UMOUNT_WAIT_MS; waited += 10)
+		usleep(10 * 1000);
+	if (pid > 0 && !process_gone(pid)) {
+		fprintf(stderr, "clipfs umount: unmounted, but daemon %d has not exited yet\n",
+		    (int)pid);
+		return EXIT_FAILURE_GENERIC;
+	}
+	return EXIT_OK;
+}
 
 int
 cmd_umount(int argc, char **argv)
 {
 	pid_t pid, child;
-	int status, waited;
+	int status;
 
 	if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
 		printf("Usage: clipfs umount MOUNTPOINT\n\nUnmount a clipfs mount (fusermount3 -u) "
@@ -299,6 +489,13 @@ cmd_umount(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	pid = daemon_pid(argv[1]);
+	if (is_erofs(argv[1])) {
+		if (umount2(argv[1], 0) != 0) {
+			fprintf(stderr, "clipfs umount: %s: %s\n", argv[1], strerror(errno));
+			return EXIT_MOUNT;
+		}
+		return wait_daemon_gone(pid);
+	}
 	child = fork();
 	if (child < 0) {
 		fprintf(stderr, "clipfs umount: fork: %s\n", strerror(errno));
@@ -311,15 +508,7 @@ cmd_umount(int argc, char **argv)
 	}
 	if (waitpid(child, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		return EXIT_MOUNT;
-	/* So that "unmounted" also means "the daemon has let go of everything". */
-	for (waited = 0; pid > 0 && !process_gone(pid) && waited < UMOUNT_WAIT_MS; waited += 10)
-		usleep(10 * 1000);
-	if (pid > 0 && !process_gone(pid)) {
-		fprintf(stderr, "clipfs umount: unmounted, but daemon %d has not exited yet\n",
-		    (int)pid);
-		return EXIT_FAILURE_GENERIC;
-	}
-	return EXIT_OK;
+	return wait_daemon_gone(pid);
 }
 
 /* Options mount(8) itself understands and hands on to helpers anyway;

@@ -30,6 +30,9 @@ struct fs_trace {
 	char **paths;           /* per inode, learned at lookup */
 	uint32_t ninodes;
 	double start;
+	/* EROFS mode: regular files' data by (layer, start) (trace_layers.c). */
+	struct trace_extent *ext;
+	size_t next;
 };
 
 struct clipfs_fs {
@@ -40,11 +43,19 @@ struct clipfs_fs {
 	struct fs_trace *trace; /* NULL: no trace */
 	double start_time;      /* CLOCK_MONOTONIC at start, for stats */
 	double ready_time;      /* when the mount was ready */
+	const char *mode;       /* "fuse" or "erofs" (mount_erofs.h) */
+	char mode_why[256];     /* why that mode, for clipfs stats */
 	/* The kernel can open files (dirs) without asking us; set in init. */
 	int no_open, no_opendir;
 };
 
 extern const struct fuse_lowlevel_ops clipfs_ops;
+
+/* The EROFS mode's layer files (layer_fs.c): layer i is the file named
+ * "i", its uncompressed tar stream zero-padded to whole 512-byte blocks,
+ * layer_fs_file_size() bytes. */
+extern const struct fuse_lowlevel_ops clipfs_layer_ops;
+uint64_t layer_fs_file_size(const struct clip_layer *l);
 
 /* A monotonic clock in seconds. */
 double fs_now(void);
@@ -52,5 +63,13 @@ double fs_now(void);
 /* Trace: open FILE for writing; NULL on failure (errno set). */
 struct fs_trace *fs_trace_open(const char *path, uint32_t ninodes);
 void fs_trace_close(struct fs_trace *t);
+/* Records the first access of ino (at off) in the trace, if any. */
+void fs_trace_access(struct clipfs_fs *fs, fuse_ino_t ino, off_t off);
+
+/* EROFS mode: learns every regular file's path and place (one walk of
+ * the tree); 0, or -1 out of memory. */
+int fs_trace_map_layers(struct fs_trace *t, const clip_index *idx);
+/* EROFS mode: records the file a read of layer at off is for. */
+void fs_trace_layer_read(struct clipfs_fs *fs, uint32_t layer, uint64_t off);
 
 #endif

@@ -84,8 +84,8 @@ trace_learn(struct clipfs_fs *fs, fuse_ino_t parent, const char *name, uint32_t 
 	pthread_mutex_unlock(&t->lock);
 }
 
-static void
-trace_access(struct clipfs_fs *fs, fuse_ino_t ino, off_t off)
+void
+fs_trace_access(struct clipfs_fs *fs, fuse_ino_t ino, off_t off)
 {
 	struct fs_trace *t = fs->trace;
 
@@ -135,6 +135,7 @@ fs_trace_close(struct fs_trace *t)
 		free(t->paths[i]);
 	free(t->seen);
 	free(t->paths);
+	free(t->ext);
 	free(t);
 }
 
@@ -371,7 +372,7 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	trace_access(fs, ino, off);
+	fs_trace_access(fs, ino, off);
 	if ((uint64_t)off >= cs.size) {
 		fuse_reply_buf(req, NULL, 0);
 		return;

@@ -18,6 +18,10 @@
 #define AT(field) offsetof(struct mount_opts, field)
 
 static const struct opt_def mount_defs[] = {
+	{ "mode", K_STRING, AT(mode), 0, "MODE",
+	    "erofs: the kernel serves the tree from an EROFS image built from the index, "
+	    "and the daemon only the layers' bytes (root, Linux 6.12+); fuse: the daemon "
+	    "serves the whole tree; auto: erofs where the kernel offers it, else fuse", 0 },
 	{ "layout", K_PATH, AT(layout), 0, "DIR",
 	    "read layers from a local OCI layout, not a registry", 0 },
 	{ "cache-dir", K_PATH, AT(cache_dir), 0, "DIR", "disk cache of spans", 0 },
@@ -61,6 +65,7 @@ mount_opts_init(struct mount_opts *m)
 	clip_reader_opts_init(&m->reader);
 	registry_cli_opts_init(&m->registry);
 	m->cache_dir = MOUNT_DEFAULT_CACHE_DIR;
+	m->mode = "fuse";
 	m->timeout_s = DEFAULT_TIMEOUT_S;
 	m->log_level = -1;
 }

@@ -23,6 +23,7 @@ struct mount_opts {
 	const char *mountpoint;
 	int foreground, debug;
 	const char *layout;
+	const char *mode;           /* auto, erofs or fuse (mount_erofs.h) */
 	struct registry_cli_opts registry;
 	const char *cache_dir;
 	int no_disk_cache;

@@ -112,6 +112,8 @@ stats_json(const struct stats_server *s)
 	json_object_set_new(j, "mountpoint", json_string(s->mountpoint));
 	json_object_set_new(j, "index", json_string(s->index_path));
 	json_object_set_new(j, "pid", json_integer(getpid()));
+	json_object_set_new(j, "mode", json_string(fs->mode != NULL ? fs->mode : "fuse"));
+	json_object_set_new(j, "mode_why", json_string(fs->mode_why));
 	json_object_set_new(j, "uptime_seconds", json_real(fs_now() - fs->start_time));
 	json_object_set_new(j, "ready_ms", json_real(1000.0 * (fs->ready_time - fs->start_time)));
 	json_object_set_new(j, "fuse", json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}",
@@ -318,11 +320,15 @@ static void
 print_stats_text(json_t *j)
 {
 	const struct clip_reader_stat_field *f;
+	const char *mode, *why;
 	size_t k;
 
 	printf("mountpoint:      %s\n", json_string_value(json_object_get(j, "mountpoint")));
 	printf("index:           %s\n", json_string_value(json_object_get(j, "index")));
 	printf("pid:             %lld\n", (long long)jint(j, "pid", NULL));
+	mode = json_string_value(json_object_get(j, "mode"));
+	why = json_string_value(json_object_get(j, "mode_why"));
+	printf("mode:            %s (%s)\n", mode ? mode : "fuse", why ? why : "?");
 	printf("ready after:     %.1f ms\n", json_real_value(json_object_get(j, "ready_ms")));
 	printf("fuse requests:   %lld lookups, %lld getattrs, %lld readdirs, %lld opens, "
 	    "%lld reads, %lld readlinks, %lld xattrs\n",

@@ -27,6 +27,8 @@
 #   mnt_no_log_errors LOG      fail if LOG has "error:" or "warning:" lines
 #
 # Needs $CLIPFS (the clipfs binary; make check exports it).
+# CLIPFS_MOUNT_MODE=erofs|fuse|auto: mnt_mount and mnt_mount_fg pass
+# --mode with it (unset: clipfs mount's default).
 
 : "${CLIPFS:=${top_builddir:-$top_srcdir}/clipfs/clipfs}"
 _MNT_MOUNTS=()     # mountpoints to take down in the trap
@@ -73,7 +75,8 @@ mnt_mount() {
 	local mnt=$1
 	shift
 	_MNT_MOUNTS+=("$mnt")
-	"$CLIPFS" mount "$@" || harness_fail "clipfs mount $* exited $?"
+	"$CLIPFS" mount ${CLIPFS_MOUNT_MODE:+--mode "$CLIPFS_MOUNT_MODE"} "$@" ||
+		harness_fail "clipfs mount $* exited $?"
 	mountpoint -q "$mnt" || harness_fail "clipfs mount $* returned 0 but $mnt is not a mountpoint"
 }
 
@@ -81,7 +84,7 @@ mnt_mount_fg() {
 	local log=$1 mnt=$2
 	shift 2
 	_MNT_MOUNTS+=("$mnt")
-	"$CLIPFS" mount -f "$@" 2>"$log" &
+	"$CLIPFS" mount -f ${CLIPFS_MOUNT_MODE:+--mode "$CLIPFS_MOUNT_MODE"} "$@" 2>"$log" &
 	MNT_FG_PID=$!
 	_MNT_PIDS+=("$MNT_FG_PID")
 	# Bounded: 10 s, and not a moment longer than the daemon lives.

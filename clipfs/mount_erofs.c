@@ -1,0 +1,231 @@
+/*
+ * mount_erofs.c - the EROFS mode of clipfs mount (mount_erofs.h).
+ *
+ * The image is mounted with the new mount API (fsopen/fsconfig): util-
+ * linux mount(8) puts a regular-file source on a loop device and then
+ * refuses regular-file device= options, and the new API hands back the
+ * kernel's own words when it refuses an image.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clipfs/cli.h"
+#include "clipfs/mount_erofs.h"
+#include "common/erofs/erofs_write.h"
+#include "common/util/atomic_file.h"
+
+/* File-backed EROFS (a regular file as the image and as its devices). */
+#define EROFS_FILE_BACKED_MAJOR 6
+#define EROFS_FILE_BACKED_MINOR 12
+
+static int
+kernel_at_least(int major, int minor, char *release, size_t len)
+{
+	struct utsname u;
+	int ma = 0, mi = 0;
+
+	if (uname(&u) != 0)
+		return 0;
+	snprintf(release, len, "%s", u.release);
+	if (sscanf(u.release, "%d.%d", &ma, &mi) != 2)
+		return 0;
+	return ma > major || (ma == major && mi >= minor);
+}
+
+int
+mount_mode_choose(const char *asked, enum mount_mode *out, char *why, size_t len)
+{
+	char release[128] = "";
+	int kernel_ok = kernel_at_least(EROFS_FILE_BACKED_MAJOR, EROFS_FILE_BACKED_MINOR,
+	    release, sizeof(release));
+	int root = geteuid() == 0;
+
+	if (strcmp(asked, "fuse") == 0) {
+		*out = MOUNT_MODE_FUSE;
+		snprintf(why, len, "asked for (--mode fuse)");
+		return 0;
+	}
+	if (strcmp(asked, "erofs") != 0 && strcmp(asked, "auto") != 0) {
+		fprintf(stderr, "clipfs mount: --mode %s: not auto, erofs or fuse\n", asked);
+		return -1;
+	}
+	if (root && kernel_ok) {
+		*out = MOUNT_MODE_EROFS;
+		snprintf(why, len, "%s: file-backed EROFS (kernel %s, root)",
+		    strcmp(asked, "erofs") == 0 ? "asked for" : "auto", release);
+		return 0;
+	}
+	snprintf(why, len, "%s", !root ? "not root: the kernel mounts EROFS for root only" :
+	    "the kernel is older than 6.12: no file-backed EROFS");
+	if (strcmp(asked, "erofs") == 0) {
+		fprintf(stderr, "clipfs mount: --mode erofs: %s (kernel %s)\n", why, release);
+		return -1;
+	}
+	*out = MOUNT_MODE_FUSE;
+	return 0;
+}
+
+static double
+now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Writes the image into em->image, a new file in dir.  An exit status. */
+static int
+build_image(const clip_index *idx, const char *dir, struct erofs_mount *em)
+{
+	struct clip_error err;
+	int fd;
+	double t0 = now_seconds();
+
+	clip_error_clear(&err);
+	if (snprintf(em->image, sizeof(em->image), "%s/tree.XXXXXX", dir) >=
+	    (int)sizeof(em->image) || (fd = mkstemp(em->image)) < 0) {
+		fprintf(stderr, "clipfs mount: cannot make the EROFS image in %s: %s\n", dir,
+		    strerror(errno));
+		em->image[0] = '\0';
+		return EXIT_FAILURE_GENERIC;
+	}
+	em->image_is_temp = 1;
+	if (clip_erofs_write(idx, fd, NULL, NULL, &err) != CLIP_OK) {
+		fprintf(stderr, "clipfs mount: cannot build the EROFS image: %s (--mode fuse "
+		    "serves this index without it)\n", clip_error_message(&err));
+		close(fd);
+		return err.code == CLIP_ERR_IO || err.code == CLIP_ERR_NOMEM ?
+		    EXIT_FAILURE_GENERIC : EXIT_BAD_INDEX;
+	}
+	if (close(fd) != 0) {
+		fprintf(stderr, "clipfs mount: writing %s: %s\n", em->image, strerror(errno));
+		return EXIT_FAILURE_GENERIC;
+	}
+	em->build_seconds = now_seconds() - t0;
+	return EXIT_OK;
+}
+
+int
+erofs_mount_prepare(const clip_index *idx, const char *image_dir, struct erofs_mount *em)
+{
+	const char *run_dir = EROFS_RUN_DIR;
+	int rc;
+
+	memset(em, 0, sizeof(*em));
+	em->nlayers = clip_index_layer_count(idx);
+	if ((mkdir(run_dir, 0700) != 0 && errno != EEXIST) ||
+	    (mkdir(image_dir, 0700) != 0 && errno != EEXIST)) {
+		fprintf(stderr, "clipfs mount: cannot make %s or %s: %s\n", run_dir, image_dir,
+		    strerror(errno));
+		return EXIT_FAILURE_GENERIC;
+	}
+	if ((rc = build_image(idx, image_dir, em)) != EXIT_OK) {
+		erofs_mount_cleanup(em);
+		return rc;
+	}
+	if (snprintf(em->layers, sizeof(em->layers), "%s/layers.XXXXXX", run_dir) >=
+	    (int)sizeof(em->layers) || mkdtemp(em->layers) == NULL) {
+		fprintf(stderr, "clipfs mount: cannot make a directory in %s: %s\n", run_dir,
+		    strerror(errno));
+		em->layers[0] = '\0';
+		erofs_mount_cleanup(em);
+		return EXIT_FAILURE_GENERIC;
+	}
+	return EXIT_OK;
+}
+
+/* The kernel's messages about the last fsconfig, one line each. */
+static void
+kernel_words(int fsfd, const char *what, int e, char *msg, size_t len)
+{
+	char line[512];
+	ssize_t n;
+	size_t used;
+
+	used = (size_t)snprintf(msg, len, "%s: %s", what, strerror(e));
+	while (used < len && (n = read(fsfd, line, sizeof(line) - 1)) > 0) {
+		line[n] = '\0';
+		used += (size_t)snprintf(msg + used, len - used, "; kernel: %s", line);
+	}
+}
+
+/* fsopen .. fsmount: a detached mount of the image with its devices. */
+static int
+erofs_mount_fd(const struct erofs_mount *em, char *msg, size_t len)
+{
+	char dev[PATH_MAX + 16];
+	int fsfd, mfd = -1;
+	uint32_t i;
+
+	if ((fsfd = fsopen("erofs", FSOPEN_CLOEXEC)) < 0) {
+		snprintf(msg, len, "fsopen(erofs): %s", strerror(errno));
+		return -1;
+	}
+	if (fsconfig(fsfd, FSCONFIG_SET_STRING, "source", em->image, 0) != 0) {
+		kernel_words(fsfd, "the image", errno, msg, len);
+		goto out;
+	}
+	for (i = 0; i < em->nlayers; i++) {
+		snprintf(dev, sizeof(dev), "%s/%u", em->layers, i);
+		if (fsconfig(fsfd, FSCONFIG_SET_STRING, "device", dev, 0) != 0) {
+			kernel_words(fsfd, "a layer device", errno, msg, len);
+			goto out;
+		}
+	}
+	if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) != 0) {
+		kernel_words(fsfd, "mounting the EROFS image", errno, msg, len);
+		goto out;
+	}
+	if ((mfd = fsmount(fsfd, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY)) < 0)
+		kernel_words(fsfd, "fsmount", errno, msg, len);
+out:
+	close(fsfd);
+	return mfd;
+}
+
+int
+erofs_mount_attach(struct erofs_mount *em, const char *mountpoint, char *msg, size_t len)
+{
+	int mfd = erofs_mount_fd(em, msg, len);
+
+	if (mfd < 0)
+		return -1;
+	if (move_mount(mfd, "", AT_FDCWD, mountpoint, MOVE_MOUNT_F_EMPTY_PATH) != 0) {
+		snprintf(msg, len, "attaching the tree at %s: %s", mountpoint, strerror(errno));
+		close(mfd);
+		return -1;
+	}
+	close(mfd);
+	/* The kernel holds the layer files open now: the directory they
+	 * were reached through is no longer needed, nor the image's name. */
+	if (umount2(em->layers, MNT_DETACH) == 0 && rmdir(em->layers) == 0)
+		em->layers[0] = '\0';
+	if (em->image_is_temp && unlink(em->image) == 0)
+		em->image[0] = '\0';
+	return 0;
+}
+
+void
+erofs_mount_cleanup(struct erofs_mount *em)
+{
+	if (em->layers[0] != '\0') {
+		umount2(em->layers, MNT_DETACH);
+		rmdir(em->layers);
+		em->layers[0] = '\0';
+	}
+	if (em->image_is_temp && em->image[0] != '\0') {
+		unlink(em->image);
+		em->image[0] = '\0';
+	}
+}

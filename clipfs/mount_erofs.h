@@ -1,0 +1,60 @@
+/*
+ * mount_erofs.h - the EROFS mode of clipfs mount: the kernel serves the
+ * tree from an EROFS image built from the index, and the daemon serves
+ * only the layers' uncompressed tar streams (layer_fs.c), as the image's
+ * extra devices.
+ *
+ * The order matters: the layer files are mounted in a private directory
+ * and served before the kernel mounts the image (it opens its devices
+ * while mounting); once it holds them open, the layer mount is detached,
+ * so nothing but the tree is visible, and it goes away with the tree.
+ */
+#ifndef CLIPFS_MOUNT_EROFS_H
+#define CLIPFS_MOUNT_EROFS_H
+
+#include <limits.h>
+#include <stddef.h>
+
+#include "common/format/index.h"
+
+enum mount_mode { MOUNT_MODE_FUSE, MOUNT_MODE_EROFS };
+
+/*
+ * Decides the mode from --mode ("auto", "erofs" or "fuse").  0, with *out
+ * and why (what was taken and why the other was not) set; -1 for a mode
+ * that cannot be had (said on stderr), or an unknown name.
+ */
+int mount_mode_choose(const char *asked, enum mount_mode *out, char *why, size_t len);
+
+/* What the EROFS mode prepares before the daemon forks. */
+struct erofs_mount {
+	char image[PATH_MAX];       /* the image built from the index */
+	char layers[PATH_MAX];      /* where the layer files are mounted meanwhile */
+	int image_is_temp;          /* unlinked once mounted */
+	uint32_t nlayers;
+	double build_seconds;
+};
+
+/* Where the layer files are mounted while the tree is being mounted. */
+#define EROFS_RUN_DIR "/run/clipfs"
+
+/*
+ * Builds the image of idx in image_dir (a file of its own, removed once
+ * mounted: the kernel keeps it open) and makes the private directory for
+ * the layer files in EROFS_RUN_DIR.  0, or an exit status after saying
+ * why on stderr.
+ */
+int erofs_mount_prepare(const clip_index *idx, const char *image_dir, struct erofs_mount *em);
+
+/*
+ * Mounts the image at mountpoint, read-only, with the layer files as its
+ * devices (they must be served already), then detaches the layer mount
+ * and removes what is no longer needed.  0, or -1 with the kernel's
+ * words in msg.
+ */
+int erofs_mount_attach(struct erofs_mount *em, const char *mountpoint, char *msg, size_t len);
+
+/* Removes what prepare made and attach did not (after a failure). */
+void erofs_mount_cleanup(struct erofs_mount *em);
+
+#endif

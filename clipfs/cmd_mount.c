@@ -480,8 +480,8 @@ cmd_umount(int argc, char **argv)
 	int status;
 
 	if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
-		printf("Usage: clipfs umount MOUNTPOINT\n\nUnmount a clipfs mount (fusermount3 -u) "
-		    "and wait (up to 10 s) for its daemon to exit.\n");
+		printf("Usage: clipfs umount MOUNTPOINT\n\nUnmount a clipfs mount (fusermount3 -u; "
+		    "umount(2) for an EROFS tree) and wait (up to 10 s) for its daemon to exit.\n");
 		return EXIT_OK;
 	}
 	if (argc != 2) {

@@ -114,8 +114,10 @@ mount_check(const struct mount_opts *m, struct mount_run *mr)
 	mr->fs.mode = mr->mode == MOUNT_MODE_EROFS ? "erofs" : "fuse";
 	if (mr->mode == MOUNT_MODE_EROFS &&
 	    (rc = erofs_mount_prepare(mr->idx,
-	    m->no_disk_cache ? EROFS_RUN_DIR : m->cache_dir, &mr->em)) != EXIT_OK)
+	    m->no_disk_cache ? NULL : m->cache_dir, &mr->em)) != EXIT_OK)
 		return rc;
+	mr->fs.erofs_image_fd = mr->em.image_fd;
+	mr->fs.erofs_image_size = mr->em.image_size;
 	return EXIT_OK;
 }
 
@@ -290,7 +292,7 @@ attach_thread(void *arg)
 		log_error("cannot mount the EROFS tree: %s (--mode fuse serves the tree without "
 		    "it)", msg);
 		report_to_parent(mr, EXIT_MOUNT);
-		erofs_mount_cleanup(&mr->em);   /* ends the layer mount, and so the loop */
+		erofs_mount_release_layers(&mr->em);   /* ends the connection, and so the loop */
 		mr->mounted = 0;
 		return NULL;
 	}

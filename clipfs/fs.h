@@ -44,6 +44,8 @@ struct clipfs_fs {
 	double start_time;      /* CLOCK_MONOTONIC at start, for stats */
 	double ready_time;      /* when the mount was ready */
 	const char *mode;       /* "fuse" or "erofs" (mount_erofs.h) */
+	int erofs_image_fd;     /* EROFS mode: the image the layer fs serves */
+	uint64_t erofs_image_size;
 	char mode_why[256];     /* why that mode, for clipfs stats */
 	/* The kernel can open files (dirs) without asking us; set in init. */
 	int no_open, no_opendir;
@@ -51,9 +53,10 @@ struct clipfs_fs {
 
 extern const struct fuse_lowlevel_ops clipfs_ops;
 
-/* The EROFS mode's layer files (layer_fs.c): layer i is the file named
- * "i", its uncompressed tar stream zero-padded to whole 512-byte blocks,
- * layer_fs_file_size() bytes. */
+/* The EROFS mode's files (layer_fs.c): layer i is the file named "i", its
+ * uncompressed tar stream zero-padded to whole 512-byte blocks,
+ * layer_fs_file_size() bytes; the image is IMAGE_NAME. */
+#define IMAGE_NAME "tree.erofs"
 extern const struct fuse_lowlevel_ops clipfs_layer_ops;
 uint64_t layer_fs_file_size(const struct clip_layer *l);
 

@@ -6,9 +6,13 @@
  * ends mid-block, such as a truncated whiteout layer, must still read as
  * whole blocks).
  *
- * The files are opened with direct I/O: EROFS keeps the file data it
- * reads in its own page cache, so a second copy in this file's cache
- * would hold every byte twice.
+ * The layer files are opened with direct I/O: EROFS keeps the file data
+ * it reads in its own page cache, so a second copy in this file's cache
+ * would hold every byte twice.  Beside them, the EROFS image itself
+ * (IMAGE_NAME, from fs->erofs_image_fd): served from here, it needs no
+ * file system that can back EROFS (tmpfs cannot), and nobody can change
+ * it under the kernel; its pages are cached, as EROFS reads its metadata
+ * through this file's page cache.
  */
 #include "config.h"
 
@@ -22,7 +26,8 @@
 #include "clipfs/log.h"
 
 #define LAYER_BLOCK 512u
-#define LAYER_INO_FIRST 2   /* layer i is inode i + 2; 1 is the root */
+#define IMAGE_INO 2         /* the EROFS image; 1 is the root */
+#define LAYER_INO_FIRST 3   /* layer i is inode i + 3 */
 
 static struct clipfs_fs *
 lfs_of(fuse_req_t req)
@@ -63,13 +68,34 @@ lfs_stat(const struct clipfs_fs *fs, fuse_ino_t ino, struct stat *st)
 		st->st_nlink = 2;
 		return 0;
 	}
-	if (layer_of(fs, ino, &l) < 0)
-		return ENOENT;
 	st->st_mode = S_IFREG | 0400;
 	st->st_nlink = 1;
-	st->st_size = (off_t)layer_fs_file_size(&l);
+	if (ino == IMAGE_INO)
+		st->st_size = (off_t)fs->erofs_image_size;
+	else if (layer_of(fs, ino, &l) >= 0)
+		st->st_size = (off_t)layer_fs_file_size(&l);
+	else
+		return ENOENT;
 	st->st_blocks = st->st_size / 512;
 	return 0;
+}
+
+/* The inode of name in the root; 0 if there is none. */
+static fuse_ino_t
+lfs_find(const struct clipfs_fs *fs, const char *name)
+{
+	unsigned long i;
+	char *end;
+
+	if (strcmp(name, IMAGE_NAME) == 0)
+		return IMAGE_INO;
+	if (name[0] < '0' || name[0] > '9' || (name[0] == '0' && name[1] != '\0'))
+		return 0;
+	errno = 0;
+	i = strtoul(name, &end, 10);
+	if (*end != '\0' || errno != 0 || i >= clip_index_layer_count(fs->idx))
+		return 0;
+	return i + LAYER_INO_FIRST;
 }
 
 static void
@@ -77,22 +103,12 @@ lfs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct clipfs_fs *fs = lfs_of(req);
 	struct fuse_entry_param e;
-	char *end;
-	unsigned long i;
 
 	atomic_fetch_add(&fs->counters.lookups, 1);
 	memset(&e, 0, sizeof(e));
-	errno = 0;
-	i = strtoul(name, &end, 10);
-	if (parent != FUSE_ROOT_ID || name[0] < '0' || name[0] > '9' || *end != '\0' ||
-	    errno != 0 || (name[0] == '0' && name[1] != '\0') ||
-	    i >= clip_index_layer_count(fs->idx)) {
-		fuse_reply_err(req, ENOENT);
-		return;
-	}
-	e.ino = i + LAYER_INO_FIRST;
+	e.ino = parent == FUSE_ROOT_ID ? lfs_find(fs, name) : 0;
 	e.attr_timeout = e.entry_timeout = fs->entry_timeout;
-	if (lfs_stat(fs, e.ino, &e.attr) != 0) {
+	if (e.ino == 0 || lfs_stat(fs, e.ino, &e.attr) != 0) {
 		fuse_reply_err(req, ENOENT);
 		return;
 	}
@@ -121,7 +137,7 @@ lfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct clip_layer l;
 
 	atomic_fetch_add(&fs->counters.opens, 1);
-	if (layer_of(fs, ino, &l) < 0) {
+	if (ino != IMAGE_INO && layer_of(fs, ino, &l) < 0) {
 		fuse_reply_err(req, ino == FUSE_ROOT_ID ? EISDIR : ENOENT);
 		return;
 	}
@@ -129,7 +145,8 @@ lfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	fi->direct_io = 1;
+	fi->direct_io = ino != IMAGE_INO;
+	fi->keep_cache = ino == IMAGE_INO;
 	fuse_reply_open(req, fi);
 }
 
@@ -151,6 +168,25 @@ lfs_fill(struct clipfs_fs *fs, uint32_t i, const struct clip_layer *l, uint64_t 
 	return rc;
 }
 
+/* The image, from the daemon's own copy (a file nobody else can reach). */
+static void
+lfs_read_image(fuse_req_t req, struct clipfs_fs *fs, size_t size, off_t off)
+{
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(size);
+
+	if ((uint64_t)off >= fs->erofs_image_size) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	if (size > fs->erofs_image_size - (uint64_t)off)
+		size = (size_t)(fs->erofs_image_size - (uint64_t)off);
+	bv.buf[0].size = size;
+	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	bv.buf[0].fd = fs->erofs_image_fd;
+	bv.buf[0].pos = off;
+	fuse_reply_data(req, &bv, FUSE_BUF_SPLICE_MOVE);
+}
+
 static void
 lfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
@@ -163,6 +199,10 @@ lfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_fil
 
 	(void)fi;
 	atomic_fetch_add(&fs->counters.reads, 1);
+	if (ino == IMAGE_INO && off >= 0) {
+		lfs_read_image(req, fs, size, off);
+		return;
+	}
 	if ((i = layer_of(fs, ino, &l)) < 0 || off < 0) {
 		fuse_reply_err(req, EINVAL);
 		return;
@@ -191,14 +231,28 @@ lfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_fil
 	free(buf);
 }
 
+/* Entry k of the root: the image, then the layers.  0 past the end. */
+static fuse_ino_t
+lfs_entry(const struct clipfs_fs *fs, off_t k, char *name, size_t len)
+{
+	if (k == 0) {
+		snprintf(name, len, "%s", IMAGE_NAME);
+		return IMAGE_INO;
+	}
+	if (k < 0 || k - 1 >= (off_t)clip_index_layer_count(fs->idx))
+		return 0;
+	snprintf(name, len, "%lld", (long long)(k - 1));
+	return (fuse_ino_t)(k - 1) + LAYER_INO_FIRST;
+}
+
 static void
 lfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	struct clipfs_fs *fs = lfs_of(req);
-	uint32_t n = clip_index_layer_count(fs->idx);
-	char *buf, name[16];
+	char *buf, name[32];
 	size_t used = 0, len;
 	struct stat st;
+	fuse_ino_t child;
 	off_t k;
 
 	(void)fi;
@@ -211,9 +265,8 @@ lfs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	for (k = off; k >= 0 && k < (off_t)n; k++) {
-		snprintf(name, sizeof(name), "%lld", (long long)k);
-		lfs_stat(fs, (fuse_ino_t)k + LAYER_INO_FIRST, &st);
+	for (k = off; (child = lfs_entry(fs, k, name, sizeof(name))) != 0; k++) {
+		lfs_stat(fs, child, &st);
 		len = fuse_add_direntry(req, buf + used, size - used, name, &st, k + 1);
 		if (len > size - used)
 			break;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -20,9 +21,9 @@
 #include <unistd.h>
 
 #include "clipfs/cli.h"
+#include "clipfs/fs.h"
 #include "clipfs/mount_erofs.h"
 #include "common/erofs/erofs_write.h"
-#include "common/util/atomic_file.h"
 
 /* File-backed EROFS (a regular file as the image and as its devices). */
 #define EROFS_FILE_BACKED_MAJOR 6
@@ -84,34 +85,40 @@ now_seconds(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* Writes the image into em->image, a new file in dir.  An exit status. */
+/* A file with no name for the image: in dir, or in memory. */
+static int
+image_file(const char *dir)
+{
+	int fd = -1;
+
+	if (dir != NULL)
+		fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0)
+		fd = memfd_create("clipfs-erofs", MFD_CLOEXEC);
+	return fd;
+}
+
+/* Writes the image into em->image_fd.  An exit status. */
 static int
 build_image(const clip_index *idx, const char *dir, struct erofs_mount *em)
 {
+	struct clip_erofs_info info;
 	struct clip_error err;
-	int fd;
 	double t0 = now_seconds();
 
 	clip_error_clear(&err);
-	if (snprintf(em->image, sizeof(em->image), "%s/tree.XXXXXX", dir) >=
-	    (int)sizeof(em->image) || (fd = mkstemp(em->image)) < 0) {
-		fprintf(stderr, "clipfs mount: cannot make the EROFS image in %s: %s\n", dir,
+	if ((em->image_fd = image_file(dir)) < 0) {
+		fprintf(stderr, "clipfs mount: cannot make a file for the EROFS image: %s\n",
 		    strerror(errno));
-		em->image[0] = '\0';
 		return EXIT_FAILURE_GENERIC;
 	}
-	em->image_is_temp = 1;
-	if (clip_erofs_write(idx, fd, NULL, NULL, &err) != CLIP_OK) {
+	if (clip_erofs_write(idx, em->image_fd, NULL, &info, &err) != CLIP_OK) {
 		fprintf(stderr, "clipfs mount: cannot build the EROFS image: %s (--mode fuse "
 		    "serves this index without it)\n", clip_error_message(&err));
-		close(fd);
 		return err.code == CLIP_ERR_IO || err.code == CLIP_ERR_NOMEM ?
 		    EXIT_FAILURE_GENERIC : EXIT_BAD_INDEX;
 	}
-	if (close(fd) != 0) {
-		fprintf(stderr, "clipfs mount: writing %s: %s\n", em->image, strerror(errno));
-		return EXIT_FAILURE_GENERIC;
-	}
+	em->image_size = info.image_size;
 	em->build_seconds = now_seconds() - t0;
 	return EXIT_OK;
 }
@@ -123,13 +130,14 @@ erofs_mount_prepare(const clip_index *idx, const char *image_dir, struct erofs_m
 	int rc;
 
 	memset(em, 0, sizeof(*em));
+	em->image_fd = -1;
 	em->nlayers = clip_index_layer_count(idx);
-	if ((mkdir(run_dir, 0700) != 0 && errno != EEXIST) ||
-	    (mkdir(image_dir, 0700) != 0 && errno != EEXIST)) {
-		fprintf(stderr, "clipfs mount: cannot make %s or %s: %s\n", run_dir, image_dir,
-		    strerror(errno));
+	if (mkdir(run_dir, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "clipfs mount: cannot make %s: %s\n", run_dir, strerror(errno));
 		return EXIT_FAILURE_GENERIC;
 	}
+	if (image_dir != NULL && mkdir(image_dir, 0700) != 0 && errno != EEXIST)
+		image_dir = NULL;
 	if ((rc = build_image(idx, image_dir, em)) != EXIT_OK) {
 		erofs_mount_cleanup(em);
 		return rc;
@@ -172,7 +180,8 @@ erofs_mount_fd(const struct erofs_mount *em, char *msg, size_t len)
 		snprintf(msg, len, "fsopen(erofs): %s", strerror(errno));
 		return -1;
 	}
-	if (fsconfig(fsfd, FSCONFIG_SET_STRING, "source", em->image, 0) != 0) {
+	snprintf(dev, sizeof(dev), "%s/%s", em->layers, IMAGE_NAME);
+	if (fsconfig(fsfd, FSCONFIG_SET_STRING, "source", dev, 0) != 0) {
 		kernel_words(fsfd, "the image", errno, msg, len);
 		goto out;
 	}
@@ -207,25 +216,28 @@ erofs_mount_attach(struct erofs_mount *em, const char *mountpoint, char *msg, si
 		return -1;
 	}
 	close(mfd);
-	/* The kernel holds the layer files open now: the directory they
-	 * were reached through is no longer needed, nor the image's name. */
-	if (umount2(em->layers, MNT_DETACH) == 0 && rmdir(em->layers) == 0)
-		em->layers[0] = '\0';
-	if (em->image_is_temp && unlink(em->image) == 0)
-		em->image[0] = '\0';
+	/* The kernel holds the files open now: the directory they were
+	 * reached through is no longer needed. */
+	erofs_mount_release_layers(em);
 	return 0;
 }
 
 void
-erofs_mount_cleanup(struct erofs_mount *em)
+erofs_mount_release_layers(struct erofs_mount *em)
 {
 	if (em->layers[0] != '\0') {
 		umount2(em->layers, MNT_DETACH);
 		rmdir(em->layers);
 		em->layers[0] = '\0';
 	}
-	if (em->image_is_temp && em->image[0] != '\0') {
-		unlink(em->image);
-		em->image[0] = '\0';
+}
+
+void
+erofs_mount_cleanup(struct erofs_mount *em)
+{
+	erofs_mount_release_layers(em);
+	if (em->image_fd >= 0) {
+		close(em->image_fd);
+		em->image_fd = -1;
 	}
 }

@@ -28,9 +28,9 @@ int mount_mode_choose(const char *asked, enum mount_mode *out, char *why, size_t
 
 /* What the EROFS mode prepares before the daemon forks. */
 struct erofs_mount {
-	char image[PATH_MAX];       /* the image built from the index */
+	int image_fd;               /* the image built from the index, nameless */
+	uint64_t image_size;
 	char layers[PATH_MAX];      /* where the layer files are mounted meanwhile */
-	int image_is_temp;          /* unlinked once mounted */
 	uint32_t nlayers;
 	double build_seconds;
 };
@@ -39,10 +39,10 @@ struct erofs_mount {
 #define EROFS_RUN_DIR "/run/clipfs"
 
 /*
- * Builds the image of idx in image_dir (a file of its own, removed once
- * mounted: the kernel keeps it open) and makes the private directory for
- * the layer files in EROFS_RUN_DIR.  0, or an exit status after saying
- * why on stderr.
+ * Builds the image of idx into a file without a name in image_dir (NULL:
+ * in memory), which the layer file system serves to the kernel, and makes
+ * the private directory for the layer files in EROFS_RUN_DIR.  0, or an
+ * exit status after saying why on stderr.
  */
 int erofs_mount_prepare(const clip_index *idx, const char *image_dir, struct erofs_mount *em);
 
@@ -54,7 +54,11 @@ int erofs_mount_prepare(const clip_index *idx, const char *image_dir, struct ero
  */
 int erofs_mount_attach(struct erofs_mount *em, const char *mountpoint, char *msg, size_t len);
 
-/* Removes what prepare made and attach did not (after a failure). */
+/* Detaches the layer mount (its connection ends once the kernel lets go
+ * of the files) and removes its directory. */
+void erofs_mount_release_layers(struct erofs_mount *em);
+
+/* Removes what prepare made and attach did not, and closes the image. */
 void erofs_mount_cleanup(struct erofs_mount *em);
 
 #endif

@@ -5,7 +5,7 @@
  *
  * Writes the image clip_erofs_write() makes to OUT (through a temporary
  * file and a rename), then prints to stdout one "key=value" line per
- * fact (image_size, inodes, meta_bytes, dir_blocks, chunk_indexes,
+ * fact (image_size, inodes, meta_bytes, data_blocks, chunk_indexes,
  * devices, ms: the writer's time) and one "device K SIZE DIGEST" line per
  * layer: the size its device file must have (the uncompressed layer
  * padded with zeros to a whole block) and the layer's blob digest.
@@ -47,10 +47,10 @@ print_info(const clip_index *idx, const struct clip_erofs_info *info, double ms)
 {
 	uint32_t i;
 
-	printf("image_size=%llu\ninodes=%llu\nmeta_bytes=%llu\ndir_blocks=%llu\n"
+	printf("image_size=%llu\ninodes=%llu\nmeta_bytes=%llu\ndata_blocks=%llu\n"
 	    "chunk_indexes=%llu\ndevices=%u\nms=%.1f\n",
 	    (unsigned long long)info->image_size, (unsigned long long)info->inode_count,
-	    (unsigned long long)info->meta_bytes, (unsigned long long)info->dir_blocks,
+	    (unsigned long long)info->meta_bytes, (unsigned long long)info->data_blocks,
 	    (unsigned long long)info->chunk_indexes, info->device_count, ms);
 	for (i = 0; i < info->device_count; i++) {
 		struct clip_layer l;

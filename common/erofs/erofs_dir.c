@@ -9,13 +9,15 @@
  * directory).  No entry crosses a block.  Entries, "." and ".."
  * included, are sorted by name bytes across all blocks: the kernel's
  * lookup binary-searches the blocks by their first names, then inside a
- * block.
+ * block.  Everything here is linear in the directory's entries.
  */
 #include "config.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include "common/format/format.h"
 
 #include "common/erofs/erofs_int.h"
 
@@ -34,18 +36,33 @@ file_type(uint32_t mode)
 	}
 }
 
-/* The kernel's order: bytes as unsigned, a prefix before the longer. */
+/* The kernel's order, and the index's (clip_name_cmp): bytes as
+ * unsigned, a prefix before the longer name. */
 static int
-cmp_dent(const void *a, const void *b)
+dent_cmp(const struct erofs_dent *x, const struct erofs_dent *y)
 {
-	const struct erofs_dent *x = *(const struct erofs_dent *const *)a;
-	const struct erofs_dent *y = *(const struct erofs_dent *const *)b;
-	uint32_t n = x->len < y->len ? x->len : y->len;
-	int c = memcmp(x->name, y->name, n);
+	return clip_name_cmp(x->name, x->len, y->name, y->len);
+}
 
-	if (c != 0)
-		return c;
-	return (x->len > y->len) - (x->len < y->len);
+/* The index keeps a directory's entries sorted, without "." and "..":
+ * merge the two in (a name like ".-x" sorts between them), in linear
+ * time.  An index out of order is refused, not written. */
+static clip_err
+merge_dots(struct erofs_plan *p, uint32_t ino, size_t nchild, struct clip_error *err)
+{
+	const struct erofs_dent *dots = p->dents + nchild;
+	size_t i = 0, j = 0, k = 0;
+
+	while (i < nchild || j < 2) {
+		if (j < 2 && (i == nchild || dent_cmp(&dots[j], &p->dents[i]) < 0))
+			p->sorted[k++] = &dots[j++];
+		else
+			p->sorted[k++] = &p->dents[i++];
+		if (k > 1 && dent_cmp(p->sorted[k - 2], p->sorted[k - 1]) >= 0)
+			return clip_error_set(err, CLIP_ERR_FORMAT,
+			    "directory inode %u: entries not sorted", ino);
+	}
+	return CLIP_OK;
 }
 
 static clip_err
@@ -81,8 +98,6 @@ erofs_dir_entries(struct erofs_plan *p, uint32_t ino,
 	rc = reserve(p, (size_t)size + 2, err);
 	if (rc != CLIP_OK)
 		return rc;
-	p->dents[0] = (struct erofs_dent){ ".", 1, ino, EROFS_DISK_FT_DIR };
-	p->dents[1] = (struct erofs_dent){ "..", 2, st.parent, EROFS_DISK_FT_DIR };
 	for (i = 0; i < size; i++) {
 		struct clip_dirent de;
 		rc = clip_index_readdir(p->idx, ino, i, &de);
@@ -92,12 +107,14 @@ erofs_dir_entries(struct erofs_plan *p, uint32_t ino,
 		    de.ino == 0 || de.ino > p->count)
 			return clip_error_set(err, CLIP_ERR_FORMAT,
 			    "inode %u: entry %u has a bad name or inode", ino, i);
-		p->dents[i + 2] = (struct erofs_dent){ de.name.ptr, de.name.len, de.ino,
+		p->dents[i] = (struct erofs_dent){ de.name.ptr, de.name.len, de.ino,
 		    file_type(de.mode_type) };
 	}
-	for (i = 0; i < size + 2; i++)
-		p->sorted[i] = &p->dents[i];
-	qsort(p->sorted, (size_t)size + 2, sizeof(p->sorted[0]), cmp_dent);
+	p->dents[size] = (struct erofs_dent){ ".", 1, ino, EROFS_DISK_FT_DIR };
+	p->dents[size + 1] = (struct erofs_dent){ "..", 2, st.parent, EROFS_DISK_FT_DIR };
+	rc = merge_dots(p, ino, size, err);
+	if (rc != CLIP_OK)
+		return rc;
 	*out = p->sorted;
 	*n = (size_t)size + 2;
 	return CLIP_OK;

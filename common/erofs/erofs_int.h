@@ -92,6 +92,9 @@ void erofs_xattr_fill(const clip_index *idx, uint32_t ino, uint32_t count, uint8
 /* erofs_emit.c: the whole image into buf (zeroed, primary_blocks * 512). */
 clip_err erofs_emit(struct erofs_plan *p, uint8_t *buf, struct clip_error *err);
 
+/* Block addresses are 32-bit and all ones is a hole. */
+#define EROFS_MAX_BLOCKS ((uint64_t)UINT32_MAX)
+
 static inline uint64_t
 erofs_round_up(uint64_t v, uint64_t a)
 {

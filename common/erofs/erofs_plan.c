@@ -47,6 +47,9 @@ plan_file(struct erofs_plan *p, uint32_t ino, const struct clip_stat *st,
 		return clip_error_set(err, CLIP_ERR_UNSUPPORTED,
 		    "inode %u: data at offset %llu of layer %u is not on a 512-byte "
 		    "boundary", ino, (unsigned long long)st->data_offset, st->layer);
+	if (layer.uncompressed_size > EROFS_MAX_BLOCKS * EROFS_DISK_BLKSZ)
+		return clip_error_set(err, CLIP_ERR_TOOBIG,
+		    "layer %u passes 2^32 blocks of 512 bytes (2 TiB)", st->layer);
 	if (st->data_offset > layer.uncompressed_size ||
 	    st->size > layer.uncompressed_size - st->data_offset)
 		return clip_error_set(err, CLIP_ERR_FORMAT,

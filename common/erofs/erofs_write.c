@@ -16,7 +16,6 @@
 
 #include "common/erofs/erofs_int.h"
 
-#define MAX_BLOCKS ((uint64_t)UINT32_MAX)   /* blkaddr is 32-bit; -1 is a hole */
 
 uint64_t
 clip_erofs_device_size(const clip_index *idx, uint32_t layer)
@@ -43,14 +42,14 @@ place_data(struct erofs_plan *p, struct clip_error *err)
 		struct erofs_node *n = &p->nodes[ino];
 		if (n->kind != ERODATA_BLOCKS)
 			continue;
-		if (next + n->nblocks >= MAX_BLOCKS)
+		if (next + n->nblocks >= EROFS_MAX_BLOCKS)
 			break;
 		n->blkaddr = (uint32_t)next;
 		next += n->nblocks;
 		p->data_blocks += n->nblocks;
 	}
 	p->primary_blocks = next;
-	if (ino <= p->count || next >= MAX_BLOCKS)
+	if (ino <= p->count || next >= EROFS_MAX_BLOCKS)
 		return clip_error_set(err, CLIP_ERR_TOOBIG, "the EROFS image passes 2^32 blocks");
 	/* Each device's range after the image (erofs_emit.c, emit_devices). */
 	mapped = next;
@@ -58,11 +57,11 @@ place_data(struct erofs_plan *p, struct clip_error *err)
 		struct clip_layer l;
 		if (clip_index_layer(p->idx, i, &l) != CLIP_OK)
 			return clip_error_set(err, CLIP_ERR_FORMAT, "layer %u unreadable", i);
-		if (l.uncompressed_size > MAX_BLOCKS * EROFS_DISK_BLKSZ)
+		if (l.uncompressed_size > EROFS_MAX_BLOCKS * EROFS_DISK_BLKSZ)
 			return clip_error_set(err, CLIP_ERR_TOOBIG,
 			    "layer %u passes 2^32 blocks of 512 bytes (2 TiB)", i);
 		mapped += erofs_round_up(l.uncompressed_size, EROFS_DISK_BLKSZ) / EROFS_DISK_BLKSZ;
-		if (mapped >= MAX_BLOCKS)
+		if (mapped >= EROFS_MAX_BLOCKS)
 			return clip_error_set(err, CLIP_ERR_TOOBIG,
 			    "layers 0..%u pass 2^32 blocks of 512 bytes (2 TiB)", i);
 	}
@@ -134,7 +133,7 @@ fill_info(const struct erofs_plan *p, struct clip_erofs_info *info)
 	info->image_size = p->primary_blocks * EROFS_DISK_BLKSZ;
 	info->inode_count = p->count;
 	info->meta_bytes = p->meta_bytes;
-	info->dir_blocks = p->data_blocks;
+	info->data_blocks = p->data_blocks;
 	info->chunk_indexes = p->chunk_indexes;
 	info->device_count = p->layers;
 }

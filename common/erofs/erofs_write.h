@@ -46,7 +46,7 @@ struct clip_erofs_info {
 	uint64_t image_size;      /* bytes written to out_fd */
 	uint64_t inode_count;     /* EROFS inodes (index inodes) */
 	uint64_t meta_bytes;      /* of the metadata area (inodes) */
-	uint64_t dir_blocks;      /* directory blocks */
+	uint64_t data_blocks;     /* directory and long symlink blocks */
 	uint64_t chunk_indexes;   /* chunk indexes of all regular files */
 	uint32_t device_count;    /* extra devices = layers of the index */
 };

@@ -113,8 +113,7 @@ mount_check(const struct mount_opts *m, struct mount_run *mr)
 		return EXIT_USAGE;
 	mr->fs.mode = mr->mode == MOUNT_MODE_EROFS ? "erofs" : "fuse";
 	if (mr->mode == MOUNT_MODE_EROFS &&
-	    (rc = erofs_mount_prepare(mr->idx,
-	    m->no_disk_cache ? NULL : m->cache_dir, &mr->em)) != EXIT_OK)
+	    (rc = erofs_mount_prepare(mr->idx, m->cache_dir, &mr->em)) != EXIT_OK)
 		return rc;
 	mr->fs.erofs_image_fd = mr->em.image_fd;
 	mr->fs.erofs_image_size = mr->em.image_size;
@@ -287,6 +286,7 @@ attach_thread(void *arg)
 	struct attach_job *job = arg;
 	struct mount_run *mr = job->mr;
 	char msg[1024];
+	size_t used;
 
 	if (erofs_mount_attach(&mr->em, job->mountpoint, msg, sizeof(msg)) != 0) {
 		log_error("cannot mount the EROFS tree: %s (--mode fuse serves the tree without "
@@ -298,6 +298,10 @@ attach_thread(void *arg)
 	}
 	mr->mounted = 0;   /* detached: it ends with the tree */
 	mr->tree_mounted = 1;
+	used = strlen(mr->fs.mode_why);
+	snprintf(mr->fs.mode_why + used, sizeof(mr->fs.mode_why) - used, "; the image %s",
+	    mr->em.image_served ? "served by the daemon (its directory cannot back EROFS)" :
+	    "read from its own file");
 	mr->fs.ready_time = fs_now();
 	log_info("EROFS tree at %s (image built in %.3f s)", job->mountpoint,
 	    mr->em.build_seconds);

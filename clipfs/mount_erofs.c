@@ -85,16 +85,19 @@ now_seconds(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* A file with no name for the image: in dir, or in memory. */
+/* A file for the image: named in dir (em->image_path), or in memory. */
 static int
-image_file(const char *dir)
+image_file(const char *dir, struct erofs_mount *em)
 {
 	int fd = -1;
 
-	if (dir != NULL)
-		fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd < 0)
+	if (dir != NULL && snprintf(em->image_path, sizeof(em->image_path), "%s/tree.XXXXXX",
+	    dir) < (int)sizeof(em->image_path))
+		fd = mkostemp(em->image_path, O_CLOEXEC);
+	if (fd < 0) {
+		em->image_path[0] = '\0';
 		fd = memfd_create("clipfs-erofs", MFD_CLOEXEC);
+	}
 	return fd;
 }
 
@@ -107,7 +110,7 @@ build_image(const clip_index *idx, const char *dir, struct erofs_mount *em)
 	double t0 = now_seconds();
 
 	clip_error_clear(&err);
-	if ((em->image_fd = image_file(dir)) < 0) {
+	if ((em->image_fd = image_file(dir, em)) < 0) {
 		fprintf(stderr, "clipfs mount: cannot make a file for the EROFS image: %s\n",
 		    strerror(errno));
 		return EXIT_FAILURE_GENERIC;
@@ -168,9 +171,10 @@ kernel_words(int fsfd, const char *what, int e, char *msg, size_t len)
 	}
 }
 
-/* fsopen .. fsmount: a detached mount of the image with its devices. */
+/* fsopen .. fsmount: a detached mount of the image at source with the
+ * layer files as its devices. */
 static int
-erofs_mount_fd(const struct erofs_mount *em, char *msg, size_t len)
+erofs_mount_fd(const struct erofs_mount *em, const char *source, char *msg, size_t len)
 {
 	char dev[PATH_MAX + 16];
 	int fsfd, mfd = -1;
@@ -180,8 +184,7 @@ erofs_mount_fd(const struct erofs_mount *em, char *msg, size_t len)
 		snprintf(msg, len, "fsopen(erofs): %s", strerror(errno));
 		return -1;
 	}
-	snprintf(dev, sizeof(dev), "%s/%s", em->layers, IMAGE_NAME);
-	if (fsconfig(fsfd, FSCONFIG_SET_STRING, "source", dev, 0) != 0) {
+	if (fsconfig(fsfd, FSCONFIG_SET_STRING, "source", source, 0) != 0) {
 		kernel_words(fsfd, "the image", errno, msg, len);
 		goto out;
 	}
@@ -203,10 +206,28 @@ out:
 	return mfd;
 }
 
+static void erofs_mount_unlink_image(struct erofs_mount *em);
+
+/* The image's own file where its file system can back EROFS; else
+ * (tmpfs and overlayfs cannot) the copy the layer file system serves. */
+static int
+erofs_mount_any(struct erofs_mount *em, char *msg, size_t len)
+{
+	char served[PATH_MAX + 16];
+	int mfd = -1;
+
+	if (em->image_path[0] != '\0' && (mfd = erofs_mount_fd(em, em->image_path, msg, len)) >= 0)
+		return mfd;
+	snprintf(served, sizeof(served), "%s/%s", em->layers, IMAGE_NAME);
+	if ((mfd = erofs_mount_fd(em, served, msg, len)) >= 0)
+		em->image_served = 1;
+	return mfd;
+}
+
 int
 erofs_mount_attach(struct erofs_mount *em, const char *mountpoint, char *msg, size_t len)
 {
-	int mfd = erofs_mount_fd(em, msg, len);
+	int mfd = erofs_mount_any(em, msg, len);
 
 	if (mfd < 0)
 		return -1;
@@ -216,10 +237,20 @@ erofs_mount_attach(struct erofs_mount *em, const char *mountpoint, char *msg, si
 		return -1;
 	}
 	close(mfd);
-	/* The kernel holds the files open now: the directory they were
-	 * reached through is no longer needed. */
+	/* The kernel holds the files open now: the names they were reached
+	 * by are no longer needed. */
 	erofs_mount_release_layers(em);
+	erofs_mount_unlink_image(em);
 	return 0;
+}
+
+static void
+erofs_mount_unlink_image(struct erofs_mount *em)
+{
+	if (em->image_path[0] != '\0') {
+		unlink(em->image_path);
+		em->image_path[0] = '\0';
+	}
 }
 
 void
@@ -236,6 +267,7 @@ void
 erofs_mount_cleanup(struct erofs_mount *em)
 {
 	erofs_mount_release_layers(em);
+	erofs_mount_unlink_image(em);
 	if (em->image_fd >= 0) {
 		close(em->image_fd);
 		em->image_fd = -1;

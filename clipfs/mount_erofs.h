@@ -28,7 +28,9 @@ int mount_mode_choose(const char *asked, enum mount_mode *out, char *why, size_t
 
 /* What the EROFS mode prepares before the daemon forks. */
 struct erofs_mount {
-	int image_fd;               /* the image built from the index, nameless */
+	int image_fd;               /* the image built from the index */
+	char image_path[PATH_MAX];  /* its name until mounted; "" in memory */
+	int image_served;           /* the kernel reads it from the layer fs */
 	uint64_t image_size;
 	char layers[PATH_MAX];      /* where the layer files are mounted meanwhile */
 	uint32_t nlayers;
@@ -39,18 +41,19 @@ struct erofs_mount {
 #define EROFS_RUN_DIR "/run/clipfs"
 
 /*
- * Builds the image of idx into a file without a name in image_dir (NULL:
- * in memory), which the layer file system serves to the kernel, and makes
- * the private directory for the layer files in EROFS_RUN_DIR.  0, or an
- * exit status after saying why on stderr.
+ * Builds the image of idx into a file in image_dir (NULL, or a directory
+ * that cannot take it: in memory), and makes the private directory for
+ * the layer files in EROFS_RUN_DIR.  The kernel reads the image from its
+ * file, or where that file system cannot back EROFS (tmpfs, overlayfs)
+ * from the copy the layer file system serves.  0, or an exit status
+ * after saying why on stderr.
  */
 int erofs_mount_prepare(const clip_index *idx, const char *image_dir, struct erofs_mount *em);
 
 /*
  * Mounts the image at mountpoint, read-only, with the layer files as its
  * devices (they must be served already), then detaches the layer mount
- * and removes what is no longer needed.  0, or -1 with the kernel's
- * words in msg.
+ * and removes the image's name.  0, or -1 with the kernel's words in msg.
  */
 int erofs_mount_attach(struct erofs_mount *em, const char *mountpoint, char *msg, size_t len);
 

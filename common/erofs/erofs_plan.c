@@ -4,8 +4,11 @@
  * A record is the 64-byte extended inode, its inline xattr area, then
  * its chunk indexes (8-aligned) or its inline symlink target.  Records
  * sit one after another in the metadata area on 32-byte slots (an
- * inode's nid is its slot number), the root first so that its nid fits
- * the superblock's 16-bit root_nid.  An inline symlink target must not
+ * inode's nid is its slot number), the root first after one empty slot,
+ * so that its nid fits the superblock's 16-bit root_nid and is not 0: the
+ * kernel gives an inode its nid as inode number, and glibc's readdir
+ * drops entries with inode number 0 (the root's "." and "..", and ".."
+ * of every directory in it, would vanish).  An inline symlink target must not
  * cross a block (the kernel refuses it), so such a record that would
  * cross starts on the next block instead.
  */
@@ -167,6 +170,7 @@ erofs_plan_inodes(struct erofs_plan *p, struct clip_error *err)
 {
 	uint32_t ino;
 
+	p->meta_bytes = EROFS_DISK_SLOT;   /* nid 0 stays unused */
 	/* Inode numbers run from CLIP_ROOT_INO, so the root comes first. */
 	for (ino = CLIP_ROOT_INO; ino <= p->count; ino++) {
 		clip_err rc = plan_one(p, ino, err);

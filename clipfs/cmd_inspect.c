@@ -161,10 +161,15 @@ print_text(const clip_index *idx, const char *path)
 	    clip_index_version_minor(idx));
 	field("source:", im.source_ref);
 	printf("%-14s ", "storage:");
-	print_escaped(stdout, im.storage_registry.ptr, im.storage_registry.len);
-	putchar('/');
-	print_escaped(stdout, im.storage_repository.ptr, im.storage_repository.len);
-	puts(im.storage_flags & CLIP_STORAGE_PLAIN_HTTP ? " (plain http)" : "");
+	if (im.storage_registry.len == 0) {
+		/* Indexed from a layout without --storage-ref: no registry. */
+		puts("(none: local layout; mount with --layout)");
+	} else {
+		print_escaped(stdout, im.storage_registry.ptr, im.storage_registry.len);
+		putchar('/');
+		print_escaped(stdout, im.storage_repository.ptr, im.storage_repository.len);
+		puts(im.storage_flags & CLIP_STORAGE_PLAIN_HTTP ? " (plain http)" : "");
+	}
 	field("manifest:", im.manifest_digest);
 	field("media type:", im.manifest_media_type);
 	field("config:", im.config_digest);

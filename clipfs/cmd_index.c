@@ -97,19 +97,25 @@ struct progress_display {
 	double start;
 };
 
-static void
+/* Draws the line; 0 (nothing drawn) while the layers are not known yet:
+ * the indexer sets layers_total once it has added up bytes_total. */
+static int
 progress_draw(struct progress_display *d)
 {
+	unsigned layers = atomic_load(&d->p->layers_total);
 	uint64_t done = atomic_load(&d->p->bytes_read), total = atomic_load(&d->p->bytes_total);
 	double secs = now_seconds() - d->start;
 	char a[32], b[32], r[32];
 
+	if (layers == 0)
+		return 0;
 	size_string(done, a, sizeof(a));
 	size_string(total, b, sizeof(b));
 	size_string(secs > 0 ? (uint64_t)(done / secs) : 0, r, sizeof(r));
 	fprintf(stderr, "\r\033[Kindexing: layers %u/%u, %s of %s (%.0f%%), %s/s",
-	    atomic_load(&d->p->layers_done), atomic_load(&d->p->layers_total), a, b,
+	    atomic_load(&d->p->layers_done), layers, a, b,
 	    total ? 100.0 * (double)done / (double)total : 0.0, r);
+	return 1;
 }
 
 static void *
@@ -117,10 +123,11 @@ progress_thread(void *arg)
 {
 	struct progress_display *d = arg;
 	struct timespec ts;
+	int drawn = 0;
 
 	pthread_mutex_lock(&d->lock);
 	while (!d->stop) {
-		progress_draw(d);
+		drawn |= progress_draw(d);
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 250 * 1000 * 1000;
 		if (ts.tv_nsec >= 1000000000) {
@@ -129,8 +136,8 @@ progress_thread(void *arg)
 		}
 		pthread_cond_timedwait(&d->cond, &d->lock, &ts);
 	}
-	progress_draw(d);
-	fputc('\n', stderr);
+	if (progress_draw(d) || drawn)
+		fputc('\n', stderr);
 	pthread_mutex_unlock(&d->lock);
 	return NULL;
 }

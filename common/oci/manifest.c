@@ -351,8 +351,14 @@ score(const struct clip_descriptor *d, const struct clip_platform *want)
 	    ((have[0] == '\0' && strcmp(want->variant, "v8") == 0) ||
 	    (want->variant[0] == '\0' && strcmp(have, "v8") == 0)))
 		return 99;
-	if (want->variant[0] == '\0')
-		return 50;  /* any variant will do; keep index order */
+	if (want->variant[0] == '\0') {
+		/* No variant asked: as containers/image (skopeo, podman)
+		 * chooses, an arm entry of the highest variant first (v8 ...
+		 * v5), else the first entry in index order. */
+		if (strcmp(want->arch, "arm") == 0 && arm_level(have) > 0)
+			return 50 + arm_level(have);
+		return 50;
+	}
 	if (strcmp(want->arch, "arm") == 0) {
 		int w = arm_level(want->variant), h = arm_level(have);
 		if (have[0] == '\0')

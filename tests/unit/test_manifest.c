@@ -147,7 +147,7 @@ TEST(test_platform_selection)
 	CHECK((d = pick(l, "linux/arm/v7", &err)) && strcmp(d, DC) == 0);  /* exact beats v6 */
 	CHECK((d = pick(l, "linux/arm/v6", &err)) && strcmp(d, DB) == 0);
 	CHECK((d = pick(l, "linux/arm/v8", &err)) && strcmp(d, DC) == 0);  /* best lower */
-	CHECK((d = pick(l, "linux/arm", &err)) && strcmp(d, DB) == 0);     /* first match */
+	CHECK((d = pick(l, "linux/arm", &err)) && strcmp(d, DC) == 0);     /* highest arm */
 	CHECK(pick(l, "linux/arm/v5", &err) == NULL);
 	CHECK(err.code == CLIP_ERR_NOTFOUND);
 	CHECK_MSG(strstr(err.msg, "linux/amd64, linux/arm/v6, linux/arm/v7") != NULL, "%s", err.msg);

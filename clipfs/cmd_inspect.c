@@ -96,7 +96,7 @@ print_json(const clip_index *idx, const char *path)
 	json_object_set_new(root, "architecture", jstr(im.architecture));
 	json_object_set_new(root, "variant", jstr(im.variant));
 	json_object_set_new(root, "config", json_loadb(im.config_json.ptr, im.config_json.len,
-	    0, NULL));
+	    JSON_ALLOW_NUL, NULL));   /* clip_config_parse allows \u0000 */
 	tree = json_pack("{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:I}",
 	    "inodes", (int)clip_index_inode_count(idx), "entries", (int)clip_index_dirent_count(idx),
 	    "directories", (int)c.dirs, "files", (int)c.files, "symlinks", (int)c.symlinks,

@@ -17,6 +17,7 @@
 #include "clipfs/format_util.h"
 #include "clipfs/prefetch.h"
 #include "clipfs/registry_opts.h"
+#include "common/util/json_bytes.h"
 #include "indexer/indexer.h"
 
 /* The largest --span or --big-file: past this a value is a typo. */
@@ -142,11 +143,21 @@ progress_thread(void *arg)
 	return NULL;
 }
 
-static void
+/* The summary as JSON on stdout; 0, or -1 when it could not be made. */
+static int
 print_json(const char *out, const struct indexer_report *r, double secs)
 {
-	json_t *j = json_pack("{s:s,s:s,s:s,s:i,s:I,s:I,s:I,s:I,s:i,s:I,s:f,s:f}",
-	    "index", out, "manifest_digest", r->manifest_digest, "platform", r->platform,
+	json_t *j = json_object(), *rest;
+
+	/* The strings are bytes (a path, names from the image): kept whole. */
+	if (j == NULL || clip_json_set_bytes(j, "index", out, strlen(out)) != 0 ||
+	    clip_json_set_bytes(j, "manifest_digest", r->manifest_digest,
+	    strlen(r->manifest_digest)) != 0 ||
+	    clip_json_set_bytes(j, "platform", r->platform, strlen(r->platform)) != 0) {
+		json_decref(j);
+		return -1;
+	}
+	rest = json_pack("{s:i,s:I,s:I,s:I,s:I,s:i,s:I,s:f,s:f}",
 	    "layers", (int)r->layers, "entries", (json_int_t)(r->names ? r->names - 1 : 0),
 	    "inodes", (json_int_t)r->inodes, "bytes_read", (json_int_t)r->compressed_bytes,
 	    "uncompressed_bytes", (json_int_t)r->uncompressed_bytes,
@@ -154,10 +165,16 @@ print_json(const char *out, const struct indexer_report *r, double secs)
 	    "index_percent", r->compressed_bytes ?
 	    100.0 * (double)r->index_size / (double)r->compressed_bytes : 0.0,
 	    "seconds", secs);
-
+	if (rest == NULL || json_object_update(j, rest) != 0) {
+		json_decref(rest);
+		json_decref(j);
+		return -1;
+	}
+	json_decref(rest);
 	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	putchar('\n');
 	json_decref(j);
+	return 0;
 }
 
 /* One option of index's own; 0, 1 for --help (done), or an exit code. */
@@ -340,9 +357,11 @@ cmd_index(int argc, char **argv)
 		unlink(a.out);   /* all or nothing */
 		return rc;
 	}
-	if (a.json)
-		print_json(a.out, &rep, now_seconds() - start);
-	else if (!a.quiet)
+	if (a.json && print_json(a.out, &rep, now_seconds() - start) != 0) {
+		fprintf(stderr, "clipfs index: the index is written, but not its JSON summary "
+		    "(out of memory)\n");
+		return EXIT_FAILURE_GENERIC;
+	} else if (!a.json && !a.quiet)
 		print_summary(a.out, &rep);
 	return EXIT_OK;
 }

@@ -4,10 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/limits.h>
 
 #include "common/tar/tar.h"
 #include "indexer/layer_scan.h"
+#include "indexer/xattr_check.h"
 
 struct layer_scan {
 	clip_gzindex *gz;
@@ -34,27 +34,6 @@ on_data(void *ctx, const uint8_t *buf, size_t len, uint64_t out_offset, struct c
 	return clip_tar_feed(s->tar, buf, len, err);
 }
 
-/* An xattr Linux cannot hold (name over XATTR_NAME_MAX bytes, value over
- * XATTR_SIZE_MAX) fails every unpacker's setxattr: a bad image. */
-static clip_err
-check_xattrs(const struct clip_tar_entry *e, struct clip_error *err)
-{
-	size_t i, nlen;
-
-	for (i = 0; i < e->nxattrs; i++) {
-		nlen = strlen(e->xattrs[i].name);
-		if (nlen > XATTR_NAME_MAX)
-			return clip_error_set(err, CLIP_ERR_IMAGE, "'%.200s': xattr name of %zu "
-			    "bytes ('%.40s...'): Linux allows %d", e->path, nlen,
-			    e->xattrs[i].name, XATTR_NAME_MAX);
-		if (e->xattrs[i].len > XATTR_SIZE_MAX)
-			return clip_error_set(err, CLIP_ERR_IMAGE, "'%.200s': xattr '%s' holds "
-			    "%zu bytes: Linux allows %d", e->path, e->xattrs[i].name,
-			    e->xattrs[i].len, XATTR_SIZE_MAX);
-	}
-	return CLIP_OK;
-}
-
 static clip_err
 on_entry(void *ctx, const struct clip_tar_entry *e, struct clip_error *err)
 {
@@ -62,7 +41,7 @@ on_entry(void *ctx, const struct clip_tar_entry *e, struct clip_error *err)
 	int listed;
 	clip_err rc;
 
-	if ((rc = check_xattrs(e, err)) != CLIP_OK)
+	if ((rc = xattr_check_entry(e, err)) != CLIP_OK)
 		return rc;
 	listed = e->type == CLIP_TAR_REG && e->size > 0 && s->nmark_paths > 0 &&
 	    bsearch(e->path, s->mark_paths, s->nmark_paths, sizeof(*s->mark_paths),

@@ -151,7 +151,8 @@ cmd_bundle(int argc, char **argv)
 		goto out;
 	}
 	clip_index_image(idx, &im);
-	cfg = im.config_json.len ? json_loadb(im.config_json.ptr, im.config_json.len, 0, NULL) :
+	cfg = im.config_json.len ? json_loadb(im.config_json.ptr, im.config_json.len,
+	    JSON_ALLOW_NUL, NULL) :
 	    json_object();
 	if (cfg == NULL) {
 		fprintf(stderr, "clipfs bundle: the image config in the index is not JSON\n");

@@ -17,6 +17,7 @@
 #include "clipfs/format_util.h"
 #include "clipfs/prefetch.h"
 #include "clipfs/registry_opts.h"
+#include "common/util/json_bytes.h"
 #include "indexer/indexer.h"
 
 /* The largest --span or --big-file: past this a value is a typo. */
@@ -97,19 +98,25 @@ struct progress_display {
 	double start;
 };
 
-static void
+/* Draws the line; 0 (nothing drawn) while the layers are not known yet:
+ * the indexer sets layers_total once it has added up bytes_total. */
+static int
 progress_draw(struct progress_display *d)
 {
+	unsigned layers = atomic_load(&d->p->layers_total);
 	uint64_t done = atomic_load(&d->p->bytes_read), total = atomic_load(&d->p->bytes_total);
 	double secs = now_seconds() - d->start;
 	char a[32], b[32], r[32];
 
+	if (layers == 0)
+		return 0;
 	size_string(done, a, sizeof(a));
 	size_string(total, b, sizeof(b));
 	size_string(secs > 0 ? (uint64_t)(done / secs) : 0, r, sizeof(r));
 	fprintf(stderr, "\r\033[Kindexing: layers %u/%u, %s of %s (%.0f%%), %s/s",
-	    atomic_load(&d->p->layers_done), atomic_load(&d->p->layers_total), a, b,
+	    atomic_load(&d->p->layers_done), layers, a, b,
 	    total ? 100.0 * (double)done / (double)total : 0.0, r);
+	return 1;
 }
 
 static void *
@@ -117,10 +124,11 @@ progress_thread(void *arg)
 {
 	struct progress_display *d = arg;
 	struct timespec ts;
+	int drawn = 0;
 
 	pthread_mutex_lock(&d->lock);
 	while (!d->stop) {
-		progress_draw(d);
+		drawn |= progress_draw(d);
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 250 * 1000 * 1000;
 		if (ts.tv_nsec >= 1000000000) {
@@ -129,17 +137,27 @@ progress_thread(void *arg)
 		}
 		pthread_cond_timedwait(&d->cond, &d->lock, &ts);
 	}
-	progress_draw(d);
-	fputc('\n', stderr);
+	if (progress_draw(d) || drawn)
+		fputc('\n', stderr);
 	pthread_mutex_unlock(&d->lock);
 	return NULL;
 }
 
-static void
+/* The summary as JSON on stdout; 0, or -1 when it could not be made. */
+static int
 print_json(const char *out, const struct indexer_report *r, double secs)
 {
-	json_t *j = json_pack("{s:s,s:s,s:s,s:i,s:I,s:I,s:I,s:I,s:i,s:I,s:f,s:f}",
-	    "index", out, "manifest_digest", r->manifest_digest, "platform", r->platform,
+	json_t *j = json_object(), *rest;
+
+	/* The strings are bytes (a path, names from the image): kept whole. */
+	if (j == NULL || clip_json_set_bytes(j, "index", out, strlen(out)) != 0 ||
+	    clip_json_set_bytes(j, "manifest_digest", r->manifest_digest,
+	    strlen(r->manifest_digest)) != 0 ||
+	    clip_json_set_bytes(j, "platform", r->platform, strlen(r->platform)) != 0) {
+		json_decref(j);
+		return -1;
+	}
+	rest = json_pack("{s:i,s:I,s:I,s:I,s:I,s:i,s:I,s:f,s:f}",
 	    "layers", (int)r->layers, "entries", (json_int_t)(r->names ? r->names - 1 : 0),
 	    "inodes", (json_int_t)r->inodes, "bytes_read", (json_int_t)r->compressed_bytes,
 	    "uncompressed_bytes", (json_int_t)r->uncompressed_bytes,
@@ -147,10 +165,16 @@ print_json(const char *out, const struct indexer_report *r, double secs)
 	    "index_percent", r->compressed_bytes ?
 	    100.0 * (double)r->index_size / (double)r->compressed_bytes : 0.0,
 	    "seconds", secs);
-
+	if (rest == NULL || json_object_update(j, rest) != 0) {
+		json_decref(rest);
+		json_decref(j);
+		return -1;
+	}
+	json_decref(rest);
 	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	putchar('\n');
 	json_decref(j);
+	return 0;
 }
 
 /* One option of index's own; 0, 1 for --help (done), or an exit code. */
@@ -333,9 +357,11 @@ cmd_index(int argc, char **argv)
 		unlink(a.out);   /* all or nothing */
 		return rc;
 	}
-	if (a.json)
-		print_json(a.out, &rep, now_seconds() - start);
-	else if (!a.quiet)
+	if (a.json && print_json(a.out, &rep, now_seconds() - start) != 0) {
+		fprintf(stderr, "clipfs index: the index is written, but not its JSON summary "
+		    "(out of memory)\n");
+		return EXIT_FAILURE_GENERIC;
+	} else if (!a.json && !a.quiet)
 		print_summary(a.out, &rep);
 	return EXIT_OK;
 }

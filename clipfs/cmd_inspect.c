@@ -14,6 +14,7 @@
 #include "clipfs/cli.h"
 #include "clipfs/format_util.h"
 #include "common/format/index.h"
+#include "common/util/json_bytes.h"
 
 struct tree_counts {
 	uint32_t dirs, files, symlinks, devices, fifos, sockets, hardlinked;
@@ -60,73 +61,103 @@ count_tree(const clip_index *idx, struct tree_counts *c)
 	}
 }
 
-static json_t *
-jstr(struct clip_str s)
+/* obj[key] = the bytes of s, kept whole (json_bytes.h); 0 or -1. */
+static int
+set_str(json_t *obj, const char *key, struct clip_str s)
 {
-	return json_stringn(s.ptr, s.len);
+	return clip_json_set_bytes(obj, key, s.ptr, s.len);
+}
+
+/* Where the image came from, and what it is; 0 or -1 (out of memory). */
+static int
+image_members(json_t *root, const clip_index *idx, const char *path)
+{
+	struct clip_index_image im;
+	json_t *cfg;
+
+	clip_index_image(idx, &im);
+	if (clip_json_set_bytes(root, "index", path, strlen(path)) != 0 ||
+	    json_object_set_new(root, "size",
+	    json_integer((json_int_t)clip_index_file_size(idx))) != 0 ||
+	    json_object_set_new(root, "format_version", json_sprintf("2.%u",
+	    clip_index_version_minor(idx))) != 0 ||
+	    set_str(root, "source", im.source_ref) != 0 ||
+	    set_str(root, "storage_registry", im.storage_registry) != 0 ||
+	    set_str(root, "storage_repository", im.storage_repository) != 0 ||
+	    json_object_set_new(root, "plain_http",
+	    json_boolean(im.storage_flags & CLIP_STORAGE_PLAIN_HTTP)) != 0 ||
+	    set_str(root, "manifest_digest", im.manifest_digest) != 0 ||
+	    set_str(root, "manifest_media_type", im.manifest_media_type) != 0 ||
+	    set_str(root, "config_digest", im.config_digest) != 0 ||
+	    set_str(root, "os", im.os) != 0 ||
+	    set_str(root, "architecture", im.architecture) != 0 ||
+	    set_str(root, "variant", im.variant) != 0)
+		return -1;
+	/* clip_config_parse allows \u0000; null if the index holds no JSON. */
+	cfg = json_loadb(im.config_json.ptr, im.config_json.len, JSON_ALLOW_NUL, NULL);
+	return json_object_set_new(root, "config", cfg ? cfg : json_null());
+}
+
+static json_t *
+layer_json(const struct clip_layer *l)
+{
+	json_t *o = json_object(), *nums;
+
+	nums = json_pack("{s:s,s:I,s:I,s:i}",
+	    "compression", l->compression == CLIP_COMPRESSION_GZIP ? "gzip" : "none",
+	    "compressed_size", (json_int_t)l->compressed_size,
+	    "uncompressed_size", (json_int_t)l->uncompressed_size,
+	    "checkpoints", (int)l->checkpoint_count);
+	if (o == NULL || nums == NULL || set_str(o, "digest", l->digest) != 0 ||
+	    set_str(o, "media_type", l->media_type) != 0 || json_object_update(o, nums) != 0) {
+		json_decref(o);
+		o = NULL;
+	}
+	json_decref(nums);
+	return o;
 }
 
 static int
 print_json(const clip_index *idx, const char *path)
 {
 	struct tree_counts c;
-	struct clip_index_image im;
 	struct clip_layer l;
 	struct clip_section_info si;
 	json_t *root, *layers, *sections, *tree;
 	uint32_t i;
-	int rc;
+	int rc, bad;
 
 	count_tree(idx, &c);
-	clip_index_image(idx, &im);
 	root = json_object();
-	json_object_set_new(root, "index", json_string(path));
-	json_object_set_new(root, "size", json_integer((json_int_t)clip_index_file_size(idx)));
-	json_object_set_new(root, "format_version", json_sprintf("2.%u",
-	    clip_index_version_minor(idx)));
-	json_object_set_new(root, "source", jstr(im.source_ref));
-	json_object_set_new(root, "storage_registry", jstr(im.storage_registry));
-	json_object_set_new(root, "storage_repository", jstr(im.storage_repository));
-	json_object_set_new(root, "plain_http",
-	    json_boolean(im.storage_flags & CLIP_STORAGE_PLAIN_HTTP));
-	json_object_set_new(root, "manifest_digest", jstr(im.manifest_digest));
-	json_object_set_new(root, "manifest_media_type", jstr(im.manifest_media_type));
-	json_object_set_new(root, "config_digest", jstr(im.config_digest));
-	json_object_set_new(root, "os", jstr(im.os));
-	json_object_set_new(root, "architecture", jstr(im.architecture));
-	json_object_set_new(root, "variant", jstr(im.variant));
-	json_object_set_new(root, "config", json_loadb(im.config_json.ptr, im.config_json.len,
-	    0, NULL));
+	bad = root == NULL || image_members(root, idx, path) != 0;
 	tree = json_pack("{s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:I}",
 	    "inodes", (int)clip_index_inode_count(idx), "entries", (int)clip_index_dirent_count(idx),
 	    "directories", (int)c.dirs, "files", (int)c.files, "symlinks", (int)c.symlinks,
 	    "devices", (int)c.devices, "fifos", (int)c.fifos, "sockets", (int)c.sockets,
 	    "hardlinked_files", (int)c.hardlinked, "file_bytes", (json_int_t)c.file_bytes);
-	json_object_set_new(root, "tree", tree);
+	bad |= json_object_set_new(root, "tree", tree) != 0;
 	layers = json_array();
-	for (i = 0; i < clip_index_layer_count(idx); i++) {
-		if (clip_index_layer(idx, i, &l) != CLIP_OK)
-			continue;
-		json_array_append_new(layers, json_pack("{s:s%,s:s%,s:s,s:I,s:I,s:i}",
-		    "digest", l.digest.ptr, (size_t)l.digest.len,
-		    "media_type", l.media_type.ptr, (size_t)l.media_type.len,
-		    "compression", l.compression == CLIP_COMPRESSION_GZIP ? "gzip" : "none",
-		    "compressed_size", (json_int_t)l.compressed_size,
-		    "uncompressed_size", (json_int_t)l.uncompressed_size,
-		    "checkpoints", (int)l.checkpoint_count));
-	}
-	json_object_set_new(root, "layers", layers);
+	for (i = 0; i < clip_index_layer_count(idx); i++)
+		if (clip_index_layer(idx, i, &l) == CLIP_OK)
+			bad |= json_array_append_new(layers, layer_json(&l)) != 0;
+	bad |= json_object_set_new(root, "layers", layers) != 0;
 	/* 0: no chunk hashes, only whole spans can be verified. */
-	json_object_set_new(root, "chunk_size", json_integer(clip_index_chunk_size(idx)));
+	bad |= json_object_set_new(root, "chunk_size",
+	    json_integer(clip_index_chunk_size(idx))) != 0;
 	sections = json_array();
 	for (i = 0; i < clip_index_section_count(idx); i++) {
 		if (clip_index_section(idx, i, &si) != CLIP_OK)
 			continue;
-		json_array_append_new(sections, json_pack("{s:s,s:i,s:I,s:I}",
+		bad |= json_array_append_new(sections, json_pack("{s:s,s:i,s:I,s:I}",
 		    "name", clip_section_name(si.type), "type", (int)si.type,
-		    "offset", (json_int_t)si.offset, "length", (json_int_t)si.length));
+		    "offset", (json_int_t)si.offset, "length", (json_int_t)si.length)) != 0;
 	}
-	json_object_set_new(root, "sections", sections);
+	bad |= json_object_set_new(root, "sections", sections) != 0;
+	if (bad) {
+		json_decref(root);
+		fprintf(stderr, "clipfs inspect: out of memory\n");
+		return EXIT_FAILURE_GENERIC;
+	}
 	rc = json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	putchar('\n');
 	json_decref(root);
@@ -161,10 +192,15 @@ print_text(const clip_index *idx, const char *path)
 	    clip_index_version_minor(idx));
 	field("source:", im.source_ref);
 	printf("%-14s ", "storage:");
-	print_escaped(stdout, im.storage_registry.ptr, im.storage_registry.len);
-	putchar('/');
-	print_escaped(stdout, im.storage_repository.ptr, im.storage_repository.len);
-	puts(im.storage_flags & CLIP_STORAGE_PLAIN_HTTP ? " (plain http)" : "");
+	if (im.storage_registry.len == 0) {
+		/* Indexed from a layout without --storage-ref: no registry. */
+		puts("(none: local layout; mount with --layout)");
+	} else {
+		print_escaped(stdout, im.storage_registry.ptr, im.storage_registry.len);
+		putchar('/');
+		print_escaped(stdout, im.storage_repository.ptr, im.storage_repository.len);
+		puts(im.storage_flags & CLIP_STORAGE_PLAIN_HTTP ? " (plain http)" : "");
+	}
 	field("manifest:", im.manifest_digest);
 	field("media type:", im.manifest_media_type);
 	field("config:", im.config_digest);

@@ -50,7 +50,10 @@ check_mountpoint(const char *mp)
 	char parent[PATH_MAX];
 
 	if (stat(mp, &st) != 0) {
-		fprintf(stderr, "clipfs mount: %s: %s\n", mp, strerror(errno));
+		/* ENOTCONN: a FUSE mount whose daemon has died is still there. */
+		fprintf(stderr, "clipfs mount: %s: %s%s%s%s\n", mp, strerror(errno),
+		    errno == ENOTCONN ? " (a mount whose daemon is gone: run clipfs umount " : "",
+		    errno == ENOTCONN ? mp : "", errno == ENOTCONN ? " first)" : "");
 		return -1;
 	}
 	if (!S_ISDIR(st.st_mode)) {
@@ -61,7 +64,8 @@ check_mountpoint(const char *mp)
 	    stat(parent, &up) != 0)
 		return 0;
 	if (st.st_dev != up.st_dev || st.st_ino == up.st_ino) {
-		fprintf(stderr, "clipfs mount: %s: already a mount point (busy)\n", mp);
+		fprintf(stderr, "clipfs mount: %s: already a mount point (busy: run clipfs "
+		    "umount %s first)\n", mp, mp);
 		return -1;
 	}
 	return 0;

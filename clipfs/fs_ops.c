@@ -139,6 +139,26 @@ fs_trace_close(struct fs_trace *t)
 	free(t);
 }
 
+/* Whether any inode of the index has a POSIX ACL (the xattrs the kernel
+ * reads as ACLs); an mmap'ed walk of the inodes, once at init. */
+static int
+index_has_acls(const clip_index *idx)
+{
+	uint32_t ino, n = clip_index_inode_count(idx), i;
+	struct clip_str name, value;
+	struct clip_stat st;
+
+	for (ino = 1; ino <= n; ino++) {
+		if (clip_index_stat(idx, ino, &st) != CLIP_OK)
+			continue;
+		for (i = 0; i < st.xattr_count; i++)
+			if (clip_index_xattr(idx, ino, i, &name, &value) == CLIP_OK &&
+			    name.len > 16 && memcmp(name.ptr, "system.posix_acl", 16) == 0)
+				return 1;
+	}
+	return 0;
+}
+
 static void
 fs_init(void *userdata, struct fuse_conn_info *conn)
 {
@@ -159,6 +179,16 @@ fs_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~(unsigned)FUSE_CAP_READDIRPLUS_AUTO;
 	/* The image never changes under the kernel. */
 	conn->want &= ~(unsigned)FUSE_CAP_AUTO_INVAL_DATA;
+	/* ACLs in the image: the kernel enforces them (default_permissions
+	 * is always on) from the system.posix_acl_* xattrs we serve.  Only
+	 * then: it costs a getxattr round trip per inode checked. */
+	if (index_has_acls(fs->idx)) {
+		if (conn->capable & FUSE_CAP_POSIX_ACL)
+			conn->want |= FUSE_CAP_POSIX_ACL;
+		else
+			log_warn("the image has POSIX ACLs, which this kernel cannot enforce "
+			    "through FUSE: only the mode bits are checked");
+	}
 }
 
 static void

@@ -17,8 +17,10 @@
 #include <openssl/evp.h>
 
 #include "clipfs/cli.h"
+#include "clipfs/format_util.h"
 #include "clipfs/log.h"
 #include "clipfs/stats.h"
+#include "common/util/json_bytes.h"
 
 #define STATS_MAX_REPLY (64 * 1024)
 
@@ -109,8 +111,9 @@ stats_json(const struct stats_server *s)
 
 	clip_reader_stats(fs->reader, &rs);
 	j = json_object();
-	json_object_set_new(j, "mountpoint", json_string(s->mountpoint));
-	json_object_set_new(j, "index", json_string(s->index_path));
+	/* Paths are bytes: clip_json_set_bytes keeps them whole. */
+	clip_json_set_bytes(j, "mountpoint", s->mountpoint, strlen(s->mountpoint));
+	clip_json_set_bytes(j, "index", s->index_path, strlen(s->index_path));
 	json_object_set_new(j, "pid", json_integer(getpid()));
 	json_object_set_new(j, "mode", json_string(fs->mode != NULL ? fs->mode : "fuse"));
 	json_object_set_new(j, "mode_why", json_string(fs->mode_why));
@@ -314,6 +317,23 @@ jint(json_t *o, const char *a, const char *b)
 	return json_integer_value(v);
 }
 
+/* A path from the daemon's answer, its bytes escaped as clipfs ls does;
+ * "-" when the answer has none. */
+static void
+print_path(const char *label, json_t *j, const char *key)
+{
+	size_t len;
+	char *p = clip_json_get_bytes(j, key, &len);
+
+	fputs(label, stdout);
+	if (p != NULL)
+		print_escaped(stdout, p, len);
+	else
+		putchar('-');
+	putchar('\n');
+	free(p);
+}
+
 /* clipfs stats without --json: a few lines about the mount, then every
  * reader counter of the list, by its name. */
 static void
@@ -323,8 +343,8 @@ print_stats_text(json_t *j)
 	const char *mode, *why;
 	size_t k;
 
-	printf("mountpoint:      %s\n", json_string_value(json_object_get(j, "mountpoint")));
-	printf("index:           %s\n", json_string_value(json_object_get(j, "index")));
+	print_path("mountpoint:      ", j, "mountpoint");
+	print_path("index:           ", j, "index");
 	printf("pid:             %lld\n", (long long)jint(j, "pid", NULL));
 	mode = json_string_value(json_object_get(j, "mode"));
 	why = json_string_value(json_object_get(j, "mode_why"));

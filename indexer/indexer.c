@@ -110,10 +110,12 @@ source_open(const struct indexer_opts *o, struct source *s, struct clip_error *e
 	    &s->image, err);
 }
 
+/* The sink keeps its own error: the stream that it stops reports only
+ * that it was stopped, in the caller's error, which must not hide this. */
 struct feed_ctx {
 	struct scan_pool *pool;
 	struct layer_scan *scan;
-	struct clip_error *err;
+	struct clip_error err;
 	clip_err rc;
 };
 
@@ -124,7 +126,7 @@ feed_sink(void *ctx, const void *buf, size_t len)
 
 	if (atomic_load(&f->pool->failed))
 		return 1;
-	f->rc = layer_scan_feed(f->scan, buf, len, f->err);
+	f->rc = layer_scan_feed(f->scan, buf, len, &f->err);
 	if (f->pool->o->progress != NULL)
 		atomic_fetch_add(&f->pool->o->progress->bytes_read, len);
 	return f->rc != CLIP_OK;
@@ -181,15 +183,16 @@ scan_layer(struct scan_pool *pool, struct layer_job *job)
 	memset(&f, 0, sizeof(f));
 	f.pool = pool;
 	f.scan = job->scan;
-	f.err = &job->err;
-	if (pool->src->layout != NULL) {
+	if (pool->src->layout != NULL)
 		rc = stream_layout_blob(pool->src, job->desc->digest, &f, &job->err);
-	} else {
+	else
 		rc = clip_registry_stream_blob(pool->src->registry, job->desc->digest,
 		    job->desc->size, feed_sink, &f, &job->err);
-		/* The sink's own error is the real cause of a cancelled stream. */
-		if (rc == CLIP_ERR_CANCELLED && f.rc != CLIP_OK)
-			rc = f.rc;
+	/* The sink's own error (a bad gzip or tar stream) is the real cause
+	 * of a stream it stopped, whichever way the blob came. */
+	if (f.rc != CLIP_OK) {
+		job->err = f.err;
+		rc = f.rc;
 	}
 	if (rc == CLIP_OK)
 		rc = layer_scan_finish(job->scan, job->desc->digest, &job->err);

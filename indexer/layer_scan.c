@@ -7,6 +7,7 @@
 
 #include "common/tar/tar.h"
 #include "indexer/layer_scan.h"
+#include "indexer/xattr_check.h"
 
 struct layer_scan {
 	clip_gzindex *gz;
@@ -37,8 +38,12 @@ static clip_err
 on_entry(void *ctx, const struct clip_tar_entry *e, struct clip_error *err)
 {
 	struct layer_scan *s = ctx;
+	int listed;
+	clip_err rc;
 
-	int listed = e->type == CLIP_TAR_REG && e->size > 0 && s->nmark_paths > 0 &&
+	if ((rc = xattr_check_entry(e, err)) != CLIP_OK)
+		return rc;
+	listed = e->type == CLIP_TAR_REG && e->size > 0 && s->nmark_paths > 0 &&
 	    bsearch(e->path, s->mark_paths, s->nmark_paths, sizeof(*s->mark_paths),
 	    path_cmp) != NULL;
 

@@ -241,6 +241,11 @@ entry_dir(struct merge_tree *t, const struct layer_entry *e, struct tree_node **
 		    e->path);
 	if ((rc = tree_resolve(t, e->path, dirlen, e->path, &pl, err)) != CLIP_OK)
 		return rc;
+	/* The entry itself is one component below its parent: a parent at
+	 * the limit leaves no room for it. */
+	if (pl.depth + 1 > TREE_MAX_DEPTH)
+		return clip_error_set(err, CLIP_ERR_IMAGE, "path deeper than %d levels: %.200s",
+		    TREE_MAX_DEPTH, e->path);
 	return tree_make_dirs(t, &pl, e->path, dir, err);
 }
 

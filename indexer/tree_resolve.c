@@ -89,6 +89,7 @@ tree_resolve(struct merge_tree *t, const char *path, size_t len, const char *wha
 
 	out->node = NULL;
 	out->npending = 0;
+	out->depth = 0;
 	if (len > 0)
 		t->segs[w.nseg++] = (struct tree_seg){ path, len };
 	while (w.nseg > 0) {
@@ -106,6 +107,7 @@ tree_resolve(struct merge_tree *t, const char *path, size_t len, const char *wha
 	}
 	out->node = w.cur;
 	out->npending = w.npend;
+	out->depth = w.depth;
 	return CLIP_OK;
 }
 

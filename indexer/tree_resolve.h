@@ -10,10 +10,12 @@
 
 /* The end of a resolution: the deepest existing node reached and the
  * names below it that do not exist (t->pending[0..npending), pointing
- * into the path and into symlink targets; valid until the tree changes). */
+ * into the path and into symlink targets; valid until the tree changes),
+ * and how many components below the root the place is (the root: 0). */
 struct tree_place {
 	struct tree_node *node;
 	size_t npending;
+	size_t depth;
 };
 
 /* Resolves every component of path[0..len) from the root, following every

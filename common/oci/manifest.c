@@ -351,8 +351,14 @@ score(const struct clip_descriptor *d, const struct clip_platform *want)
 	    ((have[0] == '\0' && strcmp(want->variant, "v8") == 0) ||
 	    (want->variant[0] == '\0' && strcmp(have, "v8") == 0)))
 		return 99;
-	if (want->variant[0] == '\0')
-		return 50;  /* any variant will do; keep index order */
+	if (want->variant[0] == '\0') {
+		/* No variant asked: as containers/image (skopeo, podman)
+		 * chooses, an arm entry of the highest variant first (v8 ...
+		 * v5), else the first entry in index order. */
+		if (strcmp(want->arch, "arm") == 0 && arm_level(have) > 0)
+			return 50 + arm_level(have);
+		return 50;
+	}
 	if (strcmp(want->arch, "arm") == 0) {
 		int w = arm_level(want->variant), h = arm_level(have);
 		if (have[0] == '\0')
@@ -404,6 +410,79 @@ clip_index_select(const struct clip_manifest *index, const struct clip_platform 
 	    w, used ? list : "(no platforms)");
 }
 
+/* The value of the 4 hex digits at s[i..i+4), or -1. */
+static long
+hex4(const char *s, size_t len, size_t i)
+{
+	long v = 0;
+	size_t k;
+
+	if (i > len || len - i < 4)
+		return -1;
+	for (k = i; k < i + 4; k++) {
+		int c = s[k], d = c >= '0' && c <= '9' ? c - '0' :
+		    c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+		if (d < 0)
+			return -1;
+		v = v * 16 + d;
+	}
+	return v;
+}
+
+/* Go's decoder (and so Docker) reads an escaped UTF-16 surrogate that is
+ * not half of a pair as U+FFFD; jansson refuses it.  Rewrites each such
+ * escape to \uFFFD, in place (the same length), so both read the same
+ * config alike.  Escapes outside strings are left for the parser. */
+static void
+replace_lone_surrogates(char *s, size_t len)
+{
+	size_t i = 0;
+	int in_string = 0;
+	long u, lo;
+
+	while (i < len) {
+		if (s[i] == '"')
+			in_string = !in_string;
+		if (!in_string || s[i] != '\\') {
+			i++;
+			continue;
+		}
+		if (i + 1 >= len || s[i + 1] != 'u' || (u = hex4(s, len, i + 2)) < 0) {
+			i += 2;    /* any other escape, \" and \\ included */
+			continue;
+		}
+		if (u >= 0xD800 && u <= 0xDBFF) {
+			lo = i + 7 < len && s[i + 6] == '\\' && s[i + 7] == 'u' ? hex4(s, len, i + 8) : -1;
+			if (lo >= 0xDC00 && lo <= 0xDFFF) {
+				i += 12;   /* a pair */
+				continue;
+			}
+		}
+		if (u >= 0xD800 && u <= 0xDFFF)
+			memcpy(s + i, "\\uFFFD", 6);
+		i += 6;
+	}
+}
+
+/* The config as Go reads it: \u0000 in strings allowed (JSON_ALLOW_NUL),
+ * lone surrogates as U+FFFD.  NULL and jerr set when it does not parse. */
+static json_t *
+load_config(const void *data, size_t len, json_error_t *jerr)
+{
+	char *copy = malloc(len ? len : 1);
+	json_t *root;
+
+	if (copy == NULL) {
+		snprintf(jerr->text, sizeof(jerr->text), "out of memory");
+		return NULL;
+	}
+	memcpy(copy, data, len);
+	replace_lone_surrogates(copy, len);
+	root = json_loadb(copy, len, JSON_ALLOW_NUL, jerr);
+	free(copy);
+	return root;
+}
+
 clip_err
 clip_config_parse(const void *data, size_t len, size_t n_layers, json_t **out,
     struct clip_error *err)
@@ -415,10 +494,10 @@ clip_config_parse(const void *data, size_t len, size_t n_layers, json_t **out,
 	if (len > CLIP_CONFIG_MAX)
 		return clip_error_set(err, CLIP_ERR_TOOBIG, "image config larger than %u bytes",
 		    CLIP_CONFIG_MAX);
-	root = json_loadb(data, len, 0, &jerr);
+	root = load_config(data, len, &jerr);
 	if (root == NULL)
-		return clip_error_set(err, CLIP_ERR_PROTOCOL, "image config is not JSON: %s",
-		    jerr.text);
+		return clip_error_set(err, CLIP_ERR_IMAGE, "image config is not valid JSON "
+		    "(line %d, column %d): %s", jerr.line, jerr.column, jerr.text);
 	if (!json_is_object(root)) {
 		json_decref(root);
 		return clip_error_set(err, CLIP_ERR_IMAGE, "image config is not a JSON object");

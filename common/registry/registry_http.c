@@ -425,6 +425,13 @@ clip_http_get(struct clip_http *h, struct clip_http_request *q, int *retryable,
 		case CURLE_HTTP2:
 		case CURLE_HTTP2_STREAM:
 		case CURLE_SSL_CONNECT_ERROR:
+			/* OpenSSL's answer to a TLS hello met by plain HTTP:
+			 * no retry will change it. */
+			if (cc == CURLE_SSL_CONNECT_ERROR && strstr(detail, "wrong version number")) {
+				rc = clip_error_set(err, CLIP_ERR_NETWORK, "GET %s: %s (the registry "
+				    "may speak plain HTTP: see --plain-http)", where, detail);
+				break;
+			}
 			*retryable = 1;
 			rc = clip_error_set(err, CLIP_ERR_NETWORK, "GET %s: %s", where, detail);
 			break;

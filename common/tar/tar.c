@@ -70,8 +70,7 @@ struct clip_tar {
 
 	/* Extended headers waiting for their entry. */
 	bool pending;
-	struct tar_pax local;     /* the last 'x' */
-	struct tar_pax global;    /* all 'g' so far */
+	struct tar_pax local;     /* the last 'x' ('g' records are checked, then dropped) */
 	char *longname, *longlink;
 	size_t longname_len, longlink_len;
 
@@ -112,7 +111,6 @@ clip_tar_free(clip_tar *t)
 	if (t == NULL)
 		return;
 	tar_pax_clear(&t->local);
-	tar_pax_clear(&t->global);
 	free(t->longname);
 	free(t->longlink);
 	free(t->ext);
@@ -350,9 +348,6 @@ raw_path(clip_tar *t, bool ustar, bool star, size_t *len, struct clip_error *err
 	if (t->longname != NULL)
 		return *len = t->longname_len, put_string(&t->path, &t->path_cap,
 		    t->longname, t->longname_len, err);
-	if (t->global.path != NULL)
-		return *len = t->global.path_len, put_string(&t->path, &t->path_cap,
-		    t->global.path, t->global.path_len, err);
 	nlen = field_len(h + H_NAME, 100);
 	/* star keeps atime and ctime at the end of the ustar prefix field. */
 	if (ustar)
@@ -384,9 +379,6 @@ raw_link(clip_tar *t, size_t *len, struct clip_error *err)
 	} else if (t->longlink != NULL) {
 		s = t->longlink;
 		*len = t->longlink_len;
-	} else if (t->global.linkpath != NULL) {
-		s = t->global.linkpath;
-		*len = t->global.linkpath_len;
 	} else {
 		s = (const char *)t->hdr + H_LINKNAME;
 		*len = field_len(t->hdr + H_LINKNAME, 100);
@@ -413,11 +405,11 @@ header_uint(clip_tar *t, size_t off, size_t n, uint64_t max, const char *what,
 	return CLIP_OK;
 }
 
-/* Global xattrs not overridden by local ones, then the local ones. */
+/* The entry's xattrs, from its 'x' records, in the form tar.h hands on. */
 static clip_err
-merge_xattrs(clip_tar *t, size_t *n, struct clip_error *err)
+entry_xattrs(clip_tar *t, size_t *n, struct clip_error *err)
 {
-	size_t need = t->global.nxattrs + t->local.nxattrs, i, j, k = 0;
+	size_t need = t->local.nxattrs, i, k = 0;
 	struct clip_tar_xattr *xv;
 
 	*n = 0;
@@ -427,18 +419,6 @@ merge_xattrs(clip_tar *t, size_t *n, struct clip_error *err)
 			return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
 		t->xv = xv;
 		t->xv_cap = need;
-	}
-	for (i = 0; i < t->global.nxattrs; i++) {
-		const struct tar_pax_xattr *g = &t->global.xattrs[i];
-
-		for (j = 0; j < t->local.nxattrs; j++)
-			if (strcmp(t->local.xattrs[j].name, g->name) == 0)
-				break;
-		if (j < t->local.nxattrs)
-			continue;
-		t->xv[k].name = g->name;
-		t->xv[k].value = g->value;
-		t->xv[k++].len = g->len;
 	}
 	for (i = 0; i < t->local.nxattrs; i++) {
 		t->xv[k].name = t->local.xattrs[i].name;
@@ -490,7 +470,7 @@ check_kind(clip_tar *t, enum kind kind, size_t plen, struct clip_error *err)
 	size_t nlen = plen;
 	char q[QMAX];
 
-	if (kind == K_SPARSE || t->local.sparse || t->global.sparse) {
+	if (kind == K_SPARSE || t->local.sparse) {
 		if (t->local.sparse_name != NULL) {
 			name = t->local.sparse_name;
 			nlen = t->local.sparse_name_len;
@@ -517,8 +497,6 @@ entry_size(clip_tar *t, int64_t hsize, bool has_data, size_t plen, uint64_t *siz
 
 	if (t->local.has_size)
 		*size = t->local.size;
-	else if (t->global.has_size)
-		*size = t->global.size;
 	else
 		*size = (uint64_t)hsize;
 	if (!has_data)
@@ -547,10 +525,10 @@ entry_attrs(clip_tar *t, enum clip_tar_type type, bool has_devs, struct clip_tar
 	e->mode = (uint32_t)v & 07777;
 	if ((rc = header_uint(t, H_UID, 8, UINT32_MAX, "uid", &v, err)) != CLIP_OK)
 		return rc;
-	e->uid = t->local.has_uid ? t->local.uid : t->global.has_uid ? t->global.uid : (uint32_t)v;
+	e->uid = t->local.has_uid ? t->local.uid : (uint32_t)v;
 	if ((rc = header_uint(t, H_GID, 8, UINT32_MAX, "gid", &v, err)) != CLIP_OK)
 		return rc;
-	e->gid = t->local.has_gid ? t->local.gid : t->global.has_gid ? t->global.gid : (uint32_t)v;
+	e->gid = t->local.has_gid ? t->local.gid : (uint32_t)v;
 	if (!parse_number(t->hdr + H_MTIME, 12, &mtime))
 		return clip_error_set(err, CLIP_ERR_TAR, "tar header at offset %llu: bad mtime field",
 		    (unsigned long long)t->hdr_offset);
@@ -558,9 +536,6 @@ entry_attrs(clip_tar *t, enum clip_tar_type type, bool has_devs, struct clip_tar
 	if (t->local.has_mtime) {
 		e->mtime_sec = t->local.mtime_sec;
 		e->mtime_nsec = t->local.mtime_nsec;
-	} else if (t->global.has_mtime) {
-		e->mtime_sec = t->global.mtime_sec;
-		e->mtime_nsec = t->global.mtime_nsec;
 	}
 	if (type != CLIP_TAR_CHR && type != CLIP_TAR_BLK)
 		return CLIP_OK;
@@ -634,7 +609,7 @@ emit_entry(clip_tar *t, enum clip_tar_type type, size_t plen, uint64_t size,
 	e.type = type;
 	e.size = type == CLIP_TAR_REG ? size : 0;
 	e.data_offset = t->offset;
-	if ((rc = merge_xattrs(t, &e.nxattrs, err)) != CLIP_OK)
+	if ((rc = entry_xattrs(t, &e.nxattrs, err)) != CLIP_OK)
 		return rc;
 	e.xattrs = e.nxattrs ? t->xv : NULL;
 	return t->fn(t->ctx, &e, err);
@@ -724,6 +699,7 @@ set_long(char **dst, size_t *dlen, const uint8_t *buf, size_t len,
 static clip_err
 ext_done(clip_tar *t, struct clip_error *err)
 {
+	struct tar_pax global = { 0 };
 	clip_err rc = CLIP_OK;
 
 	switch (t->ext_type) {
@@ -739,7 +715,11 @@ ext_done(clip_tar *t, struct clip_error *err)
 		rc = tar_pax_parse(&t->local, t->ext, t->ext_len, err);
 		break;
 	case 'g':
-		rc = tar_pax_parse(&t->global, t->ext, t->ext_len, err);
+		/* Checked like any header, then ignored for the entries after
+		 * it, as Go's archive/tar and so containerd and Docker do (POSIX
+		 * makes its records defaults; see clip(5)). */
+		rc = tar_pax_parse(&global, t->ext, t->ext_len, err);
+		tar_pax_clear(&global);
 		break;
 	}
 	if (rc != CLIP_OK)

@@ -4,9 +4,11 @@
  * Feed it the uncompressed stream in chunks of any size; it calls back
  * once per entry, with the entry's metadata and the offset of its data in
  * the stream, and skips the data itself.  It understands ustar, GNU long
- * names and long links ('L', 'K'), PAX extended ('x') and global ('g')
- * headers (path, linkpath, size, uid, gid, mtime with fractions,
- * SCHILY.xattr.*, LIBARCHIVE.xattr.* base64), and base-256 numbers.
+ * names and long links ('L', 'K'), PAX extended headers ('x': path,
+ * linkpath, size, uid, gid, mtime with fractions, SCHILY.xattr.*,
+ * LIBARCHIVE.xattr.* base64), and base-256 numbers.  PAX global headers
+ * ('g') are parsed (a malformed one is an error) and their records
+ * ignored, as Go's archive/tar, containerd and Docker do.
  * GNU and PAX sparse files are refused with CLIP_ERR_UNSUPPORTED.
  *
  * A stream that ends right after an entry's data, without padding or the

@@ -147,7 +147,7 @@ TEST(test_platform_selection)
 	CHECK((d = pick(l, "linux/arm/v7", &err)) && strcmp(d, DC) == 0);  /* exact beats v6 */
 	CHECK((d = pick(l, "linux/arm/v6", &err)) && strcmp(d, DB) == 0);
 	CHECK((d = pick(l, "linux/arm/v8", &err)) && strcmp(d, DC) == 0);  /* best lower */
-	CHECK((d = pick(l, "linux/arm", &err)) && strcmp(d, DB) == 0);     /* first match */
+	CHECK((d = pick(l, "linux/arm", &err)) && strcmp(d, DC) == 0);     /* highest arm */
 	CHECK(pick(l, "linux/arm/v5", &err) == NULL);
 	CHECK(err.code == CLIP_ERR_NOTFOUND);
 	CHECK_MSG(strstr(err.msg, "linux/amd64, linux/arm/v6, linux/arm/v7") != NULL, "%s", err.msg);
@@ -198,7 +198,37 @@ TEST(test_config)
 	CHECK(clip_config_parse(good, strlen(good), 3, &c, &err) == CLIP_ERR_IMAGE);
 	CHECK(strstr(err.msg, "2") != NULL && c == NULL);
 	CHECK(clip_config_parse("{}", 2, (size_t)-1, &c, &err) == CLIP_ERR_IMAGE);
-	CHECK(clip_config_parse("nope", 4, 0, &c, &err) == CLIP_ERR_PROTOCOL);
+	/* Not JSON: a bad image (exit 5), in plain words. */
+	CHECK(clip_config_parse("nope", 4, 0, &c, &err) == CLIP_ERR_IMAGE);
+	CHECK_MSG(strstr(err.msg, "image config is not valid JSON") != NULL &&
+	    strstr(err.msg, "JSON_") == NULL, "%s", err.msg);
+}
+
+/* What Go's decoder (and so Docker) accepts: \u0000, and escaped
+ * surrogates that are not half of a pair, read as U+FFFD (skopeo inspect
+ * --config prints these values for the same text). */
+TEST(test_config_go_escapes)
+{
+	static const char text[] = "{\"rootfs\":{\"diff_ids\":[]},\"config\":{\"Env\":["
+	    "\"a\\u0000b\",\"\\ud800x\",\"\\udc00\",\"\\ud83d\\ude00\",\"\\ud800\\u0041\","
+	    "\"\\\\ud800\",\"\\\"\\ud800\",\"\\ud800\"]}}";
+	static const char *const want[] = { "a\0b", "\xef\xbf\xbdx", "\xef\xbf\xbd",
+	    "\xf0\x9f\x98\x80", "\xef\xbf\xbd" "A", "\\ud800", "\"\xef\xbf\xbd",
+	    "\xef\xbf\xbd" };
+	static const size_t want_len[] = { 3, 4, 3, 4, 4, 6, 4, 3 };
+	struct clip_error err;
+	json_t *c, *env;
+	size_t i;
+
+	CHECK_OK(clip_config_parse(text, strlen(text), 0, &c, &err), &err);
+	env = json_object_get(json_object_get(c, "config"), "Env");
+	CHECK(json_array_size(env) == 8);
+	for (i = 0; i < 8; i++) {
+		json_t *v = json_array_get(env, i);
+		CHECK_MSG(json_string_length(v) == want_len[i] &&
+		    memcmp(json_string_value(v), want[i], want_len[i]) == 0, "Env[%zu]", i);
+	}
+	json_decref(c);
 }
 
 /* ---- a hand-made OCI layout ---- */
@@ -290,4 +320,5 @@ TEST(test_oci_layout)
 }
 
 TEST_MAIN(test_oci_manifest, test_docker_manifest_by_content_type, test_bad_manifests,
-    test_platform_selection, test_platform_parse_and_host, test_config, test_oci_layout)
+    test_platform_selection, test_platform_parse_and_host, test_config, test_oci_layout,
+    test_config_go_escapes)

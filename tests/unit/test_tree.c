@@ -619,8 +619,63 @@ TEST(test_symlink_work_bound)
 	CHECK(merge_fails(l, 2, "walks more than 16384 path components"));
 }
 
+/* clipfs(1): paths deeper than 1024 components are refused, so exactly
+ * 1024 is accepted and 1025 is not, also where a symlink leads there. */
+static char *
+deep_path(size_t n)
+{
+	char *p = malloc(2 * n);
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		memcpy(p + 2 * i, "d/", 2);
+	p[2 * n - 1] = '\0';
+	return p;
+}
+
+TEST(test_depth_limit)
+{
+	struct layer_entries l[2];
+	struct clip_error err;
+	char *ok = deep_path(TREE_MAX_DEPTH), *over = deep_path(TREE_MAX_DEPTH + 1);
+	char *parent = deep_path(TREE_MAX_DEPTH - 1);
+	uint8_t *buf;
+	clip_index *idx;
+
+	memset(l, 0, sizeof(l));
+	add(&l[0], ok, CLIP_TAR_REG, 0644, NULL, 0, 0);
+	idx = merge(l, 1, &buf, &err);
+	CHECK_MSG(idx != NULL, "%s", clip_error_message(&err));
+	CHECK(ino_of(idx, ok) != 0);
+	clip_index_close(idx);
+	free(buf);
+
+	memset(l, 0, sizeof(l));
+	add(&l[0], over, CLIP_TAR_REG, 0644, NULL, 0, 0);
+	CHECK(merge_fails(l, 1, "path deeper than 1024 levels"));
+
+	/* s -> a directory 1023 deep: s/x is 1024 deep, s/x/y 1025. */
+	memset(l, 0, sizeof(l));
+	add(&l[0], parent, CLIP_TAR_DIR, 0755, NULL, 0, 0);
+	add(&l[0], "s", CLIP_TAR_SYMLINK, 0777, parent, 0, 0);
+	add(&l[1], "s/x", CLIP_TAR_DIR, 0755, NULL, 0, 0);
+	idx = merge(l, 2, &buf, &err);
+	CHECK_MSG(idx != NULL, "%s", clip_error_message(&err));
+	clip_index_close(idx);
+	free(buf);
+	memset(l, 0, sizeof(l));
+	add(&l[0], parent, CLIP_TAR_DIR, 0755, NULL, 0, 0);
+	add(&l[0], "s", CLIP_TAR_SYMLINK, 0777, parent, 0, 0);
+	add(&l[1], "s/x/y", CLIP_TAR_REG, 0644, NULL, 0, 0);
+	CHECK(merge_fails(l, 2, "path deeper than 1024 levels"));
+	free(ok);
+	free(over);
+	free(parent);
+}
+
 TEST_MAIN(test_whiteouts_opaque_and_replacement, test_opaque_keeps_own_layer, test_hardlinks,
     test_bad_links_and_depth, test_symlink_mode, test_parent_through_symlink,
     test_parent_clamped_and_dangling, test_whiteouts_through_symlink,
     test_whiteout_after_own_entries, test_hardlink_through_symlink,
-    test_last_component_not_followed, test_bad_symlinked_parents, test_symlink_work_bound)
+    test_last_component_not_followed, test_bad_symlinked_parents, test_symlink_work_bound,
+    test_depth_limit)

@@ -289,19 +289,10 @@ url_for_msg(const char *url, char *buf, size_t bufsz)
 
 	snprintf(buf, bufsz, "%.*s", (int)(n > 300 ? 300 : n), url);
 }
-
-clip_err
-clip_http_get(struct clip_http *h, struct clip_http_request *q, int *retryable,
-    struct clip_error *err)
+/* Clears the results and private state of q before a new try. */
+static void
+request_reset(struct clip_http_request *q)
 {
-	char errbuf[CURL_ERROR_SIZE], range[64], accept[600], where[320];
-	struct curl_slist *hdrs = NULL, *tmp;
-	struct xfer x;
-	CURL *c;
-	CURLcode cc;
-	clip_err rc = CLIP_OK;
-
-	*retryable = 0;
 	q->status = 0;
 	q->content_type[0] = q->www_auth[0] = q->errbody[0] = '\0';
 	q->effective_url[0] = '\0';
@@ -311,18 +302,14 @@ clip_http_get(struct clip_http *h, struct clip_http_request *q, int *retryable,
 	q->resp_at = 0;
 	q->sink_rc = CLIP_OK;
 	clip_error_clear(&q->sink_err);
+}
 
-	c = acquire(h);
-	if (c == NULL)
-		return clip_error_set(err, CLIP_ERR_NOMEM, "curl_easy_init failed");
-	/* reset keeps live connections and caches, drops old options */
-	curl_easy_reset(c);
-	x.req = q;
-	x.curl = c;
-	x.stall_s = h->low_speed_time_s > 0 ? h->low_speed_time_s : 30;
-	x.last_dlnow = 0;
-	x.last_data = mono_now();
-	errbuf[0] = '\0';
+/* Options that come from the connection settings, the same for every
+ * request: protocols, redirects, timeouts, TLS. */
+static void
+set_transport_opts(struct clip_http *h, CURL *c, const struct clip_http_request *q,
+    char *errbuf)
+{
 	curl_easy_setopt(c, CURLOPT_URL, q->url);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_SHARE, h->share);
@@ -348,6 +335,18 @@ clip_http_get(struct clip_http *h, struct clip_http_request *q, int *retryable,
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, h->tls_verify ? 2L : 0L);
 	if (h->cacert != NULL)
 		curl_easy_setopt(c, CURLOPT_CAINFO, h->cacert);
+}
+
+/* Options of this request: credentials, Accept, Range, callbacks.
+ * *hdrs receives the header list the caller frees after the transfer;
+ * range is the caller's buffer for the Range value. */
+static clip_err
+set_request_opts(CURL *c, struct clip_http_request *q, struct xfer *x,
+    struct curl_slist **hdrs, char *range, size_t rangesz, struct clip_error *err)
+{
+	char accept[600];
+	struct curl_slist *tmp;
+
 	if (q->bearer != NULL) {
 		/* libcurl's own auth: never sent to another host on redirect */
 		curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
@@ -359,43 +358,118 @@ clip_http_get(struct clip_http *h, struct clip_http_request *q, int *retryable,
 	}
 	if (q->accept != NULL) {
 		snprintf(accept, sizeof(accept), "Accept: %s", q->accept);
-		tmp = curl_slist_append(hdrs, accept);
-		if (tmp == NULL) {
-			release(h, c);
+		tmp = curl_slist_append(*hdrs, accept);
+		if (tmp == NULL)
 			return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
-		}
-		hdrs = tmp;
-		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+		*hdrs = tmp;
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, *hdrs);
 	}
 	if (q->use_range && q->body != NULL) {
 		if (q->body->end == UINT64_MAX)
-			snprintf(range, sizeof(range), "%llu-",
-			    (unsigned long long)q->body->pos);
+			snprintf(range, rangesz, "%llu-", (unsigned long long)q->body->pos);
 		else
-			snprintf(range, sizeof(range), "%llu-%llu",
-			    (unsigned long long)q->body->pos,
+			snprintf(range, rangesz, "%llu-%llu", (unsigned long long)q->body->pos,
 			    (unsigned long long)q->body->end - 1);
 		curl_easy_setopt(c, CURLOPT_RANGE, range);
 	}
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(c, CURLOPT_XFERINFODATA, &x);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
 	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	return CLIP_OK;
+}
+
+/* Status and final URL of the finished transfer into q. */
+static void
+collect_results(CURL *c, struct clip_http_request *q)
+{
+	char *eff = NULL;
+
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &q->status);
+	if (curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff)
+		if (snprintf(q->effective_url, sizeof(q->effective_url), "%s", eff) >=
+		    (int)sizeof(q->effective_url))
+			q->effective_url[0] = '\0';   /* never a cut URL */
+}
+
+/* The clip_err for a transfer curl ended with cc (not CURLE_OK), and
+ * whether another try may help. */
+static clip_err
+transfer_error(CURLcode cc, const char *errbuf, const char *where, long stall_s,
+    int *retryable, struct clip_error *err)
+{
+	const char *detail = errbuf[0] ? errbuf : curl_easy_strerror(cc);
+
+	switch (cc) {
+	case CURLE_ABORTED_BY_CALLBACK:   /* only on_progress aborts */
+		*retryable = 1;
+		return clip_error_set(err, CLIP_ERR_TIMEOUT,
+		    "GET %s: timed out: no data for %ld s", where, stall_s);
+	case CURLE_OPERATION_TIMEDOUT:
+		*retryable = 1;
+		return clip_error_set(err, CLIP_ERR_TIMEOUT, "GET %s: %s", where, detail);
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_GOT_NOTHING:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+	case CURLE_SSL_CONNECT_ERROR:
+		*retryable = 1;
+		return clip_error_set(err, CLIP_ERR_NETWORK, "GET %s: %s", where, detail);
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CERTPROBLEM:
+		return clip_error_set(err, CLIP_ERR_NETWORK,
+		    "GET %s: TLS verification failed (see --cacert / --tls-verify=false): %s",
+		    where, detail);
+	case CURLE_TOO_MANY_REDIRECTS:
+	case CURLE_UNSUPPORTED_PROTOCOL:
+		return clip_error_set(err, CLIP_ERR_HTTP, "GET %s: %s", where, detail);
+	default:
+		return clip_error_set(err, CLIP_ERR_NETWORK, "GET %s: %s", where, detail);
+	}
+}
+
+clip_err
+clip_http_get(struct clip_http *h, struct clip_http_request *q, int *retryable,
+    struct clip_error *err)
+{
+	char errbuf[CURL_ERROR_SIZE], range[64], where[320];
+	struct curl_slist *hdrs = NULL;
+	struct xfer x;
+	CURL *c;
+	CURLcode cc;
+	clip_err rc;
+
+	*retryable = 0;
+	request_reset(q);
+	c = acquire(h);
+	if (c == NULL)
+		return clip_error_set(err, CLIP_ERR_NOMEM, "curl_easy_init failed");
+	/* reset keeps live connections and caches, drops old options */
+	curl_easy_reset(c);
+	x.req = q;
+	x.curl = c;
+	x.stall_s = h->low_speed_time_s > 0 ? h->low_speed_time_s : 30;
+	x.last_dlnow = 0;
+	x.last_data = mono_now();
+	errbuf[0] = '\0';
+	set_transport_opts(h, c, q, errbuf);
+	rc = set_request_opts(c, q, &x, &hdrs, range, sizeof(range), err);
+	if (rc != CLIP_OK) {
+		release(h, c);
+		return rc;
+	}
 
 	cc = curl_easy_perform(c);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &q->status);
-	{
-		char *eff = NULL;
-		if (curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff)
-			if (snprintf(q->effective_url, sizeof(q->effective_url), "%s", eff) >=
-			    (int)sizeof(q->effective_url))
-				q->effective_url[0] = '\0';   /* never a cut URL */
-	}
+	collect_results(c, q);
 	url_for_msg(q->effective_url[0] ? q->effective_url : q->url, where, sizeof(where));
-
 	if (q->sink_rc != CLIP_OK) {
 		rc = q->sink_rc;
 		if (err != NULL) {
@@ -405,44 +479,7 @@ clip_http_get(struct clip_http *h, struct clip_http_request *q, int *retryable,
 	} else if (cc == CURLE_OK || (cc == CURLE_WRITE_ERROR && q->done)) {
 		rc = CLIP_OK;
 	} else {
-		const char *detail = errbuf[0] ? errbuf : curl_easy_strerror(cc);
-		switch (cc) {
-		case CURLE_ABORTED_BY_CALLBACK:   /* only on_progress aborts */
-			*retryable = 1;
-			rc = clip_error_set(err, CLIP_ERR_TIMEOUT,
-			    "GET %s: timed out: no data for %ld s", where, x.stall_s);
-			break;
-		case CURLE_OPERATION_TIMEDOUT:
-			*retryable = 1;
-			rc = clip_error_set(err, CLIP_ERR_TIMEOUT, "GET %s: %s", where, detail);
-			break;
-		case CURLE_COULDNT_RESOLVE_HOST:
-		case CURLE_COULDNT_CONNECT:
-		case CURLE_SEND_ERROR:
-		case CURLE_RECV_ERROR:
-		case CURLE_PARTIAL_FILE:
-		case CURLE_GOT_NOTHING:
-		case CURLE_HTTP2:
-		case CURLE_HTTP2_STREAM:
-		case CURLE_SSL_CONNECT_ERROR:
-			*retryable = 1;
-			rc = clip_error_set(err, CLIP_ERR_NETWORK, "GET %s: %s", where, detail);
-			break;
-		case CURLE_PEER_FAILED_VERIFICATION:
-		case CURLE_SSL_CACERT_BADFILE:
-		case CURLE_SSL_CERTPROBLEM:
-			rc = clip_error_set(err, CLIP_ERR_NETWORK,
-			    "GET %s: TLS verification failed (see --cacert / --tls-verify=false): %s",
-			    where, detail);
-			break;
-		case CURLE_TOO_MANY_REDIRECTS:
-		case CURLE_UNSUPPORTED_PROTOCOL:
-			rc = clip_error_set(err, CLIP_ERR_HTTP, "GET %s: %s", where, detail);
-			break;
-		default:
-			rc = clip_error_set(err, CLIP_ERR_NETWORK, "GET %s: %s", where, detail);
-			break;
-		}
+		rc = transfer_error(cc, errbuf, where, x.stall_s, retryable, err);
 	}
 	/* the handle outlives this frame: drop pointers into it */
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);

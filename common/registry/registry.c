@@ -320,29 +320,25 @@ membuf_consume(void *ctx, const uint8_t *buf, size_t len, struct clip_error *err
 
 /* ---- tokens ---- */
 
-/* Fetches a Bearer token; called with auth_lock held. */
+/*
+ * The token URL for challenge ch: its realm with service and scope
+ * (repository:REPO:pull) as query parameters.  *url is malloc'ed.
+ */
 static clip_err
-fetch_token(clip_registry *r, const struct clip_www_auth *ch, struct clip_error *err)
+token_url(clip_registry *r, const struct clip_www_auth *ch, char **url,
+    struct clip_error *err)
 {
-	struct clip_http_request *q;
-	struct clip_http_body body;
-	struct membuf mb = { NULL, 0, 0, TOKEN_REPLY_MAX };
-	char *url = NULL, *svc = NULL, *scope = NULL, *sc_raw = NULL;
-	json_t *root = NULL;
-	const char *tok;
-	json_int_t ttl = TOKEN_DEFAULT_TTL;
-	int attempt = 0, retryable;
-	clip_err rc;
+	char *svc = NULL, *scope = NULL, *sc_raw = NULL;
+	clip_err rc = CLIP_OK;
 	CURL *esc;
 
+	*url = NULL;
 	if (strncmp(ch->realm, "https://", 8) != 0 &&
 	    !(strncmp(ch->realm, "http://", 7) == 0 && !r->http.https_only))
 		return clip_error_set(err, CLIP_ERR_PROTOCOL,
 		    "%s: token realm is not an https:// URL", r->host);
-	q = calloc(1, sizeof(*q));
 	esc = curl_easy_init();
-	if (q == NULL || esc == NULL ||
-	    asprintf(&sc_raw, "repository:%s:pull", r->repo) < 0) {
+	if (esc == NULL || asprintf(&sc_raw, "repository:%s:pull", r->repo) < 0) {
 		sc_raw = NULL;
 		rc = clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
 		goto out;
@@ -350,19 +346,43 @@ fetch_token(clip_registry *r, const struct clip_www_auth *ch, struct clip_error 
 	scope = curl_easy_escape(esc, sc_raw, 0);
 	svc = ch->service ? curl_easy_escape(esc, ch->service, 0) : NULL;
 	if (scope == NULL || (ch->service && svc == NULL) ||
-	    asprintf(&url, "%s%c%s%s%sscope=%s", ch->realm,
+	    asprintf(url, "%s%c%s%s%sscope=%s", ch->realm,
 	    strchr(ch->realm, '?') ? '&' : '?', svc ? "service=" : "", svc ? svc : "",
 	    svc ? "&" : "", scope) < 0) {
-		url = NULL;
+		*url = NULL;
 		rc = clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
-		goto out;
 	}
+out:
+	curl_free(scope);
+	curl_free(svc);
+	free(sc_raw);
+	if (esc != NULL)
+		curl_easy_cleanup(esc);
+	return rc;
+}
+
+/*
+ * GETs the token URL into mb (with the registry's credentials, if any),
+ * retrying transport failures, 429 and 5xx.  CLIP_OK only for a 200.
+ */
+static clip_err
+token_request(clip_registry *r, const char *url, struct membuf *mb,
+    struct clip_error *err)
+{
+	struct clip_http_request *q;
+	struct clip_http_body body;
+	int attempt = 0, retryable;
+	clip_err rc;
+
+	q = calloc(1, sizeof(*q));
+	if (q == NULL)
+		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
 	body.pos = 0;
 	body.end = UINT64_MAX;
 	body.consume = membuf_consume;
-	body.ctx = &mb;
+	body.ctx = mb;
 	for (;;) {
-		mb.len = 0;
+		mb->len = 0;
 		body.pos = 0;
 		q->url = url;
 		q->total_timeout_s = r->request_timeout_s;
@@ -382,16 +402,27 @@ fetch_token(clip_registry *r, const struct clip_www_auth *ch, struct clip_error 
 		}
 		backoff(attempt++, q->retry_after_s, r->request_timeout_s);
 	}
-	if (q->status == 401 || q->status == 403) {
+	if (q->status == 401 || q->status == 403)
 		rc = clip_error_set(err, CLIP_ERR_AUTH, "token server refused %s (HTTP %ld)",
 		    r->username ? "the credentials" : "anonymous access", q->status);
-		goto out;
-	}
-	if (q->status != 200) {
+	else if (q->status != 200)
 		rc = clip_error_set(err, CLIP_ERR_HTTP, "token server: HTTP status %ld", q->status);
-		goto out;
-	}
-	root = json_loadb((const char *)mb.data, mb.len, 0, NULL);
+out:
+	free(q);
+	return rc;
+}
+
+/* Takes the token and its lifetime from a token server's JSON reply and
+ * makes it the registry's credentials; called with auth_lock held. */
+static clip_err
+token_store(clip_registry *r, const struct membuf *mb, struct clip_error *err)
+{
+	json_t *root;
+	const char *tok;
+	json_int_t ttl = TOKEN_DEFAULT_TTL;
+	clip_err rc = CLIP_OK;
+
+	root = json_loadb((const char *)mb->data, mb->len, 0, NULL);
 	tok = json_string_value(json_object_get(root, "token"));
 	if (tok == NULL || *tok == '\0')
 		tok = json_string_value(json_object_get(root, "access_token"));
@@ -416,22 +447,30 @@ fetch_token(clip_registry *r, const struct clip_www_auth *ch, struct clip_error 
 	r->token_expiry.tv_sec += (time_t)(ttl - 10);
 	r->scheme = CLIP_AUTH_BEARER;
 	r->gen++;
-	rc = CLIP_OK;
 out:
-	if (root != NULL) {
+	if (root != NULL)
 		json_decref(root);
-	}
+	return rc;
+}
+
+/* Fetches a Bearer token; called with auth_lock held. */
+static clip_err
+fetch_token(clip_registry *r, const struct clip_www_auth *ch, struct clip_error *err)
+{
+	struct membuf mb = { NULL, 0, 0, TOKEN_REPLY_MAX };
+	char *url = NULL;
+	clip_err rc;
+
+	rc = token_url(r, ch, &url, err);
+	if (rc == CLIP_OK)
+		rc = token_request(r, url, &mb, err);
+	if (rc == CLIP_OK)
+		rc = token_store(r, &mb, err);
 	if (mb.data != NULL) {
 		explicit_bzero(mb.data, mb.len);
 		free(mb.data);
 	}
-	curl_free(scope);
-	curl_free(svc);
-	free(sc_raw);
 	free(url);
-	free(q);
-	if (esc != NULL)
-		curl_easy_cleanup(esc);
 	return rc;
 }
 

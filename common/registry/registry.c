@@ -17,35 +17,12 @@
 
 #include "common/registry/registry.h"
 #include "common/registry/registry_http.h"
+#include "common/registry/registry_int.h"
 #include "common/registry/www_auth.h"
 
 #define TOKEN_REPLY_MAX (64 * 1024)
 #define TOKEN_DEFAULT_TTL 60
 #define AUTH_ROUNDS_MAX 2
-
-struct clip_registry {
-	struct clip_http http;
-	char *host;
-	char *repo;
-	char *base;                /* "https://HOST/v2/REPO" */
-	char *username, *password;
-	long request_timeout_s;
-	int max_retries;
-
-	/* Guarded by auth_lock.  gen changes whenever the credentials to
-	 * send change, so that of many threads that got a 401 with the same
-	 * credentials only one fetches a new token. */
-	pthread_mutex_t auth_lock;
-	enum clip_auth_scheme scheme;
-	char *token;
-	struct timespec token_expiry;
-	unsigned gen;
-
-	/* Where each blob was last redirected to (object storage), so that
-	 * the next range of it skips the registry's round trip. */
-	pthread_mutex_t redirect_lock;
-	struct redirect *redirects;
-};
 
 struct redirect;
 static void redirect_drop_locked(clip_registry *r, struct redirect *e);
@@ -156,6 +133,7 @@ clip_registry_open(const char *api_host, const char *repository,
 	r->http.low_speed_time_s = opts->low_speed_time_s > 0 ? opts->low_speed_time_s : 30;
 	r->request_timeout_s = opts->request_timeout_s > 0 ? opts->request_timeout_s : 120;
 	r->max_retries = opts->max_retries >= 0 ? opts->max_retries : 0;
+	r->push = opts->push;
 	r->host = strdup(api_host);
 	r->repo = strdup(repository);
 	if (r->host == NULL || r->repo == NULL ||
@@ -257,8 +235,8 @@ registry_error_text(const char *body, size_t len, char *buf, size_t bufsz)
 			buf[i] = '?';
 }
 
-static clip_err
-status_error(clip_registry *r, const char *what, const struct clip_http_request *q,
+clip_err
+registry_status_error(clip_registry *r, const char *what, const struct clip_http_request *q,
     struct clip_error *err)
 {
 	char detail[256];
@@ -286,15 +264,10 @@ status_error(clip_registry *r, const char *what, const struct clip_http_request 
 
 /* ---- memory bodies ---- */
 
-struct membuf {
-	uint8_t *data;
-	size_t len, alloc, max;
-};
-
-static clip_err
-membuf_consume(void *ctx, const uint8_t *buf, size_t len, struct clip_error *err)
+clip_err
+registry_membuf_consume(void *ctx, const uint8_t *buf, size_t len, struct clip_error *err)
 {
-	struct membuf *m = ctx;
+	struct registry_membuf *m = ctx;
 
 	if (len > m->max - m->len)
 		return clip_error_set(err, CLIP_ERR_TOOBIG, "response larger than %zu bytes",
@@ -338,7 +311,8 @@ token_url(clip_registry *r, const struct clip_www_auth *ch, char **url,
 		return clip_error_set(err, CLIP_ERR_PROTOCOL,
 		    "%s: token realm is not an https:// URL", r->host);
 	esc = curl_easy_init();
-	if (esc == NULL || asprintf(&sc_raw, "repository:%s:pull", r->repo) < 0) {
+	if (esc == NULL || asprintf(&sc_raw, "repository:%s:%s", r->repo,
+	    r->push ? "pull,push" : "pull") < 0) {
 		sc_raw = NULL;
 		rc = clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
 		goto out;
@@ -366,7 +340,7 @@ out:
  * retrying transport failures, 429 and 5xx.  CLIP_OK only for a 200.
  */
 static clip_err
-token_request(clip_registry *r, const char *url, struct membuf *mb,
+token_request(clip_registry *r, const char *url, struct registry_membuf *mb,
     struct clip_error *err)
 {
 	struct clip_http_request *q;
@@ -379,7 +353,7 @@ token_request(clip_registry *r, const char *url, struct membuf *mb,
 		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
 	body.pos = 0;
 	body.end = UINT64_MAX;
-	body.consume = membuf_consume;
+	body.consume = registry_membuf_consume;
 	body.ctx = mb;
 	for (;;) {
 		mb->len = 0;
@@ -415,7 +389,7 @@ out:
 /* Takes the token and its lifetime from a token server's JSON reply and
  * makes it the registry's credentials; called with auth_lock held. */
 static clip_err
-token_store(clip_registry *r, const struct membuf *mb, struct clip_error *err)
+token_store(clip_registry *r, const struct registry_membuf *mb, struct clip_error *err)
 {
 	json_t *root;
 	const char *tok;
@@ -457,7 +431,7 @@ out:
 static clip_err
 fetch_token(clip_registry *r, const struct clip_www_auth *ch, struct clip_error *err)
 {
-	struct membuf mb = { NULL, 0, 0, TOKEN_REPLY_MAX };
+	struct registry_membuf mb = { NULL, 0, 0, TOKEN_REPLY_MAX };
 	char *url = NULL;
 	clip_err rc;
 
@@ -512,13 +486,9 @@ handle_401(clip_registry *r, const char *header, unsigned gen_sent,
 	return rc;
 }
 
-/*
- * One API GET with auth, retries and backoff.  restart: on a retry
- * start the body over (pos 0, via reset) instead of resuming with Range.
- */
-static clip_err
-api_get(clip_registry *r, const char *url, const char *what,
-    struct clip_http_request *q, int always_range, struct membuf *restart,
+clip_err
+registry_api_request(clip_registry *r, const char *url, const char *what,
+    struct clip_http_request *q, int always_range, struct registry_membuf *restart,
     struct clip_error *err)
 {
 	int attempt = 0, auth_rounds = 0, retryable;
@@ -549,7 +519,7 @@ api_get(clip_registry *r, const char *url, const char *what,
 			q->body->pos = 0;
 		}
 		q->url = url;
-		q->use_range = always_range || q->body->pos > 0;
+		q->use_range = q->body != NULL && (always_range || q->body->pos > 0);
 		q->bearer = bearer;
 		q->username = scheme == CLIP_AUTH_BASIC ? r->username : NULL;
 		q->password = scheme == CLIP_AUTH_BASIC ? r->password : NULL;
@@ -566,7 +536,7 @@ api_get(clip_registry *r, const char *url, const char *what,
 			return CLIP_OK;
 		if (q->status == 401) {
 			if (auth_rounds++ >= AUTH_ROUNDS_MAX)
-				return status_error(r, what, q, err);
+				return registry_status_error(r, what, q, err);
 			rc = handle_401(r, q->www_auth, gen, scheme, err);
 			if (rc != CLIP_OK)
 				return rc;
@@ -577,7 +547,7 @@ api_get(clip_registry *r, const char *url, const char *what,
 			backoff(attempt++, q->retry_after_s, r->request_timeout_s);
 			continue;
 		}
-		return status_error(r, what, q, err);
+		return registry_status_error(r, what, q, err);
 	}
 }
 
@@ -615,13 +585,55 @@ manifest_media_type(const char *content_type, const uint8_t *data, size_t len)
 }
 
 clip_err
-clip_registry_get_manifest(clip_registry *r, const char *ref,
+registry_get_document(clip_registry *r, const char *path, const char *accept,
     struct clip_fetched_manifest *out, struct clip_error *err)
 {
 	struct clip_http_request *q;
 	struct clip_http_body body;
-	struct membuf mb = { NULL, 0, 0, CLIP_MANIFEST_MAX };
-	char *url = NULL, what[200];
+	struct registry_membuf mb = { NULL, 0, 0, CLIP_MANIFEST_MAX };
+	char *url = NULL;
+	clip_err rc;
+
+	memset(out, 0, sizeof(*out));
+	q = calloc(1, sizeof(*q));
+	if (q == NULL || asprintf(&url, "%s/%s", r->base, path) < 0) {
+		free(q);
+		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
+	}
+	body.pos = 0;
+	body.end = UINT64_MAX;
+	body.consume = registry_membuf_consume;
+	body.ctx = &mb;
+	q->accept = accept;
+	q->total_timeout_s = r->request_timeout_s;
+	q->body = &body;
+	rc = registry_api_request(r, url, path, q, 0, &mb, err);
+	if (rc == CLIP_OK && mb.data == NULL)
+		rc = clip_error_set(err, CLIP_ERR_PROTOCOL, "%s: empty document", path);
+	if (rc == CLIP_OK) {
+		clip_digest_of(mb.data, mb.len, out->digest);
+		snprintf(out->etag, sizeof(out->etag), "%s", q->etag);
+		out->media_type = manifest_media_type(q->content_type, mb.data, mb.len);
+		if (out->media_type == NULL)
+			rc = clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
+	}
+	if (rc == CLIP_OK) {
+		out->data = mb.data;
+		out->len = mb.len;
+	} else {
+		free(mb.data);
+		clip_fetched_manifest_free(out);
+	}
+	free(url);
+	free(q);
+	return rc;
+}
+
+clip_err
+clip_registry_get_manifest(clip_registry *r, const char *ref,
+    struct clip_fetched_manifest *out, struct clip_error *err)
+{
+	char what[200];
 	int by_digest;
 	clip_err rc;
 
@@ -636,46 +648,12 @@ clip_registry_get_manifest(clip_registry *r, const char *ref,
 		    ref ? ref : "");
 	}
 	snprintf(what, sizeof(what), "manifests/%s", ref);
-	q = calloc(1, sizeof(*q));
-	if (q == NULL || asprintf(&url, "%s/manifests/%s", r->base, ref) < 0) {
-		free(q);
-		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
-	}
-	body.pos = 0;
-	body.end = UINT64_MAX;
-	body.consume = membuf_consume;
-	body.ctx = &mb;
-	q->accept = CLIP_MANIFEST_ACCEPT;
-	q->total_timeout_s = r->request_timeout_s;
-	q->body = &body;
-	rc = api_get(r, url, what, q, 0, &mb, err);
-	if (rc != CLIP_OK)
-		goto fail;
-	if (mb.data == NULL) {
-		rc = clip_error_set(err, CLIP_ERR_PROTOCOL, "%s: empty manifest", what);
-		goto fail;
-	}
-	clip_digest_of(mb.data, mb.len, out->digest);
-	if (by_digest && strcmp(out->digest, ref) != 0) {
+	rc = registry_get_document(r, what, CLIP_MANIFEST_ACCEPT, out, err);
+	if (rc == CLIP_OK && by_digest && strcmp(out->digest, ref) != 0) {
 		rc = clip_error_set(err, CLIP_ERR_CHECKSUM,
 		    "%s: the registry sent a manifest with digest %s", what, out->digest);
-		goto fail;
+		clip_fetched_manifest_free(out);
 	}
-	out->media_type = manifest_media_type(q->content_type, mb.data, mb.len);
-	if (out->media_type == NULL) {
-		rc = clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
-		goto fail;
-	}
-	out->data = mb.data;
-	out->len = mb.len;
-	free(url);
-	free(q);
-	return CLIP_OK;
-fail:
-	free(mb.data);
-	free(url);
-	free(q);
-	clip_fetched_manifest_free(out);
 	return rc;
 }
 
@@ -685,7 +663,7 @@ clip_registry_get_blob(clip_registry *r, const char *digest, size_t max,
 {
 	struct clip_http_request *q;
 	struct clip_http_body body;
-	struct membuf mb = { NULL, 0, 0, max };
+	struct registry_membuf mb = { NULL, 0, 0, max };
 	char *url = NULL, what[100], got[CLIP_DIGEST_BUFSZ];
 	clip_err rc;
 
@@ -702,11 +680,11 @@ clip_registry_get_blob(clip_registry *r, const char *digest, size_t max,
 	}
 	body.pos = 0;
 	body.end = UINT64_MAX;
-	body.consume = membuf_consume;
+	body.consume = registry_membuf_consume;
 	body.ctx = &mb;
 	q->total_timeout_s = r->request_timeout_s;
 	q->body = &body;
-	rc = api_get(r, url, what, q, 0, &mb, err);
+	rc = registry_api_request(r, url, what, q, 0, &mb, err);
 	free(url);
 	free(q);
 	if (rc != CLIP_OK) {
@@ -772,7 +750,7 @@ clip_registry_stream_blob(clip_registry *r, const char *digest, uint64_t expecte
 	body.consume = stream_consume;
 	body.ctx = &sc;
 	q->body = &body;
-	rc = api_get(r, url, what, q, 0, NULL, err);
+	rc = registry_api_request(r, url, what, q, 0, NULL, err);
 	if (rc == CLIP_OK && expected_size != UINT64_MAX && body.pos != expected_size)
 		rc = clip_error_set(err, CLIP_ERR_IMAGE, "%s: %llu bytes, the manifest says %llu",
 		    what, (unsigned long long)body.pos, (unsigned long long)expected_size);
@@ -954,7 +932,7 @@ clip_registry_read_range_progress(clip_registry *r, const char *digest, uint64_t
 	rctx.progress = progress;
 	rctx.arg = arg;
 	q->body = &body;
-	rc = api_get(r, url, what, q, 1, NULL, err);
+	rc = registry_api_request(r, url, what, q, 1, NULL, err);
 	if (rc == CLIP_OK && body.pos != body.end)
 		rc = clip_error_set(err, CLIP_ERR_PROTOCOL,
 		    "%s: short body: the blob ended after %llu of %zu bytes", what,

@@ -18,6 +18,7 @@ enum clipfs_exit {
 	EXIT_REGISTRY = 4,        /* the registry could not be reached or refused */
 	EXIT_BAD_IMAGE = 5,       /* the image is corrupt, hostile or unsupported */
 	EXIT_MOUNT = 6,           /* mounting failed */
+	EXIT_NO_INDEX = 7,        /* mount REF: no index is published for the image */
 };
 
 /* Maps a library error to the exit code above. */

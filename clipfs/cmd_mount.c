@@ -28,6 +28,7 @@
 #include "clipfs/fs.h"
 #include "clipfs/log.h"
 #include "clipfs/mount_opts.h"
+#include "clipfs/mount_ref.h"
 #include "clipfs/prefetch.h"
 #include "clipfs/stats.h"
 #include "common/registry/auth_config.h"
@@ -343,10 +344,10 @@ cmd_mount(int argc, char **argv)
 		    "its requests, and a miss is answered while its span arrives anyway\n");
 	if (m.log_level >= 0)
 		log_set_level(m.log_level);
-	if (mount_opts_absolute(&m) != 0)
-		rc = EXIT_FAILURE_GENERIC;
-	else
-		rc = run_mount(&m);
+	if (mount_arg_is_reference(m.index_path))
+		rc = mount_ref_fetch(&m);   /* the reason, if any, is on stderr */
+	if (rc == EXIT_OK)
+		rc = mount_opts_absolute(&m) != 0 ? EXIT_FAILURE_GENERIC : run_mount(&m);
 	mount_opts_free(&m);
 	return rc;
 }
@@ -454,7 +455,7 @@ mount_helper_main(int argc, char **argv)
 	size_t used = 0;
 
 	if (argc < 3) {
-		fprintf(stderr, "Usage: mount.clipfs IMAGE.clip MOUNTPOINT [-o OPTIONS]\n");
+		fprintf(stderr, "Usage: mount.clipfs IMAGE.clip|REF MOUNTPOINT [-o OPTIONS]\n");
 		return EXIT_USAGE;
 	}
 	for (i = 3; i < argc; i++) {

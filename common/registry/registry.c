@@ -584,30 +584,45 @@ manifest_media_type(const char *content_type, const uint8_t *data, size_t len)
 	return out;
 }
 
+/*
+ * GET r->base/path into mb (at most mb->max bytes; a retry starts the
+ * body over).  *qp is the request, with the response's headers, for the
+ * caller to free (also on error).
+ */
+static clip_err
+get_to_memory(clip_registry *r, const char *path, const char *accept,
+    struct registry_membuf *mb, struct clip_http_request **qp, struct clip_error *err)
+{
+	struct clip_http_body body;
+	char *url = NULL;
+	clip_err rc;
+
+	*qp = calloc(1, sizeof(**qp));
+	if (*qp == NULL || asprintf(&url, "%s/%s", r->base, path) < 0)
+		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
+	body.pos = 0;
+	body.end = UINT64_MAX;
+	body.consume = registry_membuf_consume;
+	body.ctx = mb;
+	(*qp)->accept = accept;
+	(*qp)->total_timeout_s = r->request_timeout_s;
+	(*qp)->body = &body;
+	rc = registry_api_request(r, url, path, *qp, 0, mb, err);
+	(*qp)->body = NULL;   /* it lives in this frame */
+	free(url);
+	return rc;
+}
+
 clip_err
 registry_get_document(clip_registry *r, const char *path, const char *accept,
     struct clip_fetched_manifest *out, struct clip_error *err)
 {
-	struct clip_http_request *q;
-	struct clip_http_body body;
+	struct clip_http_request *q = NULL;
 	struct registry_membuf mb = { NULL, 0, 0, CLIP_MANIFEST_MAX };
-	char *url = NULL;
 	clip_err rc;
 
 	memset(out, 0, sizeof(*out));
-	q = calloc(1, sizeof(*q));
-	if (q == NULL || asprintf(&url, "%s/%s", r->base, path) < 0) {
-		free(q);
-		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
-	}
-	body.pos = 0;
-	body.end = UINT64_MAX;
-	body.consume = registry_membuf_consume;
-	body.ctx = &mb;
-	q->accept = accept;
-	q->total_timeout_s = r->request_timeout_s;
-	q->body = &body;
-	rc = registry_api_request(r, url, path, q, 0, &mb, err);
+	rc = get_to_memory(r, path, accept, &mb, &q, err);
 	if (rc == CLIP_OK && mb.data == NULL)
 		rc = clip_error_set(err, CLIP_ERR_PROTOCOL, "%s: empty document", path);
 	if (rc == CLIP_OK) {
@@ -624,7 +639,6 @@ registry_get_document(clip_registry *r, const char *path, const char *accept,
 		free(mb.data);
 		clip_fetched_manifest_free(out);
 	}
-	free(url);
 	free(q);
 	return rc;
 }
@@ -661,10 +675,9 @@ clip_err
 clip_registry_get_blob(clip_registry *r, const char *digest, size_t max,
     uint8_t **data, size_t *len, struct clip_error *err)
 {
-	struct clip_http_request *q;
-	struct clip_http_body body;
+	struct clip_http_request *q = NULL;
 	struct registry_membuf mb = { NULL, 0, 0, max };
-	char *url = NULL, what[100], got[CLIP_DIGEST_BUFSZ];
+	char what[100], got[CLIP_DIGEST_BUFSZ];
 	clip_err rc;
 
 	*data = NULL;
@@ -673,19 +686,7 @@ clip_registry_get_blob(clip_registry *r, const char *digest, size_t max,
 	if (rc != CLIP_OK)
 		return rc;
 	snprintf(what, sizeof(what), "blobs/%s", digest);
-	q = calloc(1, sizeof(*q));
-	if (q == NULL || asprintf(&url, "%s/blobs/%s", r->base, digest) < 0) {
-		free(q);
-		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
-	}
-	body.pos = 0;
-	body.end = UINT64_MAX;
-	body.consume = registry_membuf_consume;
-	body.ctx = &mb;
-	q->total_timeout_s = r->request_timeout_s;
-	q->body = &body;
-	rc = registry_api_request(r, url, what, q, 0, &mb, err);
-	free(url);
+	rc = get_to_memory(r, what, NULL, &mb, &q, err);
 	free(q);
 	if (rc != CLIP_OK) {
 		free(mb.data);

@@ -9,13 +9,17 @@
 #include "common/oci/reference.h"
 #include "common/registry/registry_int.h"
 
-/* A request struct (large: it holds the response's headers) on the heap. */
+/* A request (large: it holds the response's headers) for method on
+ * r->base/what; *url is its URL.  NULL with err set on ENOMEM. */
 static struct clip_http_request *
-request_new(clip_registry *r, const char *method, struct clip_error *err)
+request_new(clip_registry *r, const char *method, const char *what, char **url,
+    struct clip_error *err)
 {
 	struct clip_http_request *q = calloc(1, sizeof(*q));
 
-	if (q == NULL) {
+	if (q == NULL || asprintf(url, "%s/%s", r->base, what) < 0) {
+		*url = NULL;
+		free(q);
 		clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
 		return NULL;
 	}
@@ -36,12 +40,8 @@ clip_registry_blob_exists(clip_registry *r, const char *digest, int *exists,
 	if ((rc = clip_digest_check(digest, "blob digest", err)) != CLIP_OK)
 		return rc;
 	snprintf(what, sizeof(what), "blobs/%s", digest);
-	if ((q = request_new(r, "HEAD", err)) == NULL)
+	if ((q = request_new(r, "HEAD", what, &url, err)) == NULL)
 		return CLIP_ERR_NOMEM;
-	if (asprintf(&url, "%s/%s", r->base, what) < 0) {
-		free(q);
-		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
-	}
 	rc = registry_api_request(r, url, what, q, 0, NULL, err);
 	if (rc == CLIP_OK)
 		*exists = 1;
@@ -94,13 +94,9 @@ clip_registry_put_blob(clip_registry *r, const char *digest, const void *data, s
 
 	if ((rc = clip_digest_check(digest, "blob digest", err)) != CLIP_OK)
 		return rc;
-	if ((q = request_new(r, "POST", err)) == NULL)
-		return CLIP_ERR_NOMEM;
 	snprintf(what, sizeof(what), "blobs/uploads/");
-	if (asprintf(&url, "%s/%s", r->base, what) < 0) {
-		free(q);
-		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
-	}
+	if ((q = request_new(r, "POST", what, &url, err)) == NULL)
+		return CLIP_ERR_NOMEM;
 	rc = registry_api_request(r, url, what, q, 0, NULL, err);
 	if (rc == CLIP_OK)
 		rc = upload_url(r, q->location, digest, &put, err);
@@ -135,13 +131,9 @@ clip_registry_put_manifest(clip_registry *r, const char *ref, const char *media_
 		    ref);
 	if (len > CLIP_MANIFEST_MAX)
 		return clip_error_set(err, CLIP_ERR_TOOBIG, "manifest of %zu bytes", len);
-	if ((q = request_new(r, "PUT", err)) == NULL)
-		return CLIP_ERR_NOMEM;
 	snprintf(what, sizeof(what), "manifests/%s", ref);
-	if (asprintf(&url, "%s/%s", r->base, what) < 0) {
-		free(q);
-		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
-	}
+	if ((q = request_new(r, "PUT", what, &url, err)) == NULL)
+		return CLIP_ERR_NOMEM;
 	q->upload = data;
 	q->upload_len = len;
 	q->upload_type = media_type;

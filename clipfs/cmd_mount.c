@@ -34,6 +34,7 @@
 #include "common/registry/auth_config.h"
 #include "common/oci/blob_source.h"
 #include "common/oci/reference.h"
+#include "common/registry/mirrors.h"
 #include "common/registry/registry.h"
 
 /* Prefetch requests in flight: fetch and inflate overlap, and demand reads
@@ -70,6 +71,7 @@ check_mountpoint(const char *mp)
 struct data_source {
 	clip_layout_source *layout;
 	clip_registry *registry;
+	clip_mirror_set *mirrors;   /* --mirror: owns the handles, registry last */
 	struct clip_blob_source src;
 	struct clip_reference ref;
 	struct clip_registry_opts ro;
@@ -139,6 +141,29 @@ source_prepare(const struct mount_opts *m, const clip_index *idx, struct data_so
 	return 0;
 }
 
+/* The --mirror hosts, then the registry, as the layer source; each
+ * mirror with the mount's timeouts and its own host's credentials. */
+static clip_err
+mirrors_open(const struct mount_opts *m, struct data_source *ds, struct clip_error *err)
+{
+	clip_registry *hosts[CLIP_MIRRORS_MAX + 1];
+	size_t n = 0, i;
+	clip_err rc = CLIP_OK;
+
+	for (i = 0; i < m->mirrors.n && i < CLIP_MIRRORS_MAX && rc == CLIP_OK; i++)
+		if ((rc = registry_cli_open_mirror(&m->registry, m->mirrors.v[i], ds->ref.repository,
+		    &ds->ro, &hosts[n], err)) == CLIP_OK)
+			n++;
+	if (rc != CLIP_OK) {
+		while (n > 0)
+			clip_registry_close(hosts[--n]);
+		return rc;
+	}
+	hosts[n++] = ds->registry;
+	ds->registry = NULL;   /* the set owns it now */
+	return clip_mirror_set_new(hosts, n, &ds->mirrors, &ds->src, err);
+}
+
 /* After fork: opens the layout or the registry handle. */
 static clip_err
 source_open(const struct mount_opts *m, struct data_source *ds, struct clip_error *err)
@@ -152,6 +177,8 @@ source_open(const struct mount_opts *m, struct data_source *ds, struct clip_erro
 	rc = clip_registry_open(ds->ref.api_host, ds->ref.repository, &ds->ro, &ds->registry, err);
 	if (rc != CLIP_OK)
 		return rc;
+	if (m->mirrors.n > 0)
+		return mirrors_open(m, ds, err);
 	ds->src.fetch = registry_fetch;
 	ds->src.fetch_progress = registry_fetch_progress;
 	ds->src.ctx = ds->registry;
@@ -162,6 +189,7 @@ static void
 source_close(struct data_source *ds)
 {
 	clip_layout_source_free(ds->layout);
+	clip_mirror_set_free(ds->mirrors);
 	clip_registry_close(ds->registry);
 	clip_reference_free(&ds->ref);
 	clip_creds_free(&ds->creds);

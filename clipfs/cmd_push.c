@@ -110,7 +110,7 @@ publish(const char *path, const clip_index *idx, const struct clip_reference *re
 	rc = clip_read_file(path, CLIP_ARTIFACT_MAX, &data, &len, err);
 	if (rc == CLIP_OK)
 		rc = registry_cli_open(o, ref, (im.storage_flags & CLIP_STORAGE_PLAIN_HTTP) != 0, 1,
-		    &r, err);
+		    NULL, &r, err);
 	if (rc == CLIP_OK && (rc = clip_registry_get_manifest(r, digest, &subject, err)) ==
 	    CLIP_ERR_NOTFOUND)
 		clip_error_prefix(err, "the image the index describes is not in %s/%s; push it "

@@ -154,13 +154,37 @@ fetch_for(struct mount_opts *m, const struct clip_reference *ref, clip_registry 
 	return rc;
 }
 
+/* Resolves, finds and fetches through one host: the mirror "HOST[/PATH]"
+ * or, mirror NULL, the image's own registry; each try bounded by half
+ * the mount's --timeout, as a read is. */
+static clip_err
+fetch_via(struct mount_opts *m, const struct clip_reference *ref, const char *mirror,
+    char **path, int *none, struct clip_error *err)
+{
+	struct clip_registry_opts t;
+	long half = (long)m->timeout_s / 2 > 0 ? (long)m->timeout_s / 2 : 1;
+	clip_registry *r = NULL;
+	clip_err rc;
+
+	clip_registry_opts_init(&t);
+	t.connect_timeout_s = t.low_speed_time_s = t.request_timeout_s = half;
+	t.max_retries = 1;
+	rc = mirror != NULL ?
+	    registry_cli_open_mirror(&m->registry, mirror, ref->repository, &t, &r, err) :
+	    registry_cli_open(&m->registry, ref, 0, 0, &t, &r, err);
+	if (rc == CLIP_OK)
+		rc = fetch_for(m, ref, r, path, none, err);
+	clip_registry_close(r);
+	return rc;
+}
+
 int
 mount_ref_fetch(struct mount_opts *m)
 {
 	struct clip_reference ref;
 	struct clip_error err;
-	clip_registry *r = NULL;
 	char *path = NULL;
+	unsigned i;
 	int none = 0;
 	clip_err rc;
 
@@ -174,13 +198,19 @@ mount_ref_fetch(struct mount_opts *m)
 		return EXIT_USAGE;
 	}
 	rc = clip_registry_global_init(&err);
-	if (rc == CLIP_OK) {
-		rc = registry_cli_open(&m->registry, &ref, 0, 0, &r, &err);
+	/* the mirrors in order, then the image's registry, whose answer counts */
+	for (i = 0; rc == CLIP_OK && i <= m->mirrors.n; i++) {
+		free(path);
+		path = NULL;
+		none = 0;
+		rc = fetch_via(m, &ref, i < m->mirrors.n ? m->mirrors.v[i] : NULL, &path, &none,
+		    &err);
 		if (rc == CLIP_OK)
-			rc = fetch_for(m, &ref, r, &path, &none, &err);
-		clip_registry_close(r);
-		clip_registry_global_cleanup();
+			break;
+		if (i < m->mirrors.n)
+			rc = CLIP_OK;   /* on to the next host */
 	}
+	clip_registry_global_cleanup();
 	clip_reference_free(&ref);
 	if (rc != CLIP_OK) {
 		free(path);

@@ -25,11 +25,24 @@ void registry_cli_opts_init(struct registry_cli_opts *o);
 /*
  * Opens ref's repository with these options: credentials looked up for
  * ref->registry (--creds, --authfile, the usual auth files), plain HTTP
- * if o or plain_http says so, push for a handle that will write.  The
- * caller did clip_registry_global_init.  Errors of the lookup and open.
+ * if o or plain_http says so, push for a handle that will write;
+ * timeouts: connect, stall and request timeouts and retries (NULL: the
+ * defaults).  The caller did clip_registry_global_init.  Errors of the lookup and open.
  */
 clip_err registry_cli_open(const struct registry_cli_opts *o, const struct clip_reference *ref,
-    int plain_http, int push, clip_registry **out, struct clip_error *err);
+    int plain_http, int push, const struct clip_registry_opts *timeouts, clip_registry **out,
+    struct clip_error *err);
+
+/*
+ * Opens the mirror "HOST[/PATH]" of repository (clip_mirror_parse), with
+ * credentials for HOST from the auth files only: --creds belongs to the
+ * image's registry and is never sent to a mirror.  Plain HTTP only with
+ * --plain-http.  timeouts: connect, stall and request timeouts and
+ * retries to use (NULL: the defaults).
+ */
+clip_err registry_cli_open_mirror(const struct registry_cli_opts *o, const char *mirror,
+    const char *repository, const struct clip_registry_opts *timeouts, clip_registry **out,
+    struct clip_error *err);
 
 #define REGISTRY_OPT_COUNT 5
 extern const struct opt_def registry_opt_defs[REGISTRY_OPT_COUNT];

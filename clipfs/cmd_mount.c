@@ -147,21 +147,25 @@ static clip_err
 mirrors_open(const struct mount_opts *m, struct data_source *ds, struct clip_error *err)
 {
 	clip_registry *hosts[CLIP_MIRRORS_MAX + 1];
+	const char *labels[CLIP_MIRRORS_MAX + 1];
+	char origin[512];
 	size_t n = 0, i;
 	clip_err rc = CLIP_OK;
 
 	for (i = 0; i < m->mirrors.n && i < CLIP_MIRRORS_MAX && rc == CLIP_OK; i++)
 		if ((rc = registry_cli_open_mirror(&m->registry, m->mirrors.v[i], ds->ref.repository,
 		    &ds->ro, &hosts[n], err)) == CLIP_OK)
-			n++;
+			labels[n++] = m->mirrors.v[i];
 	if (rc != CLIP_OK) {
 		while (n > 0)
 			clip_registry_close(hosts[--n]);
 		return rc;
 	}
+	snprintf(origin, sizeof(origin), "%s/%s", ds->ref.api_host, ds->ref.repository);
+	labels[n] = origin;
 	hosts[n++] = ds->registry;
 	ds->registry = NULL;   /* the set owns it now */
-	return clip_mirror_set_new(hosts, n, &ds->mirrors, &ds->src, err);
+	return clip_mirror_set_new(hosts, labels, n, &ds->mirrors, &ds->src, err);
 }
 
 /* After fork: opens the layout or the registry handle. */
@@ -268,6 +272,7 @@ start_serving(const struct mount_opts *m, struct mount_run *mr)
 		log_error("cannot open the layer source: %s", clip_error_message(&err));
 		return EXIT_REGISTRY;
 	}
+	mr->fs.mirrors = mr->ds.mirrors;
 	ro = m->reader;
 	ro.warn = reader_warn;
 	ro.disk_cache_dir = m->no_disk_cache ? NULL : m->cache_dir;

@@ -42,6 +42,7 @@ struct clipfs_fs {
 	double ready_time;      /* when the mount was ready */
 	/* The kernel can open files (dirs) without asking us; set in init. */
 	int no_open, no_opendir;
+	const struct clip_mirror_set *mirrors;   /* --mirror: per-host stats; or NULL */
 };
 
 extern const struct fuse_lowlevel_ops clipfs_ops;

@@ -12,8 +12,10 @@
 
 struct host {
 	clip_registry *r;
+	char *label;
 	atomic_long skip_until;      /* CLOCK_MONOTONIC seconds */
 	atomic_ulong served, failed;
+	atomic_ullong bytes;
 };
 
 struct clip_mirror_set {
@@ -49,6 +51,7 @@ fetch_from_hosts(void *ctx, const char *digest, uint64_t off, size_t len, void *
 		    err);
 		if (rc == CLIP_OK) {
 			atomic_fetch_add(&h->served, 1);
+			atomic_fetch_add(&h->bytes, len);
 			return CLIP_OK;
 		}
 		atomic_fetch_add(&h->failed, 1);
@@ -66,8 +69,8 @@ fetch_plain(void *ctx, const char *digest, uint64_t off, size_t len, void *buf,
 }
 
 clip_err
-clip_mirror_set_new(clip_registry *const *hosts, size_t n, clip_mirror_set **out,
-    struct clip_blob_source *src, struct clip_error *err)
+clip_mirror_set_new(clip_registry *const *hosts, const char *const *labels, size_t n,
+    clip_mirror_set **out, struct clip_blob_source *src, struct clip_error *err)
 {
 	clip_mirror_set *m;
 	size_t i;
@@ -81,9 +84,15 @@ clip_mirror_set_new(clip_registry *const *hosts, size_t n, clip_mirror_set **out
 		    clip_error_set(err, CLIP_ERR_NOMEM, "out of memory") :
 		    clip_error_set(err, CLIP_ERR_INVALID, "1 to %d hosts", CLIP_MIRRORS_MAX + 1);
 	}
+	m->n = n;
 	for (i = 0; i < n; i++)
 		m->hosts[i].r = hosts[i];
-	m->n = n;
+	for (i = 0; i < n; i++) {
+		if ((m->hosts[i].label = strdup(labels[i])) == NULL) {
+			clip_mirror_set_free(m);
+			return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
+		}
+	}
 	src->fetch = fetch_plain;
 	src->fetch_progress = fetch_from_hosts;
 	src->ctx = m;
@@ -98,17 +107,30 @@ clip_mirror_set_free(clip_mirror_set *m)
 
 	if (m == NULL)
 		return;
-	for (i = 0; i < m->n; i++)
+	for (i = 0; i < m->n; i++) {
 		clip_registry_close(m->hosts[i].r);
+		free(m->hosts[i].label);
+	}
 	free(m);
 }
 
-void
-clip_mirror_set_counts(const clip_mirror_set *m, size_t i, unsigned long *served,
-    unsigned long *failed)
+size_t
+clip_mirror_set_size(const clip_mirror_set *m)
 {
-	*served = i < m->n ? atomic_load(&m->hosts[i].served) : 0;
-	*failed = i < m->n ? atomic_load(&m->hosts[i].failed) : 0;
+	return m != NULL ? m->n : 0;
+}
+
+void
+clip_mirror_set_stats(const clip_mirror_set *m, size_t i, struct clip_mirror_host_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->label = "";
+	if (m == NULL || i >= m->n)
+		return;
+	out->label = m->hosts[i].label;
+	out->reads = atomic_load(&m->hosts[i].served);
+	out->failed = atomic_load(&m->hosts[i].failed);
+	out->bytes = atomic_load(&m->hosts[i].bytes);
 }
 
 clip_err

@@ -25,18 +25,25 @@ typedef struct clip_mirror_set clip_mirror_set;
 
 /*
  * hosts[0..n-1]: the mirrors in order, then the origin (n >= 1, at most
- * CLIP_MIRRORS_MAX + 1).  The set takes the handles over (it closes
- * them, also on failure).  src gets fetch/fetch_progress/ctx.
+ * CLIP_MIRRORS_MAX + 1), named labels[i] in counters (copied).  The set
+ * takes the handles over (it closes them, also on failure).  src gets
+ * fetch/fetch_progress/ctx.
  */
-clip_err clip_mirror_set_new(clip_registry *const *hosts, size_t n, clip_mirror_set **out,
-    struct clip_blob_source *src, struct clip_error *err);
+clip_err clip_mirror_set_new(clip_registry *const *hosts, const char *const *labels, size_t n,
+    clip_mirror_set **out, struct clip_blob_source *src, struct clip_error *err);
 
 /* Closes the handles.  No fetch may be running.  NULL is fine. */
 void clip_mirror_set_free(clip_mirror_set *m);
 
-/* Reads that host i answered, and that failed there (for stats and tests). */
-void clip_mirror_set_counts(const clip_mirror_set *m, size_t i, unsigned long *served,
-    unsigned long *failed);
+/* What host i did: its label, reads it answered, their bytes, reads that
+ * failed there.  0 / "" for i past the last host. */
+struct clip_mirror_host_stats {
+	const char *label;
+	unsigned long reads, failed;
+	unsigned long long bytes;
+};
+size_t clip_mirror_set_size(const clip_mirror_set *m);
+void clip_mirror_set_stats(const clip_mirror_set *m, size_t i, struct clip_mirror_host_stats *out);
 
 /*
  * The repository a mirror "HOST[/PATH]" holds repo under: PATH/repo, or

@@ -347,7 +347,8 @@ set_transport_opts(struct clip_http *h, CURL *c, const struct clip_http_request 
 		curl_easy_setopt(c, CURLOPT_CAINFO, h->cacert);
 }
 
-/* Appends "name: value" to *hdrs. */
+/* Appends "name: value" to *hdrs; an empty value removes curl's own
+ * header of that name ("name:"). */
 static clip_err
 add_header(struct curl_slist **hdrs, const char *name, const char *value,
     struct clip_error *err)
@@ -355,7 +356,7 @@ add_header(struct curl_slist **hdrs, const char *name, const char *value,
 	char line[600];
 	struct curl_slist *tmp;
 
-	snprintf(line, sizeof(line), "%s: %s", name, value);
+	snprintf(line, sizeof(line), "%s:%s%s", name, value[0] ? " " : "", value);
 	tmp = curl_slist_append(*hdrs, line);
 	if (tmp == NULL)
 		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
@@ -368,7 +369,7 @@ static clip_err
 set_method_opts(CURL *c, const struct clip_http_request *q, struct curl_slist **hdrs,
     struct clip_error *err)
 {
-	clip_err rc = CLIP_OK;
+	clip_err rc;
 
 	if (q->method == NULL || strcmp(q->method, "GET") == 0)
 		return CLIP_OK;
@@ -383,8 +384,7 @@ set_method_opts(CURL *c, const struct clip_http_request *q, struct curl_slist **
 	if (strcmp(q->method, "POST") != 0)
 		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, q->method);
 	/* no 100-continue round trip; no form content type by default */
-	if (rc == CLIP_OK)
-		rc = add_header(hdrs, "Expect", "", err);
+	rc = add_header(hdrs, "Expect", "", err);
 	if (rc == CLIP_OK)
 		rc = add_header(hdrs, "Content-Type", q->upload_type != NULL ?
 		    q->upload_type : "application/octet-stream", err);

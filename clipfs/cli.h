@@ -18,6 +18,7 @@ enum clipfs_exit {
 	EXIT_REGISTRY = 4,        /* the registry could not be reached or refused */
 	EXIT_BAD_IMAGE = 5,       /* the image is corrupt, hostile or unsupported */
 	EXIT_MOUNT = 6,           /* mounting failed */
+	EXIT_NO_INDEX = 7,        /* mount REF: no index is published for the image */
 };
 
 /* Maps a library error to the exit code above. */
@@ -57,6 +58,12 @@ int cmd_inspect(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_mount(int argc, char **argv);
 int cmd_prefetch(int argc, char **argv);
+int cmd_push(int argc, char **argv);
+struct registry_cli_opts;
+/* Publishes the index at path (clipfs push; clipfs index --push) in ref's
+ * repository, or (ref NULL) the one the index names.  An exit status;
+ * errors are reported on stderr. */
+int clipfs_push_index(const char *path, const char *ref, const struct registry_cli_opts *o);
 /* Resolves LIST against the index and stores it (clipfs prefetch). */
 int prefetch_apply(const char *index_path, const char *list);
 int cmd_umount(int argc, char **argv);

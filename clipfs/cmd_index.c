@@ -25,6 +25,7 @@
 
 enum {
 	OPT_STORAGE_REF = 1, OPT_PLATFORM, OPT_SPAN, OPT_BIG_FILE, OPT_JSON, OPT_PREFETCH,
+	OPT_PUSH,
 };
 
 /* What the command line asked for, beyond the indexer's own options. */
@@ -32,7 +33,7 @@ struct index_args {
 	struct indexer_opts o;
 	struct registry_cli_opts registry;
 	const char *out, *prefetch;
-	int json, quiet;
+	int json, quiet, push;
 };
 
 /* The registry options, shared with clipfs mount. */
@@ -69,6 +70,8 @@ index_usage(FILE *out)
 	    "  -j, --threads N           layers indexed at once (default: one per core)\n"
 	    "      --prefetch LIST       store a prefetch list (see clipfs prefetch), with\n"
 	    "                            checkpoints around its files\n"
+	    "      --push                then publish the index in the image's repository\n"
+	    "                            (the --storage-ref one; see clipfs push)\n"
 	    "      --json                print a summary as JSON\n"
 	    "  -q, --quiet               no progress display\n", span, big);
 	for (i = 0; i < NTABLES; i++)
@@ -205,6 +208,7 @@ index_opt(struct index_args *a, int c, char *arg)
 		return 0;
 	case OPT_JSON: a->json = 1; return 0;
 	case OPT_PREFETCH: a->prefetch = arg; return 0;
+	case OPT_PUSH: a->push = 1; return 0;
 	case 'q': a->quiet = 1; return 0;
 	case 'h': index_usage(stdout); return 1;
 	default: index_usage(stderr); return EXIT_USAGE;
@@ -225,6 +229,7 @@ index_parse(int argc, char **argv, struct index_args *a)
 		{ "threads", required_argument, NULL, 'j' },
 		{ "prefetch", required_argument, NULL, OPT_PREFETCH },
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "push", no_argument, NULL, OPT_PUSH },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -363,5 +368,6 @@ cmd_index(int argc, char **argv)
 		return EXIT_FAILURE_GENERIC;
 	} else if (!a.json && !a.quiet)
 		print_summary(a.out, &rep);
-	return EXIT_OK;
+	/* The index stays on disk whatever the push says: it is good. */
+	return a.push ? clipfs_push_index(a.out, NULL, &a.registry) : EXIT_OK;
 }

@@ -33,6 +33,7 @@
 #include "clipfs/log.h"
 #include "clipfs/mount_erofs.h"
 #include "clipfs/mount_opts.h"
+#include "clipfs/mount_ref.h"
 #include "clipfs/mount_source.h"
 #include "clipfs/prefetch.h"
 #include "clipfs/stats.h"
@@ -175,6 +176,7 @@ start_serving(const struct mount_opts *m, struct mount_run *mr)
 		log_error("cannot open the layer source: %s", clip_error_message(&err));
 		return EXIT_REGISTRY;
 	}
+	mr->fs.mirrors = mr->ds.mirrors;
 	ro = m->reader;
 	ro.warn = reader_warn;
 	ro.disk_cache_dir = m->no_disk_cache ? NULL : m->cache_dir;
@@ -413,10 +415,10 @@ cmd_mount(int argc, char **argv)
 		    "its requests, and a miss is answered while its span arrives anyway\n");
 	if (m.log_level >= 0)
 		log_set_level(m.log_level);
-	if (mount_opts_absolute(&m) != 0)
-		rc = EXIT_FAILURE_GENERIC;
-	else
-		rc = run_mount(&m);
+	if (mount_arg_is_reference(m.index_path))
+		rc = mount_ref_fetch(&m);   /* the reason, if any, is on stderr */
+	if (rc == EXIT_OK)
+		rc = mount_opts_absolute(&m) != 0 ? EXIT_FAILURE_GENERIC : run_mount(&m);
 	mount_opts_free(&m);
 	return rc;
 }
@@ -549,7 +551,7 @@ mount_helper_main(int argc, char **argv)
 	size_t used = 0;
 
 	if (argc < 3) {
-		fprintf(stderr, "Usage: mount.clipfs IMAGE.clip MOUNTPOINT [-o OPTIONS]\n");
+		fprintf(stderr, "Usage: mount.clipfs IMAGE.clip|REF MOUNTPOINT [-o OPTIONS]\n");
 		return EXIT_USAGE;
 	}
 	for (i = 3; i < argc; i++) {

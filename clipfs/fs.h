@@ -49,6 +49,7 @@ struct clipfs_fs {
 	char mode_why[256];     /* why that mode, for clipfs stats */
 	/* The kernel can open files (dirs) without asking us; set in init. */
 	int no_open, no_opendir;
+	const struct clip_mirror_set *mirrors;   /* --mirror: per-host stats; or NULL */
 };
 
 extern const struct fuse_lowlevel_ops clipfs_ops;

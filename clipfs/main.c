@@ -22,6 +22,7 @@ static const struct subcommand subcommands[] = {
 	{ "ls",      cmd_ls,      "list the tree inside an index" },
 	{ "mount",   cmd_mount,   "serve an index over FUSE, fetching data lazily" },
 	{ "prefetch", cmd_prefetch, "store a prefetch list (e.g. a --trace file) in an index" },
+	{ "push",    cmd_push,    "store an index in its image's repository (an OCI artifact)" },
 	{ "umount",  cmd_umount,  "unmount a clipfs mount" },
 	{ "stats",   cmd_stats,   "show the counters of a mounted clipfs" },
 };

@@ -46,6 +46,11 @@ static const struct opt_def mount_defs[] = {
 	{ "background-fetch", K_RATE, AT(background_rate), UINT64_MAX, "RATE",
 	    "after the prefetch list, fetch the rest of the image at most RATE bytes/s, so "
 	    "the mount ends up independent of the registry", DEFAULT_BACKGROUND_RATE },
+	{ "mirror", K_LIST, AT(mirrors), OPT_LIST_MAX, "HOST[/PATH]",
+	    "try this registry mirror first for blobs and, with a REF, for the index "
+	    "(repeatable; in order, the image's registry last)", 0 },
+	{ "platform", K_STRING, AT(platform), 0, "OS/ARCH[/VARIANT]",
+	    "mounting an image by reference: its platform (default: this machine)", 0 },
 	{ "log-level", K_LOGLEVEL, AT(log_level), 0, "LEVEL", "error, warn, info or debug", 0 },
 	{ "partial-loads", K_FLAG, AT(partial_loads), 0, NULL, NULL, 0 },   /* ignored */
 };
@@ -79,6 +84,8 @@ mount_opts_free(struct mount_opts *m)
 		free(m->made[i]);
 		m->made[i] = NULL;
 	}
+	free(m->fetched_index);
+	m->fetched_index = NULL;
 }
 
 /* Adds tok to the options handed to FUSE. */
@@ -171,7 +178,8 @@ mount_opts_parse(int argc, char **argv, struct mount_opts *m)
 		}
 	}
 	if (argc - optind != 2) {
-		fprintf(stderr, "clipfs mount: need IMAGE.clip and MOUNTPOINT\n");
+		fprintf(stderr, "clipfs mount: need IMAGE.clip (or an image reference) and "
+		    "MOUNTPOINT\n");
 		mount_usage(stderr);
 		return -1;
 	}
@@ -222,9 +230,13 @@ mount_usage(FILE *out)
 	mount_opts_init(&m);
 	fprintf(out,
 	    "Usage: clipfs mount [OPTIONS] IMAGE.clip MOUNTPOINT\n"
+	    "       clipfs mount [OPTIONS] [docker://]HOST/REPO[:TAG|@DIGEST] MOUNTPOINT\n"
 	    "\n"
 	    "Serve the image described by IMAGE.clip at MOUNTPOINT, read-only, fetching\n"
 	    "file data lazily from the registry recorded in the index (or --layout).\n"
+	    "An argument that is not an existing file (nor starts with / or ., nor ends\n"
+	    "in .clip) is an image reference: the index published for it (clipfs push)\n"
+	    "is fetched into CACHE-DIR/indexes/ first.\n"
 	    "Returns once the mount is ready; unmount with clipfs umount MOUNTPOINT.\n"
 	    "\n"
 	    "  -f, --foreground          stay in the foreground (logs to stderr)\n"

@@ -14,11 +14,13 @@
 #include "common/oci/blob_source.h"
 #include "common/oci/reference.h"
 #include "common/registry/auth_config.h"
+#include "common/registry/mirrors.h"
 #include "common/registry/registry.h"
 
 struct mount_source {
 	clip_layout_source *layout;
 	clip_registry *registry;
+	clip_mirror_set *mirrors;         /* --mirror: owns the handles, registry last */
 	struct clip_blob_source src;      /* what the reader fetches through */
 	struct clip_reference ref;
 	struct clip_registry_opts ro;

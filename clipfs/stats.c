@@ -21,6 +21,7 @@
 #include "clipfs/log.h"
 #include "clipfs/stats.h"
 #include "common/util/json_bytes.h"
+#include "common/registry/mirrors.h"
 
 #define STATS_MAX_REPLY (64 * 1024)
 
@@ -99,6 +100,24 @@ json_get_path(json_t *o, const char *key)
 	return json_get_path(json_object_get(o, head), dot + 1);
 }
 
+/* --mirror: per host, in the order tried, the reads it answered, their
+ * bytes and the reads that failed there. */
+static json_t *
+hosts_json(const struct clip_mirror_set *m)
+{
+	struct clip_mirror_host_stats h;
+	json_t *a = json_array();
+	size_t i;
+
+	for (i = 0; i < clip_mirror_set_size(m); i++) {
+		clip_mirror_set_stats(m, i, &h);
+		json_array_append_new(a, json_pack("{s:s,s:I,s:I,s:I}", "host", h.label,
+		    "reads", (json_int_t)h.reads, "bytes", (json_int_t)h.bytes,
+		    "failed", (json_int_t)h.failed));
+	}
+	return a;
+}
+
 /* Never waits for the reader's loads or writes: the counters as they are. */
 static json_t *
 stats_json(const struct stats_server *s)
@@ -137,6 +156,8 @@ stats_json(const struct stats_server *s)
 	    "p99", (json_int_t)clip_reader_stats_latency_quantile(&rs, 0.99)));
 	json_set_path(j, "errors.read_eio",
 	    json_integer((json_int_t)atomic_load(&fs->counters.read_errors)));
+	if (fs->mirrors != NULL)
+		json_object_set_new(j, "hosts", hosts_json(fs->mirrors));
 	return j;
 }
 
@@ -361,6 +382,12 @@ print_stats_text(json_t *j)
 	    (long long)jint(j, "fetch_latency_us", "p90"),
 	    (long long)jint(j, "fetch_latency_us", "p99"));
 	printf("EIO replies:     %lld\n", (long long)jint(j, "errors", "read_eio"));
+	for (k = 0; k < json_array_size(json_object_get(j, "hosts")); k++) {
+		json_t *h = json_array_get(json_object_get(j, "hosts"), k);
+		printf("host:            %s: %lld reads, %lld bytes, %lld failed\n",
+		    json_string_value(json_object_get(h, "host")), (long long)jint(h, "reads", NULL),
+		    (long long)jint(h, "bytes", NULL), (long long)jint(h, "failed", NULL));
+	}
 	for (k = 0; k < clip_reader_stat_field_count; k++) {
 		f = &clip_reader_stat_fields[k];
 		printf("%-20s %14lld  %s%s\n", f->name,

@@ -17,35 +17,12 @@
 
 #include "common/registry/registry.h"
 #include "common/registry/registry_http.h"
+#include "common/registry/registry_int.h"
 #include "common/registry/www_auth.h"
 
 #define TOKEN_REPLY_MAX (64 * 1024)
 #define TOKEN_DEFAULT_TTL 60
 #define AUTH_ROUNDS_MAX 2
-
-struct clip_registry {
-	struct clip_http http;
-	char *host;
-	char *repo;
-	char *base;                /* "https://HOST/v2/REPO" */
-	char *username, *password;
-	long request_timeout_s;
-	int max_retries;
-
-	/* Guarded by auth_lock.  gen changes whenever the credentials to
-	 * send change, so that of many threads that got a 401 with the same
-	 * credentials only one fetches a new token. */
-	pthread_mutex_t auth_lock;
-	enum clip_auth_scheme scheme;
-	char *token;
-	struct timespec token_expiry;
-	unsigned gen;
-
-	/* Where each blob was last redirected to (object storage), so that
-	 * the next range of it skips the registry's round trip. */
-	pthread_mutex_t redirect_lock;
-	struct redirect *redirects;
-};
 
 struct redirect;
 static void redirect_drop_locked(clip_registry *r, struct redirect *e);
@@ -156,6 +133,7 @@ clip_registry_open(const char *api_host, const char *repository,
 	r->http.low_speed_time_s = opts->low_speed_time_s > 0 ? opts->low_speed_time_s : 30;
 	r->request_timeout_s = opts->request_timeout_s > 0 ? opts->request_timeout_s : 120;
 	r->max_retries = opts->max_retries >= 0 ? opts->max_retries : 0;
+	r->push = opts->push;
 	r->host = strdup(api_host);
 	r->repo = strdup(repository);
 	if (r->host == NULL || r->repo == NULL ||
@@ -257,8 +235,8 @@ registry_error_text(const char *body, size_t len, char *buf, size_t bufsz)
 			buf[i] = '?';
 }
 
-static clip_err
-status_error(clip_registry *r, const char *what, const struct clip_http_request *q,
+clip_err
+registry_status_error(clip_registry *r, const char *what, const struct clip_http_request *q,
     struct clip_error *err)
 {
 	char detail[256];
@@ -286,15 +264,10 @@ status_error(clip_registry *r, const char *what, const struct clip_http_request 
 
 /* ---- memory bodies ---- */
 
-struct membuf {
-	uint8_t *data;
-	size_t len, alloc, max;
-};
-
-static clip_err
-membuf_consume(void *ctx, const uint8_t *buf, size_t len, struct clip_error *err)
+clip_err
+registry_membuf_consume(void *ctx, const uint8_t *buf, size_t len, struct clip_error *err)
 {
-	struct membuf *m = ctx;
+	struct registry_membuf *m = ctx;
 
 	if (len > m->max - m->len)
 		return clip_error_set(err, CLIP_ERR_TOOBIG, "response larger than %zu bytes",
@@ -320,29 +293,26 @@ membuf_consume(void *ctx, const uint8_t *buf, size_t len, struct clip_error *err
 
 /* ---- tokens ---- */
 
-/* Fetches a Bearer token; called with auth_lock held. */
+/*
+ * The token URL for challenge ch: its realm with service and scope
+ * (repository:REPO:pull) as query parameters.  *url is malloc'ed.
+ */
 static clip_err
-fetch_token(clip_registry *r, const struct clip_www_auth *ch, struct clip_error *err)
+token_url(clip_registry *r, const struct clip_www_auth *ch, char **url,
+    struct clip_error *err)
 {
-	struct clip_http_request *q;
-	struct clip_http_body body;
-	struct membuf mb = { NULL, 0, 0, TOKEN_REPLY_MAX };
-	char *url = NULL, *svc = NULL, *scope = NULL, *sc_raw = NULL;
-	json_t *root = NULL;
-	const char *tok;
-	json_int_t ttl = TOKEN_DEFAULT_TTL;
-	int attempt = 0, retryable;
-	clip_err rc;
+	char *svc = NULL, *scope = NULL, *sc_raw = NULL;
+	clip_err rc = CLIP_OK;
 	CURL *esc;
 
+	*url = NULL;
 	if (strncmp(ch->realm, "https://", 8) != 0 &&
 	    !(strncmp(ch->realm, "http://", 7) == 0 && !r->http.https_only))
 		return clip_error_set(err, CLIP_ERR_PROTOCOL,
 		    "%s: token realm is not an https:// URL", r->host);
-	q = calloc(1, sizeof(*q));
 	esc = curl_easy_init();
-	if (q == NULL || esc == NULL ||
-	    asprintf(&sc_raw, "repository:%s:pull", r->repo) < 0) {
+	if (esc == NULL || asprintf(&sc_raw, "repository:%s:%s", r->repo,
+	    r->push ? "pull,push" : "pull") < 0) {
 		sc_raw = NULL;
 		rc = clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
 		goto out;
@@ -350,19 +320,43 @@ fetch_token(clip_registry *r, const struct clip_www_auth *ch, struct clip_error 
 	scope = curl_easy_escape(esc, sc_raw, 0);
 	svc = ch->service ? curl_easy_escape(esc, ch->service, 0) : NULL;
 	if (scope == NULL || (ch->service && svc == NULL) ||
-	    asprintf(&url, "%s%c%s%s%sscope=%s", ch->realm,
+	    asprintf(url, "%s%c%s%s%sscope=%s", ch->realm,
 	    strchr(ch->realm, '?') ? '&' : '?', svc ? "service=" : "", svc ? svc : "",
 	    svc ? "&" : "", scope) < 0) {
-		url = NULL;
+		*url = NULL;
 		rc = clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
-		goto out;
 	}
+out:
+	curl_free(scope);
+	curl_free(svc);
+	free(sc_raw);
+	if (esc != NULL)
+		curl_easy_cleanup(esc);
+	return rc;
+}
+
+/*
+ * GETs the token URL into mb (with the registry's credentials, if any),
+ * retrying transport failures, 429 and 5xx.  CLIP_OK only for a 200.
+ */
+static clip_err
+token_request(clip_registry *r, const char *url, struct registry_membuf *mb,
+    struct clip_error *err)
+{
+	struct clip_http_request *q;
+	struct clip_http_body body;
+	int attempt = 0, retryable;
+	clip_err rc;
+
+	q = calloc(1, sizeof(*q));
+	if (q == NULL)
+		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
 	body.pos = 0;
 	body.end = UINT64_MAX;
-	body.consume = membuf_consume;
-	body.ctx = &mb;
+	body.consume = registry_membuf_consume;
+	body.ctx = mb;
 	for (;;) {
-		mb.len = 0;
+		mb->len = 0;
 		body.pos = 0;
 		q->url = url;
 		q->total_timeout_s = r->request_timeout_s;
@@ -382,16 +376,27 @@ fetch_token(clip_registry *r, const struct clip_www_auth *ch, struct clip_error 
 		}
 		backoff(attempt++, q->retry_after_s, r->request_timeout_s);
 	}
-	if (q->status == 401 || q->status == 403) {
+	if (q->status == 401 || q->status == 403)
 		rc = clip_error_set(err, CLIP_ERR_AUTH, "token server refused %s (HTTP %ld)",
 		    r->username ? "the credentials" : "anonymous access", q->status);
-		goto out;
-	}
-	if (q->status != 200) {
+	else if (q->status != 200)
 		rc = clip_error_set(err, CLIP_ERR_HTTP, "token server: HTTP status %ld", q->status);
-		goto out;
-	}
-	root = json_loadb((const char *)mb.data, mb.len, 0, NULL);
+out:
+	free(q);
+	return rc;
+}
+
+/* Takes the token and its lifetime from a token server's JSON reply and
+ * makes it the registry's credentials; called with auth_lock held. */
+static clip_err
+token_store(clip_registry *r, const struct registry_membuf *mb, struct clip_error *err)
+{
+	json_t *root;
+	const char *tok;
+	json_int_t ttl = TOKEN_DEFAULT_TTL;
+	clip_err rc = CLIP_OK;
+
+	root = json_loadb((const char *)mb->data, mb->len, 0, NULL);
 	tok = json_string_value(json_object_get(root, "token"));
 	if (tok == NULL || *tok == '\0')
 		tok = json_string_value(json_object_get(root, "access_token"));
@@ -416,22 +421,30 @@ fetch_token(clip_registry *r, const struct clip_www_auth *ch, struct clip_error 
 	r->token_expiry.tv_sec += (time_t)(ttl - 10);
 	r->scheme = CLIP_AUTH_BEARER;
 	r->gen++;
-	rc = CLIP_OK;
 out:
-	if (root != NULL) {
+	if (root != NULL)
 		json_decref(root);
-	}
+	return rc;
+}
+
+/* Fetches a Bearer token; called with auth_lock held. */
+static clip_err
+fetch_token(clip_registry *r, const struct clip_www_auth *ch, struct clip_error *err)
+{
+	struct registry_membuf mb = { NULL, 0, 0, TOKEN_REPLY_MAX };
+	char *url = NULL;
+	clip_err rc;
+
+	rc = token_url(r, ch, &url, err);
+	if (rc == CLIP_OK)
+		rc = token_request(r, url, &mb, err);
+	if (rc == CLIP_OK)
+		rc = token_store(r, &mb, err);
 	if (mb.data != NULL) {
 		explicit_bzero(mb.data, mb.len);
 		free(mb.data);
 	}
-	curl_free(scope);
-	curl_free(svc);
-	free(sc_raw);
 	free(url);
-	free(q);
-	if (esc != NULL)
-		curl_easy_cleanup(esc);
 	return rc;
 }
 
@@ -473,13 +486,9 @@ handle_401(clip_registry *r, const char *header, unsigned gen_sent,
 	return rc;
 }
 
-/*
- * One API GET with auth, retries and backoff.  restart: on a retry
- * start the body over (pos 0, via reset) instead of resuming with Range.
- */
-static clip_err
-api_get(clip_registry *r, const char *url, const char *what,
-    struct clip_http_request *q, int always_range, struct membuf *restart,
+clip_err
+registry_api_request(clip_registry *r, const char *url, const char *what,
+    struct clip_http_request *q, int always_range, struct registry_membuf *restart,
     struct clip_error *err)
 {
 	int attempt = 0, auth_rounds = 0, retryable;
@@ -510,7 +519,7 @@ api_get(clip_registry *r, const char *url, const char *what,
 			q->body->pos = 0;
 		}
 		q->url = url;
-		q->use_range = always_range || q->body->pos > 0;
+		q->use_range = q->body != NULL && (always_range || q->body->pos > 0);
 		q->bearer = bearer;
 		q->username = scheme == CLIP_AUTH_BASIC ? r->username : NULL;
 		q->password = scheme == CLIP_AUTH_BASIC ? r->password : NULL;
@@ -527,7 +536,7 @@ api_get(clip_registry *r, const char *url, const char *what,
 			return CLIP_OK;
 		if (q->status == 401) {
 			if (auth_rounds++ >= AUTH_ROUNDS_MAX)
-				return status_error(r, what, q, err);
+				return registry_status_error(r, what, q, err);
 			rc = handle_401(r, q->www_auth, gen, scheme, err);
 			if (rc != CLIP_OK)
 				return rc;
@@ -538,7 +547,7 @@ api_get(clip_registry *r, const char *url, const char *what,
 			backoff(attempt++, q->retry_after_s, r->request_timeout_s);
 			continue;
 		}
-		return status_error(r, what, q, err);
+		return registry_status_error(r, what, q, err);
 	}
 }
 
@@ -575,14 +584,70 @@ manifest_media_type(const char *content_type, const uint8_t *data, size_t len)
 	return out;
 }
 
+/*
+ * GET r->base/path into mb (at most mb->max bytes; a retry starts the
+ * body over).  *qp is the request, with the response's headers, for the
+ * caller to free (also on error).
+ */
+static clip_err
+get_to_memory(clip_registry *r, const char *path, const char *accept,
+    struct registry_membuf *mb, struct clip_http_request **qp, struct clip_error *err)
+{
+	struct clip_http_body body;
+	char *url = NULL;
+	clip_err rc;
+
+	*qp = calloc(1, sizeof(**qp));
+	if (*qp == NULL || asprintf(&url, "%s/%s", r->base, path) < 0)
+		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
+	body.pos = 0;
+	body.end = UINT64_MAX;
+	body.consume = registry_membuf_consume;
+	body.ctx = mb;
+	(*qp)->accept = accept;
+	(*qp)->total_timeout_s = r->request_timeout_s;
+	(*qp)->body = &body;
+	rc = registry_api_request(r, url, path, *qp, 0, mb, err);
+	(*qp)->body = NULL;   /* it lives in this frame */
+	free(url);
+	return rc;
+}
+
+clip_err
+registry_get_document(clip_registry *r, const char *path, const char *accept,
+    struct clip_fetched_manifest *out, struct clip_error *err)
+{
+	struct clip_http_request *q = NULL;
+	struct registry_membuf mb = { NULL, 0, 0, CLIP_MANIFEST_MAX };
+	clip_err rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = get_to_memory(r, path, accept, &mb, &q, err);
+	if (rc == CLIP_OK && mb.data == NULL)
+		rc = clip_error_set(err, CLIP_ERR_PROTOCOL, "%s: empty document", path);
+	if (rc == CLIP_OK) {
+		clip_digest_of(mb.data, mb.len, out->digest);
+		snprintf(out->etag, sizeof(out->etag), "%s", q->etag);
+		out->media_type = manifest_media_type(q->content_type, mb.data, mb.len);
+		if (out->media_type == NULL)
+			rc = clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
+	}
+	if (rc == CLIP_OK) {
+		out->data = mb.data;
+		out->len = mb.len;
+	} else {
+		free(mb.data);
+		clip_fetched_manifest_free(out);
+	}
+	free(q);
+	return rc;
+}
+
 clip_err
 clip_registry_get_manifest(clip_registry *r, const char *ref,
     struct clip_fetched_manifest *out, struct clip_error *err)
 {
-	struct clip_http_request *q;
-	struct clip_http_body body;
-	struct membuf mb = { NULL, 0, 0, CLIP_MANIFEST_MAX };
-	char *url = NULL, what[200];
+	char what[200];
 	int by_digest;
 	clip_err rc;
 
@@ -597,46 +662,12 @@ clip_registry_get_manifest(clip_registry *r, const char *ref,
 		    ref ? ref : "");
 	}
 	snprintf(what, sizeof(what), "manifests/%s", ref);
-	q = calloc(1, sizeof(*q));
-	if (q == NULL || asprintf(&url, "%s/manifests/%s", r->base, ref) < 0) {
-		free(q);
-		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
-	}
-	body.pos = 0;
-	body.end = UINT64_MAX;
-	body.consume = membuf_consume;
-	body.ctx = &mb;
-	q->accept = CLIP_MANIFEST_ACCEPT;
-	q->total_timeout_s = r->request_timeout_s;
-	q->body = &body;
-	rc = api_get(r, url, what, q, 0, &mb, err);
-	if (rc != CLIP_OK)
-		goto fail;
-	if (mb.data == NULL) {
-		rc = clip_error_set(err, CLIP_ERR_PROTOCOL, "%s: empty manifest", what);
-		goto fail;
-	}
-	clip_digest_of(mb.data, mb.len, out->digest);
-	if (by_digest && strcmp(out->digest, ref) != 0) {
+	rc = registry_get_document(r, what, CLIP_MANIFEST_ACCEPT, out, err);
+	if (rc == CLIP_OK && by_digest && strcmp(out->digest, ref) != 0) {
 		rc = clip_error_set(err, CLIP_ERR_CHECKSUM,
 		    "%s: the registry sent a manifest with digest %s", what, out->digest);
-		goto fail;
+		clip_fetched_manifest_free(out);
 	}
-	out->media_type = manifest_media_type(q->content_type, mb.data, mb.len);
-	if (out->media_type == NULL) {
-		rc = clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
-		goto fail;
-	}
-	out->data = mb.data;
-	out->len = mb.len;
-	free(url);
-	free(q);
-	return CLIP_OK;
-fail:
-	free(mb.data);
-	free(url);
-	free(q);
-	clip_fetched_manifest_free(out);
 	return rc;
 }
 
@@ -644,10 +675,9 @@ clip_err
 clip_registry_get_blob(clip_registry *r, const char *digest, size_t max,
     uint8_t **data, size_t *len, struct clip_error *err)
 {
-	struct clip_http_request *q;
-	struct clip_http_body body;
-	struct membuf mb = { NULL, 0, 0, max };
-	char *url = NULL, what[100], got[CLIP_DIGEST_BUFSZ];
+	struct clip_http_request *q = NULL;
+	struct registry_membuf mb = { NULL, 0, 0, max };
+	char what[100], got[CLIP_DIGEST_BUFSZ];
 	clip_err rc;
 
 	*data = NULL;
@@ -656,19 +686,7 @@ clip_registry_get_blob(clip_registry *r, const char *digest, size_t max,
 	if (rc != CLIP_OK)
 		return rc;
 	snprintf(what, sizeof(what), "blobs/%s", digest);
-	q = calloc(1, sizeof(*q));
-	if (q == NULL || asprintf(&url, "%s/blobs/%s", r->base, digest) < 0) {
-		free(q);
-		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
-	}
-	body.pos = 0;
-	body.end = UINT64_MAX;
-	body.consume = membuf_consume;
-	body.ctx = &mb;
-	q->total_timeout_s = r->request_timeout_s;
-	q->body = &body;
-	rc = api_get(r, url, what, q, 0, &mb, err);
-	free(url);
+	rc = get_to_memory(r, what, NULL, &mb, &q, err);
 	free(q);
 	if (rc != CLIP_OK) {
 		free(mb.data);
@@ -733,7 +751,7 @@ clip_registry_stream_blob(clip_registry *r, const char *digest, uint64_t expecte
 	body.consume = stream_consume;
 	body.ctx = &sc;
 	q->body = &body;
-	rc = api_get(r, url, what, q, 0, NULL, err);
+	rc = registry_api_request(r, url, what, q, 0, NULL, err);
 	if (rc == CLIP_OK && expected_size != UINT64_MAX && body.pos != expected_size)
 		rc = clip_error_set(err, CLIP_ERR_IMAGE, "%s: %llu bytes, the manifest says %llu",
 		    what, (unsigned long long)body.pos, (unsigned long long)expected_size);
@@ -915,7 +933,7 @@ clip_registry_read_range_progress(clip_registry *r, const char *digest, uint64_t
 	rctx.progress = progress;
 	rctx.arg = arg;
 	q->body = &body;
-	rc = api_get(r, url, what, q, 1, NULL, err);
+	rc = registry_api_request(r, url, what, q, 1, NULL, err);
 	if (rc == CLIP_OK && body.pos != body.end)
 		rc = clip_error_set(err, CLIP_ERR_PROTOCOL,
 		    "%s: short body: the blob ended after %llu of %zu bytes", what,

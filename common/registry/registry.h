@@ -50,6 +50,7 @@ struct clip_registry_opts {
 	long low_speed_time_s;     /* a transfer stalled this long fails; default 30 */
 	long request_timeout_s;    /* total, for manifests/configs/tokens; default 120 */
 	int max_retries;           /* default 4; 0 = one attempt */
+	int push;                  /* ask tokens for pull,push (default: pull) */
 };
 
 /* Fills in the defaults above. */
@@ -79,6 +80,7 @@ struct clip_fetched_manifest {
 	                       document's mediaType when Content-Type is not a
 	                       manifest type; never NULL on success */
 	char digest[CLIP_DIGEST_BUFSZ];  /* sha256 of data */
+	char etag[256];     /* the response's ETag, or "" */
 };
 
 void clip_fetched_manifest_free(struct clip_fetched_manifest *m);
@@ -139,5 +141,38 @@ clip_err clip_registry_read_range_progress(clip_registry *r, const char *digest,
 /* Fills src so that the reader fetches layer bytes from r (ranged reads,
  * with progress); valid until clip_registry_close(r). */
 void clip_registry_blob_source(clip_registry *r, struct clip_blob_source *src);
+
+/* ---- writing (registry_write.c); open the handle with opts.push ---- */
+
+/* HEAD /v2/REPO/blobs/DIGEST: *exists 1 (2xx) or 0 (404). */
+clip_err clip_registry_blob_exists(clip_registry *r, const char *digest, int *exists,
+    struct clip_error *err);
+
+/*
+ * Uploads len bytes as blob digest (POST, then one monolithic PUT; the
+ * caller checked the digest, and the registry checks it again).  The
+ * upload URL must stay on the registry's host (CLIP_ERR_PROTOCOL).
+ */
+clip_err clip_registry_put_blob(clip_registry *r, const char *digest, const void *data,
+    size_t len, struct clip_error *err);
+
+/*
+ * PUT /v2/REPO/manifests/REF (a tag or the digest of data) with
+ * Content-Type media_type.  if_match: an ETag the stored manifest must
+ * still have (If-Match), or NULL.  *status is the last HTTP status
+ * (412 when if_match no longer holds); *subject_handled is set when the
+ * registry answered OCI-Subject (it keeps the referrers list itself).
+ */
+clip_err clip_registry_put_manifest(clip_registry *r, const char *ref, const char *media_type,
+    const void *data, size_t len, const char *if_match, long *status, int *subject_handled,
+    struct clip_error *err);
+
+/*
+ * GET /v2/REPO/referrers/DIGEST (the OCI distribution 1.1 referrers API):
+ * an image index of the manifests whose subject is digest.
+ * CLIP_ERR_NOTFOUND when the registry has no such API (a 404).
+ */
+clip_err clip_registry_get_referrers(clip_registry *r, const char *digest,
+    struct clip_fetched_manifest *out, struct clip_error *err);
 
 #endif

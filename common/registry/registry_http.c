@@ -1,4 +1,4 @@
-/* registry_http.c - one GET on a pooled curl handle, with a slicing body. */
+/* registry_http.c - one request on a pooled curl handle, with a slicing body. */
 #include "config.h"
 
 #include <stdio.h>
@@ -139,6 +139,8 @@ on_header(char *line, size_t size, size_t nmemb, void *ud)
 		/* A new response (after a redirect or a 100): forget the last. */
 		q->content_type[0] = '\0';
 		q->www_auth[0] = '\0';
+		q->location[0] = q->etag[0] = '\0';
+		q->oci_subject = 0;
 		q->retry_after_s = 0;
 		q->got_range = 0;
 		q->started = 0;
@@ -155,6 +157,13 @@ on_header(char *line, size_t size, size_t nmemb, void *ud)
 	if (header_value(line, n, "Retry-After", val, sizeof(val))) {
 		long s = strtol(val, NULL, 10);
 		q->retry_after_s = s > 0 ? s : 0;
+		return n;
+	}
+	if (header_value(line, n, "Location", q->location, sizeof(q->location)) ||
+	    header_value(line, n, "ETag", q->etag, sizeof(q->etag)))
+		return n;
+	if (header_value(line, n, "OCI-Subject", val, sizeof(val))) {
+		q->oci_subject = 1;
 		return n;
 	}
 	if (header_value(line, n, "Content-Range", val, sizeof(val))) {
@@ -289,40 +298,28 @@ url_for_msg(const char *url, char *buf, size_t bufsz)
 
 	snprintf(buf, bufsz, "%.*s", (int)(n > 300 ? 300 : n), url);
 }
-
-clip_err
-clip_http_get(struct clip_http *h, struct clip_http_request *q, int *retryable,
-    struct clip_error *err)
+/* Clears the results and private state of q before a new try. */
+static void
+request_reset(struct clip_http_request *q)
 {
-	char errbuf[CURL_ERROR_SIZE], range[64], accept[600], where[320];
-	struct curl_slist *hdrs = NULL, *tmp;
-	struct xfer x;
-	CURL *c;
-	CURLcode cc;
-	clip_err rc = CLIP_OK;
-
-	*retryable = 0;
 	q->status = 0;
 	q->content_type[0] = q->www_auth[0] = q->errbody[0] = '\0';
-	q->effective_url[0] = '\0';
+	q->effective_url[0] = q->location[0] = q->etag[0] = '\0';
+	q->oci_subject = 0;
 	q->errbody_len = 0;
 	q->retry_after_s = 0;
 	q->started = q->in_error = q->got_range = q->done = 0;
 	q->resp_at = 0;
 	q->sink_rc = CLIP_OK;
 	clip_error_clear(&q->sink_err);
+}
 
-	c = acquire(h);
-	if (c == NULL)
-		return clip_error_set(err, CLIP_ERR_NOMEM, "curl_easy_init failed");
-	/* reset keeps live connections and caches, drops old options */
-	curl_easy_reset(c);
-	x.req = q;
-	x.curl = c;
-	x.stall_s = h->low_speed_time_s > 0 ? h->low_speed_time_s : 30;
-	x.last_dlnow = 0;
-	x.last_data = mono_now();
-	errbuf[0] = '\0';
+/* Options that come from the connection settings, the same for every
+ * request: protocols, redirects, timeouts, TLS. */
+static void
+set_transport_opts(struct clip_http *h, CURL *c, const struct clip_http_request *q,
+    char *errbuf)
+{
 	curl_easy_setopt(c, CURLOPT_URL, q->url);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_SHARE, h->share);
@@ -348,6 +345,63 @@ clip_http_get(struct clip_http *h, struct clip_http_request *q, int *retryable,
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, h->tls_verify ? 2L : 0L);
 	if (h->cacert != NULL)
 		curl_easy_setopt(c, CURLOPT_CAINFO, h->cacert);
+}
+
+/* Appends "name: value" to *hdrs; an empty value removes curl's own
+ * header of that name ("name:"). */
+static clip_err
+add_header(struct curl_slist **hdrs, const char *name, const char *value,
+    struct clip_error *err)
+{
+	char line[600];
+	struct curl_slist *tmp;
+
+	snprintf(line, sizeof(line), "%s:%s%s", name, value[0] ? " " : "", value);
+	tmp = curl_slist_append(*hdrs, line);
+	if (tmp == NULL)
+		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
+	*hdrs = tmp;
+	return CLIP_OK;
+}
+
+/* The method, its request body and the headers that go with them. */
+static clip_err
+set_method_opts(CURL *c, const struct clip_http_request *q, struct curl_slist **hdrs,
+    struct clip_error *err)
+{
+	clip_err rc;
+
+	if (q->method == NULL || strcmp(q->method, "GET") == 0)
+		return CLIP_OK;
+	if (strcmp(q->method, "HEAD") == 0) {
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+		return CLIP_OK;
+	}
+	/* POST and PUT: the body from memory; a custom method keeps PUT a PUT */
+	curl_easy_setopt(c, CURLOPT_POST, 1L);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)q->upload_len);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, q->upload != NULL ? q->upload : "");
+	if (strcmp(q->method, "POST") != 0)
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, q->method);
+	/* no 100-continue round trip; no form content type by default */
+	rc = add_header(hdrs, "Expect", "", err);
+	if (rc == CLIP_OK)
+		rc = add_header(hdrs, "Content-Type", q->upload_type != NULL ?
+		    q->upload_type : "application/octet-stream", err);
+	if (rc == CLIP_OK && q->if_match != NULL)
+		rc = add_header(hdrs, "If-Match", q->if_match, err);
+	return rc;
+}
+
+/* Options of this request: credentials, Accept, Range, callbacks.
+ * *hdrs receives the header list the caller frees after the transfer;
+ * range is the caller's buffer for the Range value. */
+static clip_err
+set_request_opts(CURL *c, struct clip_http_request *q, struct xfer *x,
+    struct curl_slist **hdrs, char *range, size_t rangesz, struct clip_error *err)
+{
+	clip_err rc;
+
 	if (q->bearer != NULL) {
 		/* libcurl's own auth: never sent to another host on redirect */
 		curl_easy_setopt(c, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
@@ -357,45 +411,123 @@ clip_http_get(struct clip_http *h, struct clip_http_request *q, int *retryable,
 		curl_easy_setopt(c, CURLOPT_USERNAME, q->username);
 		curl_easy_setopt(c, CURLOPT_PASSWORD, q->password ? q->password : "");
 	}
-	if (q->accept != NULL) {
-		snprintf(accept, sizeof(accept), "Accept: %s", q->accept);
-		tmp = curl_slist_append(hdrs, accept);
-		if (tmp == NULL) {
-			release(h, c);
-			return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
-		}
-		hdrs = tmp;
-		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-	}
+	if (q->accept != NULL && (rc = add_header(hdrs, "Accept", q->accept, err)) != CLIP_OK)
+		return rc;
+	if ((rc = set_method_opts(c, q, hdrs, err)) != CLIP_OK)
+		return rc;
+	if (*hdrs != NULL)
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, *hdrs);
 	if (q->use_range && q->body != NULL) {
 		if (q->body->end == UINT64_MAX)
-			snprintf(range, sizeof(range), "%llu-",
-			    (unsigned long long)q->body->pos);
+			snprintf(range, rangesz, "%llu-", (unsigned long long)q->body->pos);
 		else
-			snprintf(range, sizeof(range), "%llu-%llu",
-			    (unsigned long long)q->body->pos,
+			snprintf(range, rangesz, "%llu-%llu", (unsigned long long)q->body->pos,
 			    (unsigned long long)q->body->end - 1);
 		curl_easy_setopt(c, CURLOPT_RANGE, range);
 	}
 	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
 	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(c, CURLOPT_XFERINFODATA, &x);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
 	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	return CLIP_OK;
+}
+
+/* Status and final URL of the finished transfer into q. */
+static void
+collect_results(CURL *c, struct clip_http_request *q)
+{
+	char *eff = NULL;
+
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &q->status);
+	if (curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff)
+		if (snprintf(q->effective_url, sizeof(q->effective_url), "%s", eff) >=
+		    (int)sizeof(q->effective_url))
+			q->effective_url[0] = '\0';   /* never a cut URL */
+}
+
+/* The clip_err for a transfer curl ended with cc (not CURLE_OK), and
+ * whether another try may help. */
+static clip_err
+transfer_error(CURLcode cc, const char *errbuf, const char *method, const char *where,
+    long stall_s, int *retryable, struct clip_error *err)
+{
+	const char *detail = errbuf[0] ? errbuf : curl_easy_strerror(cc);
+
+	switch (cc) {
+	case CURLE_ABORTED_BY_CALLBACK:   /* only on_progress aborts */
+		*retryable = 1;
+		return clip_error_set(err, CLIP_ERR_TIMEOUT,
+		    "%s %s: timed out: no data for %ld s", method, where, stall_s);
+	case CURLE_OPERATION_TIMEDOUT:
+		*retryable = 1;
+		return clip_error_set(err, CLIP_ERR_TIMEOUT, "%s %s: %s", method, where, detail);
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_GOT_NOTHING:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+	case CURLE_SSL_CONNECT_ERROR:
+		/* OpenSSL's answer to a TLS hello met by plain HTTP: no retry
+		 * will change it. */
+		if (cc == CURLE_SSL_CONNECT_ERROR && strstr(detail, "wrong version number"))
+			return clip_error_set(err, CLIP_ERR_NETWORK, "%s %s: %s (the registry may "
+			    "speak plain HTTP: see --plain-http)", method, where, detail);
+		*retryable = 1;
+		return clip_error_set(err, CLIP_ERR_NETWORK, "%s %s: %s", method, where, detail);
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CERTPROBLEM:
+		return clip_error_set(err, CLIP_ERR_NETWORK,
+		    "%s %s: TLS verification failed (see --cacert / --tls-verify=false): %s",
+		    method, where, detail);
+	case CURLE_TOO_MANY_REDIRECTS:
+	case CURLE_UNSUPPORTED_PROTOCOL:
+		return clip_error_set(err, CLIP_ERR_HTTP, "%s %s: %s", method, where, detail);
+	default:
+		return clip_error_set(err, CLIP_ERR_NETWORK, "%s %s: %s", method, where, detail);
+	}
+}
+
+clip_err
+clip_http_get(struct clip_http *h, struct clip_http_request *q, int *retryable,
+    struct clip_error *err)
+{
+	char errbuf[CURL_ERROR_SIZE], range[64], where[320];
+	struct curl_slist *hdrs = NULL;
+	struct xfer x;
+	CURL *c;
+	CURLcode cc;
+	clip_err rc;
+
+	*retryable = 0;
+	request_reset(q);
+	c = acquire(h);
+	if (c == NULL)
+		return clip_error_set(err, CLIP_ERR_NOMEM, "curl_easy_init failed");
+	/* reset keeps live connections and caches, drops old options */
+	curl_easy_reset(c);
+	x.req = q;
+	x.curl = c;
+	x.stall_s = h->low_speed_time_s > 0 ? h->low_speed_time_s : 30;
+	x.last_dlnow = 0;
+	x.last_data = mono_now();
+	errbuf[0] = '\0';
+	set_transport_opts(h, c, q, errbuf);
+	rc = set_request_opts(c, q, &x, &hdrs, range, sizeof(range), err);
+	if (rc != CLIP_OK) {
+		release(h, c);
+		return rc;
+	}
 
 	cc = curl_easy_perform(c);
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &q->status);
-	{
-		char *eff = NULL;
-		if (curl_easy_getinfo(c, CURLINFO_EFFECTIVE_URL, &eff) == CURLE_OK && eff)
-			if (snprintf(q->effective_url, sizeof(q->effective_url), "%s", eff) >=
-			    (int)sizeof(q->effective_url))
-				q->effective_url[0] = '\0';   /* never a cut URL */
-	}
+	collect_results(c, q);
 	url_for_msg(q->effective_url[0] ? q->effective_url : q->url, where, sizeof(where));
-
 	if (q->sink_rc != CLIP_OK) {
 		rc = q->sink_rc;
 		if (err != NULL) {
@@ -405,51 +537,8 @@ clip_http_get(struct clip_http *h, struct clip_http_request *q, int *retryable,
 	} else if (cc == CURLE_OK || (cc == CURLE_WRITE_ERROR && q->done)) {
 		rc = CLIP_OK;
 	} else {
-		const char *detail = errbuf[0] ? errbuf : curl_easy_strerror(cc);
-		switch (cc) {
-		case CURLE_ABORTED_BY_CALLBACK:   /* only on_progress aborts */
-			*retryable = 1;
-			rc = clip_error_set(err, CLIP_ERR_TIMEOUT,
-			    "GET %s: timed out: no data for %ld s", where, x.stall_s);
-			break;
-		case CURLE_OPERATION_TIMEDOUT:
-			*retryable = 1;
-			rc = clip_error_set(err, CLIP_ERR_TIMEOUT, "GET %s: %s", where, detail);
-			break;
-		case CURLE_COULDNT_RESOLVE_HOST:
-		case CURLE_COULDNT_CONNECT:
-		case CURLE_SEND_ERROR:
-		case CURLE_RECV_ERROR:
-		case CURLE_PARTIAL_FILE:
-		case CURLE_GOT_NOTHING:
-		case CURLE_HTTP2:
-		case CURLE_HTTP2_STREAM:
-		case CURLE_SSL_CONNECT_ERROR:
-			/* OpenSSL's answer to a TLS hello met by plain HTTP:
-			 * no retry will change it. */
-			if (cc == CURLE_SSL_CONNECT_ERROR && strstr(detail, "wrong version number")) {
-				rc = clip_error_set(err, CLIP_ERR_NETWORK, "GET %s: %s (the registry "
-				    "may speak plain HTTP: see --plain-http)", where, detail);
-				break;
-			}
-			*retryable = 1;
-			rc = clip_error_set(err, CLIP_ERR_NETWORK, "GET %s: %s", where, detail);
-			break;
-		case CURLE_PEER_FAILED_VERIFICATION:
-		case CURLE_SSL_CACERT_BADFILE:
-		case CURLE_SSL_CERTPROBLEM:
-			rc = clip_error_set(err, CLIP_ERR_NETWORK,
-			    "GET %s: TLS verification failed (see --cacert / --tls-verify=false): %s",
-			    where, detail);
-			break;
-		case CURLE_TOO_MANY_REDIRECTS:
-		case CURLE_UNSUPPORTED_PROTOCOL:
-			rc = clip_error_set(err, CLIP_ERR_HTTP, "GET %s: %s", where, detail);
-			break;
-		default:
-			rc = clip_error_set(err, CLIP_ERR_NETWORK, "GET %s: %s", where, detail);
-			break;
-		}
+		rc = transfer_error(cc, errbuf, q->method != NULL ? q->method : "GET", where,
+		    x.stall_s, retryable, err);
 	}
 	/* the handle outlives this frame: drop pointers into it */
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL);

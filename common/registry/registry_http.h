@@ -1,6 +1,6 @@
 /*
- * registry_http.h - one HTTP GET on a pooled libcurl handle, for
- * registry.c only (not a public API).
+ * registry_http.h - one HTTP request (GET, HEAD, POST or PUT) on a
+ * pooled libcurl handle, for the registry client only (not a public API).
  *
  * The body of a 2xx response goes to a "body" that knows which absolute
  * blob bytes [pos, end) it still wants: it takes the right slice of a
@@ -52,6 +52,11 @@ struct clip_http_body {
 
 struct clip_http_request {
 	const char *url;
+	const char *method;        /* NULL or "GET", "HEAD", "POST", "PUT" */
+	const void *upload;        /* POST/PUT: the request body (may be NULL) */
+	size_t upload_len;
+	const char *upload_type;   /* its Content-Type, or NULL */
+	const char *if_match;      /* an If-Match value (an ETag), or NULL */
 	const char *accept;        /* or NULL */
 	int use_range;             /* send Range: bytes=pos-[end-1] */
 	long total_timeout_s;      /* 0: none */
@@ -67,6 +72,9 @@ struct clip_http_request {
 	char errbody[CLIP_HTTP_ERRBODY_MAX + 1];
 	size_t errbody_len;
 	char effective_url[4096];   /* empty if it did not fit */
+	char location[4096];       /* the Location header, or "" */
+	char etag[256];            /* the ETag header, or "" */
+	int oci_subject;           /* an OCI-Subject header came back */
 	/* private */
 	int started, in_error, got_range;
 	uint64_t resp_at;
@@ -76,7 +84,7 @@ struct clip_http_request {
 };
 
 /*
- * Performs the request.  Returns CLIP_OK when a response arrived (any
+ * Performs the request (the name is historical: any method above).  Returns CLIP_OK when a response arrived (any
  * status; the caller looks at req->status) and, for 2xx, when the body
  * wanted was delivered or the response ended (body->pos tells how far
  * it got).  Transport failures: CLIP_ERR_NETWORK / CLIP_ERR_TIMEOUT with

@@ -69,7 +69,9 @@
 #   accepts tokens up to 60 s past exp, so -60 makes expiry bite at once).
 #
 # Other knobs: REGISTRY_HTTP2_DISABLED=1 before registry_start turns off
-# HTTP/2 on TLS registries. HARNESS_KEEP=1 keeps the temp dir.
+# HTTP/2 on TLS registries.  REGISTRY_PROXY_REMOTE=URL before
+# registry_start makes the new registry a pull-through cache of URL
+# (distribution's proxy mode); set it for that one call only. HARNESS_KEEP=1 keeps the temp dir.
 
 # The per-registry variables, saved in $REGISTRY_ENV for registry_use.
 _HARNESS_VARS=(REGISTRY REGISTRY_URL REGISTRY_MODE REGISTRY_TLS REGISTRY_AUTH
@@ -270,6 +272,10 @@ _harness_write_config() {
 				echo "  http2:"
 				echo "    disabled: true"
 			fi
+		fi
+		if [ -n "${REGISTRY_PROXY_REMOTE:-}" ]; then
+			echo "proxy:"
+			echo "  remoteurl: $REGISTRY_PROXY_REMOTE"
 		fi
 		case $REGISTRY_AUTH in
 		basic)

@@ -1,0 +1,167 @@
+/* mirrors.c - blob ranges from mirrors, then the origin (mirrors.h). */
+#include "config.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/oci/reference.h"
+#include "common/registry/mirrors.h"
+
+struct host {
+	clip_registry *r;
+	char *label;
+	atomic_long skip_until;      /* CLOCK_MONOTONIC seconds */
+	atomic_ulong served, failed;
+	atomic_ullong bytes;
+};
+
+struct clip_mirror_set {
+	struct host hosts[CLIP_MIRRORS_MAX + 1];
+	size_t n;
+};
+
+static long
+mono_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec;
+}
+
+/* Tries each host in turn; the origin (the last) always. */
+static clip_err
+fetch_from_hosts(void *ctx, const char *digest, uint64_t off, size_t len, void *buf,
+    clip_fetch_progress_fn progress, void *arg, struct clip_error *err)
+{
+	clip_mirror_set *m = ctx;
+	clip_err rc = CLIP_ERR_NETWORK;
+	size_t i;
+
+	for (i = 0; i < m->n; i++) {
+		struct host *h = &m->hosts[i];
+		int origin = i + 1 == m->n;
+
+		if (!origin && atomic_load(&h->skip_until) > mono_seconds())
+			continue;
+		rc = clip_registry_read_range_progress(h->r, digest, off, len, buf, progress, arg,
+		    err);
+		if (rc == CLIP_OK) {
+			atomic_fetch_add(&h->served, 1);
+			atomic_fetch_add(&h->bytes, len);
+			return CLIP_OK;
+		}
+		atomic_fetch_add(&h->failed, 1);
+		if (!origin)
+			atomic_store(&h->skip_until, mono_seconds() + CLIP_MIRROR_SKIP_S);
+	}
+	return rc;
+}
+
+static clip_err
+fetch_plain(void *ctx, const char *digest, uint64_t off, size_t len, void *buf,
+    struct clip_error *err)
+{
+	return fetch_from_hosts(ctx, digest, off, len, buf, NULL, NULL, err);
+}
+
+clip_err
+clip_mirror_set_new(clip_registry *const *hosts, const char *const *labels, size_t n,
+    clip_mirror_set **out, struct clip_blob_source *src, struct clip_error *err)
+{
+	clip_mirror_set *m;
+	size_t i;
+
+	*out = NULL;
+	m = n >= 1 && n <= CLIP_MIRRORS_MAX + 1 ? calloc(1, sizeof(*m)) : NULL;
+	if (m == NULL) {
+		for (i = 0; i < n; i++)
+			clip_registry_close(hosts[i]);
+		return n >= 1 && n <= CLIP_MIRRORS_MAX + 1 ?
+		    clip_error_set(err, CLIP_ERR_NOMEM, "out of memory") :
+		    clip_error_set(err, CLIP_ERR_INVALID, "1 to %d hosts", CLIP_MIRRORS_MAX + 1);
+	}
+	m->n = n;
+	for (i = 0; i < n; i++)
+		m->hosts[i].r = hosts[i];
+	for (i = 0; i < n; i++) {
+		if ((m->hosts[i].label = strdup(labels[i])) == NULL) {
+			clip_mirror_set_free(m);
+			return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
+		}
+	}
+	src->fetch = fetch_plain;
+	src->fetch_progress = fetch_from_hosts;
+	src->ctx = m;
+	*out = m;
+	return CLIP_OK;
+}
+
+void
+clip_mirror_set_free(clip_mirror_set *m)
+{
+	size_t i;
+
+	if (m == NULL)
+		return;
+	for (i = 0; i < m->n; i++) {
+		clip_registry_close(m->hosts[i].r);
+		free(m->hosts[i].label);
+	}
+	free(m);
+}
+
+size_t
+clip_mirror_set_size(const clip_mirror_set *m)
+{
+	return m != NULL ? m->n : 0;
+}
+
+void
+clip_mirror_set_stats(const clip_mirror_set *m, size_t i, struct clip_mirror_host_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->label = "";
+	if (m == NULL || i >= m->n)
+		return;
+	out->label = m->hosts[i].label;
+	out->reads = atomic_load(&m->hosts[i].served);
+	out->failed = atomic_load(&m->hosts[i].failed);
+	out->bytes = atomic_load(&m->hosts[i].bytes);
+}
+
+clip_err
+clip_mirror_parse(const char *mirror, const char *repo, char **host, char **repository,
+    struct clip_error *err)
+{
+	size_t hl = strcspn(mirror, "/");
+	const char *path = mirror[hl] == '/' ? mirror + hl + 1 : "";
+	int n;
+
+	*host = *repository = NULL;
+	if (hl == 0)
+		return clip_error_set(err, CLIP_ERR_INVALID, "--mirror %.100s: no host", mirror);
+	*host = strndup(mirror, hl);
+	n = path[0] ? asprintf(repository, "%s/%s", path, repo) :
+	    asprintf(repository, "%s", repo);
+	if (n < 0)
+		*repository = NULL;
+	if (*host == NULL || *repository == NULL) {
+		free(*host);
+		free(*repository);
+		*host = *repository = NULL;
+		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
+	}
+	if (!clip_ref_repository_valid(*repository)) {
+		clip_error_set(err, CLIP_ERR_INVALID, "--mirror %.100s: bad repository %.100s",
+		    mirror, *repository);
+		free(*host);
+		free(*repository);
+		*host = *repository = NULL;
+		return CLIP_ERR_INVALID;
+	}
+	return CLIP_OK;
+}

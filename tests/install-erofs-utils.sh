@@ -10,7 +10,7 @@
 # Must run as root.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-PREFIX=/opt/erofs
+PREFIX=${EROFS_PREFIX:-/opt/erofs}   # EROFS_PREFIX: elsewhere, for trying the script
 
 have_new_enough() {
 	local v
@@ -42,15 +42,17 @@ uri=$(mirror_uri)
 [ -n "$uri" ] || { echo "install-erofs-utils.sh: no Debian mirror found" >&2; exit 1; }
 
 apt-get update </dev/null
-apt-get install -y --no-install-recommends build-essential autoconf automake \
+apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=300 \
+	build-essential autoconf automake \
 	libtool pkg-config uuid-dev liblz4-dev dpkg-dev </dev/null
 
 work=$(mktemp -d /tmp/erofs-utils.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 chmod 755 "$work"  # apt's _apt user downloads into it
-# A private apt configuration whose only source list is trixie's deb-src:
-# apt-get source reads it, nothing else on the system does.
-mkdir -p "$work/apt/sources.list.d" "$work/apt/lists/partial"
+# A private apt configuration whose only source list is trixie's deb-src,
+# with its own lists and cache: apt-get source reads it, nothing else on
+# the system does, and the system's own lists and caches stay as they are.
+mkdir -p "$work/apt/sources.list.d" "$work/apt/lists/partial" "$work/apt/cache/archives/partial"
 cat >"$work/apt/sources.list.d/trixie-src.sources" <<SRC
 Types: deb-src
 URIs: $uri
@@ -61,7 +63,7 @@ SRC
 : >"$work/apt/sources.list"
 APT_OPTS=(-o "Dir::Etc::SourceList=$work/apt/sources.list"
 	-o "Dir::Etc::SourceParts=$work/apt/sources.list.d"
-	-o "Dir::State::Lists=$work/apt/lists"
+	-o "Dir::State::Lists=$work/apt/lists" -o "Dir::Cache=$work/apt/cache"
 	-o "Debug::NoLocking=1")
 apt-get "${APT_OPTS[@]}" update </dev/null
 (cd "$work" && apt-get "${APT_OPTS[@]}" source --download-only erofs-utils </dev/null)

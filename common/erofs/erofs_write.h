@@ -54,7 +54,8 @@ struct clip_erofs_info {
 /*
  * Writes the image of idx to out_fd from its current position (the
  * caller opens, syncs and renames; a pipe is fine).  opts may be NULL.
- * On success fills *info if it is not NULL.  Errors:
+ * On success fills *info if it is not NULL (zeroed on an error); idx
+ * is only read, and may be used by other threads meanwhile.  Errors:
  *   CLIP_ERR_UNSUPPORTED an entry EROFS cannot hold: an xattr outside
  *                        the user., trusted., security. namespaces and
  *                        system.posix_acl_{access,default}, a device
@@ -66,9 +67,10 @@ struct clip_erofs_info {
  *                        past its layer's end, a bad layer number);
  *   CLIP_ERR_INVALID     bad options;
  *   CLIP_ERR_NOMEM, CLIP_ERR_IO.
- * Nothing is half-written on an error before the first byte; after it,
- * the caller discards the output.  Memory and time are linear in the
- * index's entries (plus the image itself, built in memory).
+ * The image is built in memory and written in one go at the end, so on
+ * any error but a failed write (CLIP_ERR_IO) nothing has been written;
+ * after a failed write the caller discards the output.  Memory and time
+ * are linear in the index's entries (the image itself included).
  */
 clip_err clip_erofs_write(const clip_index *idx, int out_fd,
     const struct clip_erofs_opts *opts, struct clip_erofs_info *info,

@@ -18,22 +18,27 @@ import sys
 MS_RDONLY = 1
 
 
-def main():
-    if len(sys.argv) < 3:
-        sys.stderr.write(__doc__)
-        return 2
-    image, target = sys.argv[1], sys.argv[2]
-    data = ",".join("device=" + os.path.abspath(d) for d in sys.argv[3:])
-    if any("," in d for d in sys.argv[3:]):
-        sys.stderr.write("erofs_mount.py: a device path holds a comma\n")
-        return 2
+def mount(image, target, devices):
+    """mount(2) of image on target with devices; raises OSError."""
+    if any("," in d for d in devices):
+        raise OSError(22, "a device path holds a comma")
+    data = ",".join("device=" + os.path.abspath(d) for d in devices)
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
     rc = libc.mount(os.path.abspath(image).encode(), target.encode(), b"erofs",
                     ctypes.c_ulong(MS_RDONLY), data.encode() if data else None)
     if rc != 0:
         e = ctypes.get_errno()
-        sys.stderr.write("erofs_mount.py: mount %s on %s: %s\n"
-                         % (image, target, os.strerror(e)))
+        raise OSError(e, "mount %s on %s: %s" % (image, target, os.strerror(e)))
+
+
+def main():
+    if len(sys.argv) < 3:
+        sys.stderr.write(__doc__)
+        return 2
+    try:
+        mount(sys.argv[1], sys.argv[2], sys.argv[3:])
+    except OSError as e:
+        sys.stderr.write("erofs_mount.py: %s\n" % e.strerror)
         return 1
     return 0
 

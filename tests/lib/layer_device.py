@@ -42,8 +42,8 @@ def chunks(path):
         yield d.flush()
 
 
-def main():
-    blob, size, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+def write_device(blob, size, out):
+    """Writes the device file; None on success, else what is wrong."""
     n = 0
     with open(out, "wb") as f:
         for b in chunks(blob):
@@ -53,10 +53,16 @@ def main():
                 f.write(b)
             n += len(b)
         if n > size or size - n >= 512:
-            sys.stderr.write("layer_device.py: %s is %d bytes, device size %d\n"
-                             % (blob, n, size))
-            return 1
+            return "%s is %d bytes, device size %d" % (blob, n, size)
         f.truncate(size)
+    return None
+
+
+def main():
+    why = write_device(sys.argv[1], int(sys.argv[2]), sys.argv[3])
+    if why:
+        sys.stderr.write("layer_device.py: %s\n" % why)
+        return 1
     return 0
 
 

@@ -3,6 +3,7 @@
 
 Usage: merge_fuzz.py --clipfs PATH --work DIR [--seed N] [--cases N]
                      [--seconds S] [--keep]
+                     [--erofs CLIP2EROFS --erofs-bin DIR [--mount-every N]]
 
 Case i uses seed N + i (N: --seed, else taken from the clock and printed),
 so "--seed N+i --cases 1" replays one case.  Each case is 2 to 4 layers
@@ -21,6 +22,10 @@ Then:
     itself during the unpack (newer than its start): a directory no layer
     names (the index has 0) and one a whiteout emptied (umoci restores
     only the entry's parent).
+With --erofs (tests/erofs.test), each case umoci unpacks is also written
+as an EROFS image (tests/clip2erofs), checked by DIR/fsck.erofs with the
+layers as devices, and every Nth of those (default 5, from the first)
+mounted and its tree compared with umoci's rootfs the same way.
 Stops after --cases cases or --seconds seconds, whichever comes first.  A
 failing case prints its seed, the layers (as a layer_stack.py spec), the
 difference, and keeps its files under DIR; exit status 1.
@@ -37,6 +42,8 @@ import time
 
 sys.dont_write_bytecode = True   # no __pycache__ in the source tree (make dist)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import erofs_mount  # noqa: E402
+import layer_device  # noqa: E402
 import layer_stack  # noqa: E402
 import rootfs_listing  # noqa: E402
 
@@ -133,11 +140,9 @@ def run(cmd):
     return p.returncode, p.stdout, p.stderr
 
 
-def listings(rootfs, ls_out, since):
-    """Both trees as rootfs_listing text, directory mtimes made during the
-    unpack (>= since) left out of the comparison."""
-    want = rootfs_listing.walk_fs(rootfs)
-    got = rootfs_listing.parse_clip(ls_out.decode("latin-1").splitlines())
+def masked_texts(want, got, since):
+    """Both entry lists as rootfs_listing text, the mtimes of directories
+    umoci made or changed during the unpack (>= since) left out."""
     masked = {e.path for e in want if e.type == "d" and e.mtime[0] >= since}
     texts = []
     for entries in (want, got):
@@ -148,6 +153,69 @@ def listings(rootfs, ls_out, since):
         rootfs_listing.emit(entries, out)
         texts.append(out.getvalue())
     return texts
+
+
+def listings(rootfs, ls_out, since):
+    """umoci's tree and clipfs ls -Rix's, as masked_texts()."""
+    return masked_texts(rootfs_listing.walk_fs(rootfs),
+                        rootfs_listing.parse_clip(ls_out.decode("latin-1").splitlines()),
+                        since)
+
+
+def compare_trees(want_top, got_top, since):
+    """None if the trees list the same (masked_texts()), else a diff."""
+    want, got = masked_texts(rootfs_listing.walk_fs(want_top),
+                             rootfs_listing.walk_fs(got_top), since)
+    if want == got:
+        return None
+    return "".join(list(difflib.unified_diff(want.splitlines(True),
+                                             got.splitlines(True)))[2:42])
+
+
+def erofs_devices(d, info):
+    """The device files clip2erofs's output asks for; (paths, error)."""
+    devs = []
+    for line in info.decode().splitlines():
+        if not line.startswith("device "):
+            continue
+        _, k, size, digest = line.split()
+        blob = os.path.join(d, "layout", "blobs", *digest.split(":", 1))
+        dev = os.path.join(d, "dev" + k)
+        why = layer_device.write_device(blob, int(size), dev)
+        if why:
+            return devs, why
+        devs.append(dev)
+    return devs, None
+
+
+def erofs_case(args, d, idx, since):
+    """None if the EROFS image of the case is right, else what is wrong."""
+    img = os.path.join(d, "image.erofs")
+    rc, info, err = run([args.erofs, idx, img])
+    if rc != 0:
+        return "clip2erofs exits %d: %s" % (rc, err.decode(errors="replace"))
+    devs, why = erofs_devices(d, info)
+    if why:
+        return why
+    rc, out, err = run([os.path.join(args.erofs_bin, "fsck.erofs")] +
+                       ["--device=" + x for x in devs] + [img])
+    if rc != 0:
+        return "fsck.erofs exits %d: %s" % (rc, (out + err).decode(errors="replace"))
+    args.erofs_checked += 1
+    if (args.erofs_checked - 1) % args.mount_every != 0:
+        return None
+    args.erofs_mounted += 1
+    mnt = os.path.join(d, "mnt")
+    os.makedirs(mnt, exist_ok=True)
+    try:
+        erofs_mount.mount(img, mnt, devs)
+    except OSError as e:
+        return "mount of the EROFS image: %s" % e.strerror
+    try:
+        diff = compare_trees(os.path.join(d, "bundle", "rootfs"), mnt, since)
+    finally:
+        subprocess.run(["umount", mnt], check=False)
+    return diff and "EROFS mount and umoci differ (- umoci, + EROFS):\n" + diff
 
 
 def one_case(args, seed):
@@ -179,6 +247,8 @@ def one_case(args, seed):
             if want != got:
                 why = "listings differ (- umoci, + clipfs):\n" + "".join(list(
                     difflib.unified_diff(want.splitlines(True), got.splitlines(True)))[2:42])
+    if why is None and urc == 0 and args.erofs:
+        why = erofs_case(args, d, idx, since)
     if why is None:
         if not args.keep:
             shutil.rmtree(d)
@@ -195,7 +265,11 @@ def main():
     ap.add_argument("--cases", type=int, default=300)
     ap.add_argument("--seconds", type=float, default=45)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--erofs", help="tests/clip2erofs: check EROFS images too")
+    ap.add_argument("--erofs-bin", default="/opt/erofs/bin")
+    ap.add_argument("--mount-every", type=int, default=5)
     args = ap.parse_args()
+    args.erofs_checked = args.erofs_mounted = 0
     if args.seed is None:
         args.seed = int(time.time() * 1000) % 1000000007
     os.umask(0o022)   # umoci makes implicit directories 0777 & ~umask
@@ -214,6 +288,9 @@ def main():
     print("merge_fuzz: %d cases (seeds %d..%d), %d refused by umoci (and by clipfs), "
           "%d failed, %.1f s" % (n, args.seed, args.seed + n - 1, refused, failed,
                                  time.monotonic() - t0))
+    if args.erofs:
+        print("merge_fuzz: %d EROFS images passed fsck.erofs, %d of them mounted and "
+              "compared" % (args.erofs_checked, args.erofs_mounted))
     return 1 if failed else 0
 
 

@@ -302,7 +302,9 @@ attach_thread(void *arg)
 		mr->mounted = 0;
 		return NULL;
 	}
-	mr->mounted = 0;   /* detached: it ends with the tree */
+	/* The layer mount is detached and ends with the tree; mounted stays
+	 * set so that fuse_session_unmount frees what fuse_session_mount
+	 * kept (it finds the connection gone and unmounts nothing). */
 	mr->tree_mounted = 1;
 	used = strlen(mr->fs.mode_why);
 	snprintf(mr->fs.mode_why + used, sizeof(mr->fs.mode_why) - used, "; the image %s",

@@ -104,7 +104,8 @@ mount_check(const struct mount_opts *m, struct mount_run *mr)
 {
 	int rc;
 
-	if ((rc = clipfs_index_open(m->index_path, &mr->idx)) != EXIT_OK)
+	/* mount REF opened and checked it already (mount_ref_fetch). */
+	if (mr->idx == NULL && (rc = clipfs_index_open(m->index_path, &mr->idx)) != EXIT_OK)
 		return rc;
 	if (check_mountpoint(m->mountpoint) != 0)
 		return EXIT_MOUNT;
@@ -379,6 +380,8 @@ run_mount(struct mount_opts *m)
 	mr.report_fd = -1;
 	mr.args = (struct fuse_args)FUSE_ARGS_INIT(0, NULL);
 	mr.fs.start_time = fs_now();
+	mr.idx = m->fetched;   /* mount REF: already open; end_mount closes it */
+	m->fetched = NULL;
 	rc = mount_check(m, &mr);
 	if (rc == EXIT_OK)
 		rc = mount_session(m, &mr);

@@ -86,6 +86,8 @@ mount_opts_free(struct mount_opts *m)
 	}
 	free(m->fetched_index);
 	m->fetched_index = NULL;
+	clip_index_close(m->fetched);
+	m->fetched = NULL;
 }
 
 /* Adds tok to the options handed to FUSE. */

@@ -42,6 +42,7 @@ struct mount_opts {
 	struct opt_list mirrors;    /* --mirror HOST[/PATH], in order */
 	const char *platform;       /* mount REF: os/arch[/variant]; NULL: this machine */
 	char *fetched_index;        /* mount REF: the cached index (mount_ref_fetch) */
+	clip_index *fetched;        /* ... opened and checked once; the mount takes it */
 };
 
 /* The defaults. */

@@ -24,9 +24,11 @@ mount_arg_is_reference(const char *arg)
 	return !(n >= 5 && strcmp(arg + n - 5, ".clip") == 0);
 }
 
-/* Whether path is a good index of the image manifest digest. */
+/* Whether path is a good index of the image manifest digest; if so,
+ * *out is it, open (the mount uses it without opening it again). */
 static int
-index_describes(const char *path, const char *digest, struct clip_error *err)
+index_describes(const char *path, const char *digest, clip_index **out,
+    struct clip_error *err)
 {
 	struct clip_index_image im;
 	clip_index *idx = NULL;
@@ -37,10 +39,13 @@ index_describes(const char *path, const char *digest, struct clip_error *err)
 	clip_index_image(idx, &im);
 	ok = im.manifest_digest.len == strlen(digest) &&
 	    memcmp(im.manifest_digest.ptr, digest, im.manifest_digest.len) == 0;
-	if (!ok)
+	if (!ok) {
 		clip_error_set(err, CLIP_ERR_CHECKSUM, "the published index describes %.*s, not %s",
 		    (int)im.manifest_digest.len, im.manifest_digest.ptr, digest);
-	clip_index_close(idx);
+		clip_index_close(idx);
+		idx = NULL;
+	}
+	*out = idx;
 	return ok;
 }
 
@@ -56,7 +61,7 @@ write_sink(void *ctx, const void *buf, size_t len)
  * keeps it only if it is an index of manifest. */
 static clip_err
 download_index(clip_registry *r, const char *digest, uint64_t size, const char *manifest,
-    const char *path, struct clip_error *err)
+    const char *path, clip_index **out, struct clip_error *err)
 {
 	char *tmp = NULL;
 	FILE *f = NULL;
@@ -79,10 +84,13 @@ download_index(clip_registry *r, const char *digest, uint64_t size, const char *
 			rc = clip_error_set(err, CLIP_ERR_IO, "%s: %s", tmp, strerror(errno));
 	}
 	fclose(f);
-	if (rc == CLIP_OK && !index_describes(tmp, manifest, err))
+	if (rc == CLIP_OK && !index_describes(tmp, manifest, out, err))
 		rc = err != NULL && err->code != CLIP_OK ? err->code : CLIP_ERR_FORMAT;
-	if (rc == CLIP_OK && rename(tmp, path) != 0)
+	if (rc == CLIP_OK && rename(tmp, path) != 0) {
 		rc = clip_error_set(err, CLIP_ERR_IO, "%s: %s", path, strerror(errno));
+		clip_index_close(*out);
+		*out = NULL;
+	}
 out:
 	if (rc != CLIP_OK && fd >= 0)
 		unlink(tmp);
@@ -127,7 +135,8 @@ resolve_manifest(clip_registry *r, const struct clip_reference *ref, const char 
 	return rc;
 }
 
-/* Resolves, finds and fetches; *path is the cached index.  A clip_err. */
+/* Resolves, finds and fetches; *path is the cached index, m->fetched it
+ * open.  A clip_err. */
 static clip_err
 fetch_for(struct mount_opts *m, const struct clip_reference *ref, clip_registry *r,
     char **path, int *none, struct clip_error *err)
@@ -141,7 +150,7 @@ fetch_for(struct mount_opts *m, const struct clip_reference *ref, clip_registry 
 		return rc;
 	if ((*path = cache_path(m->cache_dir, manifest)) == NULL)
 		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
-	if (access(*path, F_OK) == 0 && index_describes(*path, manifest, err))
+	if (access(*path, F_OK) == 0 && index_describes(*path, manifest, &m->fetched, err))
 		return CLIP_OK;   /* fetched before */
 	rc = clip_index_find(r, manifest, blob, &size, err);
 	*none = rc == CLIP_ERR_NOTFOUND;
@@ -150,7 +159,7 @@ fetch_for(struct mount_opts *m, const struct clip_reference *ref, clip_registry 
 		    "%s/%s@%s; make one with: clipfs index %s -o IMAGE.clip --push", ref->registry,
 		    ref->repository, manifest, m->index_path);
 	if (rc == CLIP_OK)
-		rc = download_index(r, blob, size, manifest, *path, err);
+		rc = download_index(r, blob, size, manifest, *path, &m->fetched, err);
 	return rc;
 }
 

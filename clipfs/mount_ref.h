@@ -19,8 +19,9 @@ int mount_arg_is_reference(const char *arg);
  * Resolves m->index_path as a reference (platform: m->platform or this
  * machine, as clipfs index chooses), finds the index published for that
  * manifest, downloads it into CACHE_DIR/indexes/ (checked, atomic; kept
- * and reused while its manifest digest is the one resolved) and points
- * m->index_path at it.  An exit status, with the reason on stderr:
+ * and reused while its manifest digest is the one resolved), points
+ * m->index_path at it and leaves it open in m->fetched (checked once, not
+ * again by the mount).  An exit status, with the reason on stderr:
  * EXIT_NO_INDEX when none is published.
  */
 int mount_ref_fetch(struct mount_opts *m);

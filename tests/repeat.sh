@@ -10,6 +10,10 @@
 # run under load).  Run from the top of the build tree, after make.  The
 # log of every failing run is kept in repeat-logs/; the last line is
 # "N runs, N failed", and the exit status is 1 if any run failed.
+#
+# A long run can be watched and paused: every finished run adds a line
+# (PASS, FAIL or SKIP) to repeat-logs/progress, and while the file
+# repeat-logs/PAUSE exists no new run starts (the ones under way finish).
 set -u
 jobs=1
 if [ "${1:-}" = -j ]; then
@@ -41,13 +45,17 @@ one_copy() {
 	shift
 	for i in $(seq 1 "$n"); do
 		for t in "$@"; do
+			while [ -e "$logs/PAUSE" ]; do sleep 5; done
 			log=$logs/$(basename "$t").$copy.$i.log
 			if "./$t" >"$log" 2>&1; then
 				rm -f "$log"
+				echo "PASS: $t (copy $copy, run $i)" >>"$logs/progress"
 			elif [ $? -eq 77 ]; then
-				rm -f "$log"   # skipped
+				rm -f "$log"
+				echo "SKIP: $t (copy $copy, run $i)" >>"$logs/progress"
 			else
-				echo "FAIL: $t (copy $copy, run $i): $log"
+				echo "FAIL: $t (copy $copy, run $i): $log" |
+					tee -a "$logs/progress"
 			fi
 		done
 	done

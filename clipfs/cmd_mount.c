@@ -94,6 +94,7 @@ struct mount_run {
 	int report_fd;              /* the waiting parent's pipe (EROFS mode), or -1 */
 	int signalled;              /* the loop ended on SIGTERM, SIGINT or SIGHUP */
 	int tree_mounted;           /* the EROFS tree is at the mountpoint */
+	int erofs_refused;          /* --mode auto: the kernel refused the tree */
 };
 
 /* Everything that can fail on the user's input, before anything is
@@ -283,6 +284,7 @@ report_to_parent(struct mount_run *mr, int status)
 struct attach_job {
 	struct mount_run *mr;
 	const char *mountpoint;
+	int fallback;               /* --mode auto: a refusal means the FUSE tree */
 };
 
 /* EROFS mode, beside the FUSE loop: mounts the tree (the kernel opens the
@@ -296,6 +298,16 @@ attach_thread(void *arg)
 	size_t used;
 
 	if (erofs_mount_attach(&mr->em, job->mountpoint, msg, sizeof(msg)) != 0) {
+		if (job->fallback) {
+			/* The FUSE tree takes over once the layer loop ends. */
+			log_warn("the kernel refused the EROFS tree: %s; serving the FUSE tree",
+			    msg);
+			snprintf(mr->fs.mode_why, sizeof(mr->fs.mode_why), "auto: the kernel "
+			    "refused the EROFS tree (%.180s)", msg);
+			mr->erofs_refused = 1;
+			erofs_mount_release_layers(&mr->em);
+			return NULL;
+		}
 		log_error("cannot mount the EROFS tree: %s (--mode fuse serves the tree without "
 		    "it)", msg);
 		report_to_parent(mr, EXIT_MOUNT);
@@ -318,6 +330,22 @@ attach_thread(void *arg)
 	return NULL;
 }
 
+/* Ends the FUSE session (its mount too, if it is still there). */
+static void
+session_end(struct mount_run *mr)
+{
+	if (mr->se != NULL) {
+		if (mr->mounted)
+			fuse_session_unmount(mr->se);
+		fuse_remove_signal_handlers(mr->se);
+		fuse_session_destroy(mr->se);
+		mr->se = NULL;
+	}
+	mr->mounted = 0;
+	fuse_opt_free_args(&mr->args);
+	mr->args = (struct fuse_args)FUSE_ARGS_INIT(0, NULL);
+}
+
 static void
 end_mount(struct mount_run *mr, const struct mount_opts *m)
 {
@@ -326,18 +354,12 @@ end_mount(struct mount_run *mr, const struct mount_opts *m)
 	/* Asked to stop: the tree goes too, as a FUSE tree does. */
 	if (mr->tree_mounted && mr->signalled)
 		umount2(m->mountpoint, MNT_DETACH);
-	if (mr->se != NULL) {
-		if (mr->mounted)
-			fuse_session_unmount(mr->se);
-		fuse_remove_signal_handlers(mr->se);
-		fuse_session_destroy(mr->se);
-	}
+	session_end(mr);
 	erofs_mount_cleanup(&mr->em);
 	fs_trace_close(mr->fs.trace);
 	clip_reader_free(mr->fs.reader);
 	mount_source_close(&mr->ds);
 	clip_index_close(mr->idx);
-	fuse_opt_free_args(&mr->args);
 }
 
 /* Into the daemon, FUSE mode: the mount is ready before the parent goes. */
@@ -351,11 +373,27 @@ daemonize_fuse(const struct mount_opts *m)
 	return EXIT_OK;
 }
 
+/* --mode auto, after the kernel refused the EROFS tree: the same reader
+ * serves the FUSE tree at the mountpoint instead.  An exit status. */
+static int
+serve_fuse_instead(const struct mount_opts *m, struct mount_run *mr)
+{
+	int rc;
+
+	session_end(mr);
+	erofs_mount_cleanup(&mr->em);
+	mr->mode = MOUNT_MODE_FUSE;
+	mr->fs.mode = "fuse";
+	rc = mount_session(m, mr);
+	report_to_parent(mr, rc);
+	return rc == EXIT_OK ? serve(mr) : rc;
+}
+
 /* In the daemon: serve, with the EROFS tree mounted beside the loop. */
 static int
 serve_mode(const struct mount_opts *m, struct mount_run *mr)
 {
-	struct attach_job job = { mr, m->mountpoint };
+	struct attach_job job = { mr, m->mountpoint, strcmp(m->mode, "auto") == 0 };
 	pthread_t tid;
 	int rc;
 
@@ -367,6 +405,8 @@ serve_mode(const struct mount_opts *m, struct mount_run *mr)
 	}
 	rc = serve(mr);
 	pthread_join(tid, NULL);
+	if (rc == EXIT_OK && mr->erofs_refused && !mr->signalled)
+		rc = serve_fuse_instead(m, mr);
 	return rc;
 }
 

@@ -43,32 +43,49 @@ kernel_at_least(int major, int minor, char *release, size_t len)
 	return ma > major || (ma == major && mi >= minor);
 }
 
+/* Whether this kernel knows EROFS at all: fsopen fails with ENODEV
+ * without it (ENOSYS before the new mount API; EPERM under a filter). */
+static int
+kernel_has_erofs(char *why, size_t len)
+{
+	int fd = fsopen("erofs", FSOPEN_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(why, len, "the kernel offers no EROFS: fsopen(erofs): %s", strerror(errno));
+		return 0;
+	}
+	close(fd);
+	return 1;
+}
+
 int
 mount_mode_choose(const char *asked, enum mount_mode *out, char *why, size_t len)
 {
 	char release[128] = "";
 	int kernel_ok = kernel_at_least(EROFS_FILE_BACKED_MAJOR, EROFS_FILE_BACKED_MINOR,
 	    release, sizeof(release));
-	int root = geteuid() == 0;
+	int erofs_asked = strcmp(asked, "erofs") == 0;
 
 	if (strcmp(asked, "fuse") == 0) {
 		*out = MOUNT_MODE_FUSE;
 		snprintf(why, len, "asked for (--mode fuse)");
 		return 0;
 	}
-	if (strcmp(asked, "erofs") != 0 && strcmp(asked, "auto") != 0) {
+	if (!erofs_asked && strcmp(asked, "auto") != 0) {
 		fprintf(stderr, "clipfs mount: --mode %s: not auto, erofs or fuse\n", asked);
 		return -1;
 	}
-	if (root && kernel_ok) {
+	if (geteuid() != 0)
+		snprintf(why, len, "not root: the kernel mounts EROFS for root only");
+	else if (!kernel_ok)
+		snprintf(why, len, "the kernel is older than 6.12: no file-backed EROFS");
+	if (geteuid() == 0 && kernel_ok && kernel_has_erofs(why, len)) {
 		*out = MOUNT_MODE_EROFS;
 		snprintf(why, len, "%s: file-backed EROFS (kernel %s, root)",
-		    strcmp(asked, "erofs") == 0 ? "asked for" : "auto", release);
+		    erofs_asked ? "asked for" : "auto", release);
 		return 0;
 	}
-	snprintf(why, len, "%s", !root ? "not root: the kernel mounts EROFS for root only" :
-	    "the kernel is older than 6.12: no file-backed EROFS");
-	if (strcmp(asked, "erofs") == 0) {
+	if (erofs_asked) {
 		fprintf(stderr, "clipfs mount: --mode erofs: %s (kernel %s)\n", why, release);
 		return -1;
 	}

@@ -70,7 +70,7 @@ mount_opts_init(struct mount_opts *m)
 	clip_reader_opts_init(&m->reader);
 	registry_cli_opts_init(&m->registry);
 	m->cache_dir = MOUNT_DEFAULT_CACHE_DIR;
-	m->mode = "fuse";
+	m->mode = "auto";
 	m->timeout_s = DEFAULT_TIMEOUT_S;
 	m->log_level = -1;
 }

@@ -6,8 +6,9 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 # Build: compiler, autotools, the five libraries. Test: a real registry
 # (docker-registry), image tools (umoci, skopeo), htpasswd (apache2-utils),
-# openssl + python3 (token server, certs), curl, jq, attr, acl (setfacl,
-# for the POSIX ACL test), fuse3; runc and
+# openssl + python3 (token server, certs), python3-seccomp (a kernel
+# without EROFS, stood in for by a seccomp filter), curl, jq, attr, acl
+# (setfacl, for the POSIX ACL test), fuse3; runc and
 # busybox-static for the containers-from-the-mount test; clang and its
 # runtime for the fuzzers (libFuzzer); valgrind for the unit tests; libisal-dev, the optional fast
 # inflater (README, "Optional: ISA-L").
@@ -15,7 +16,7 @@ PACKAGES=(
 	build-essential autoconf automake pkg-config
 	libfuse3-dev fuse3 libcurl4-openssl-dev zlib1g-dev libssl-dev
 	libjansson-dev uthash-dev
-	docker-registry umoci skopeo apache2-utils openssl python3 curl jq attr acl
+	docker-registry umoci skopeo apache2-utils openssl python3 python3-seccomp curl jq attr acl
 	ca-certificates runc busybox-static clang libclang-rt-14-dev valgrind
 	libisal-dev
 )

@@ -27,13 +27,34 @@
 #   mnt_no_log_errors LOG      fail if LOG has "error:" or "warning:" lines
 #
 # Needs $CLIPFS (the clipfs binary; make check exports it).
-# CLIPFS_MOUNT_MODE=erofs|fuse|auto: mnt_mount and mnt_mount_fg pass
-# --mode with it (unset: clipfs mount's default).
+# CLIPFS_MOUNT_MODE=erofs|fuse: mnt_mount and mnt_mount_fg pass --mode
+# with it.  Unset, it becomes what clipfs mount's default (--mode auto)
+# picks here: erofs as root on Linux 6.12 or later, else fuse; checks that
+# differ by mode read it.  run-all.sh's distcheck pass sets it to fuse, so
+# that every mount test runs in both modes.
 
 : "${CLIPFS:=${top_builddir:-$top_srcdir}/clipfs/clipfs}"
+
+# The mode --mode auto takes on this machine (mount_erofs.c).
+mnt_auto_mode() {
+	local release major minor
+	release=$(uname -r)
+	major=${release%%.*}
+	minor=${release#*.}
+	minor=${minor%%[!0-9]*}
+	if [ "$(id -u)" -eq 0 ] && { [ "$major" -gt 6 ] ||
+		{ [ "$major" -eq 6 ] && [ "$minor" -ge 12 ]; }; }; then
+		echo erofs
+	else
+		echo fuse
+	fi
+}
+: "${CLIPFS_MOUNT_MODE:=$(mnt_auto_mode)}"
+export CLIPFS_MOUNT_MODE
 _MNT_MOUNTS=()     # mountpoints to take down in the trap
 _MNT_PIDS=()       # foreground daemons we started
 _MNT_CLEANUP_FILES=()   # files outside $HARNESS_TMP to remove (e.g. /sbin/mount.clipfs)
+declare -gA _MNT_FG_LOGS   # a foreground daemon's PID -> its log
 
 mount_require() {
 	harness_require docker-registry umoci skopeo curl openssl python3 jq \
@@ -87,6 +108,7 @@ mnt_mount_fg() {
 	"$CLIPFS" mount -f ${CLIPFS_MOUNT_MODE:+--mode "$CLIPFS_MOUNT_MODE"} "$@" 2>"$log" &
 	MNT_FG_PID=$!
 	_MNT_PIDS+=("$MNT_FG_PID")
+	_MNT_FG_LOGS[$MNT_FG_PID]=$log
 	# Bounded: 10 s, and not a moment longer than the daemon lives.
 	for _ in $(seq 1 200); do
 		mountpoint -q "$mnt" && return 0
@@ -116,7 +138,11 @@ mnt_umount_fg() {
 		harness_fail "the daemon $pid still runs 10 s after its mount $mnt went away"
 	wait "$pid"
 	rc=$?
-	[ "$rc" -eq 0 ] || harness_fail "the daemon $pid of $mnt exited with status $rc"
+	if [ "$rc" -ne 0 ]; then
+		# The log goes with the test's directory: show why first.
+		[ -n "${_MNT_FG_LOGS[$pid]:-}" ] && tail -n 40 "${_MNT_FG_LOGS[$pid]}" >&2
+		harness_fail "the daemon $pid of $mnt exited with status $rc"
+	fi
 }
 
 # mnt_stat MOUNTPOINT JQ: a value from clipfs stats --json, once the

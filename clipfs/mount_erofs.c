@@ -22,12 +22,16 @@
 
 #include "clipfs/cli.h"
 #include "clipfs/fs.h"
+#include "clipfs/loop_dev.h"
 #include "clipfs/mount_erofs.h"
 #include "common/erofs/erofs_write.h"
 
 /* File-backed EROFS (a regular file as the image and as its devices). */
 #define EROFS_FILE_BACKED_MAJOR 6
 #define EROFS_FILE_BACKED_MINOR 12
+/* Blocks smaller than a page (the image's are 512 bytes, as tar's). */
+#define EROFS_SMALL_BLOCKS_MAJOR 6
+#define EROFS_SMALL_BLOCKS_MINOR 4
 
 static int
 kernel_at_least(int major, int minor, char *release, size_t len)
@@ -58,13 +62,38 @@ kernel_has_erofs(char *why, size_t len)
 	return 1;
 }
 
+enum erofs_backing
+erofs_backing_choose(char *why, size_t len)
+{
+	const char *asked = getenv("CLIPFS_EROFS_BACKING");
+	char release[128] = "";
+	int file_ok = kernel_at_least(EROFS_FILE_BACKED_MAJOR, EROFS_FILE_BACKED_MINOR,
+	    release, sizeof(release));
+
+	if (asked != NULL && strcmp(asked, "file") == 0)
+		return EROFS_BACKING_FILE;
+	if (asked != NULL && strcmp(asked, "loop") == 0)
+		return EROFS_BACKING_LOOP;
+	if (file_ok)
+		return EROFS_BACKING_FILE;
+	if (!kernel_at_least(EROFS_SMALL_BLOCKS_MAJOR, EROFS_SMALL_BLOCKS_MINOR, release,
+	    sizeof(release)))
+		snprintf(why, len, "the kernel (%s) is older than 6.4: its EROFS cannot read "
+		    "512-byte blocks", release);
+	else if (loop_available())
+		return EROFS_BACKING_LOOP;
+	else
+		snprintf(why, len, "the kernel (%s) is older than 6.12, so no file-backed EROFS, "
+		    "and loop devices cannot be set up (/dev/loop-control)", release);
+	return EROFS_BACKING_NONE;
+}
+
 int
 mount_mode_choose(const char *asked, enum mount_mode *out, char *why, size_t len)
 {
 	char release[128] = "";
-	int kernel_ok = kernel_at_least(EROFS_FILE_BACKED_MAJOR, EROFS_FILE_BACKED_MINOR,
-	    release, sizeof(release));
 	int erofs_asked = strcmp(asked, "erofs") == 0;
+	enum erofs_backing backing = EROFS_BACKING_NONE;
 
 	if (strcmp(asked, "fuse") == 0) {
 		*out = MOUNT_MODE_FUSE;
@@ -75,14 +104,16 @@ mount_mode_choose(const char *asked, enum mount_mode *out, char *why, size_t len
 		fprintf(stderr, "clipfs mount: --mode %s: not auto, erofs or fuse\n", asked);
 		return -1;
 	}
+	kernel_at_least(0, 0, release, sizeof(release));
 	if (geteuid() != 0)
 		snprintf(why, len, "not root: the kernel mounts EROFS for root only");
-	else if (!kernel_ok)
-		snprintf(why, len, "the kernel is older than 6.12: no file-backed EROFS");
-	if (geteuid() == 0 && kernel_ok && kernel_has_erofs(why, len)) {
+	else if (kernel_has_erofs(why, len))
+		backing = erofs_backing_choose(why, len);
+	if (backing != EROFS_BACKING_NONE) {
 		*out = MOUNT_MODE_EROFS;
-		snprintf(why, len, "%s: file-backed EROFS (kernel %s, root)",
-		    erofs_asked ? "asked for" : "auto", release);
+		snprintf(why, len, "%s: %s (kernel %s, root)", erofs_asked ? "asked for" : "auto",
+		    backing == EROFS_BACKING_FILE ? "file-backed EROFS" : "EROFS on loop devices",
+		    release);
 		return 0;
 	}
 	if (erofs_asked) {
@@ -149,8 +180,11 @@ erofs_mount_prepare(const clip_index *idx, const char *image_dir, struct erofs_m
 	const char *run_dir = EROFS_RUN_DIR;
 	int rc;
 
+	char why[256];
+
 	memset(em, 0, sizeof(*em));
 	em->image_fd = -1;
+	em->use_loop = erofs_backing_choose(why, sizeof(why)) == EROFS_BACKING_LOOP;
 	em->nlayers = clip_index_layer_count(idx);
 	if (mkdir(run_dir, 0700) != 0 && errno != EEXIST) {
 		fprintf(stderr, "clipfs mount: cannot make %s: %s\n", run_dir, strerror(errno));
@@ -188,6 +222,17 @@ kernel_words(int fsfd, const char *what, int e, char *msg, size_t len)
 	}
 }
 
+/* The name the kernel opens layer i's device by: its file in the layer
+ * mount, or the loop device in front of that file. */
+static void
+layer_device(const struct erofs_mount *em, uint32_t i, char *dev, size_t len)
+{
+	if (em->loop_names != NULL)
+		snprintf(dev, len, "%s", em->loop_names[i + 1]);
+	else
+		snprintf(dev, len, "%s/%u", em->layers, i);
+}
+
 /* fsopen .. fsmount: a detached mount of the image at source with the
  * layer files as its devices. */
 static int
@@ -201,12 +246,15 @@ erofs_mount_fd(const struct erofs_mount *em, const char *source, char *msg, size
 		snprintf(msg, len, "fsopen(erofs): %s", strerror(errno));
 		return -1;
 	}
-	if (fsconfig(fsfd, FSCONFIG_SET_STRING, "source", source, 0) != 0) {
+	/* Read-only from the start: a block device (a loop device here) is
+	 * opened for writing otherwise, which a read-only one refuses. */
+	if (fsconfig(fsfd, FSCONFIG_SET_FLAG, "ro", NULL, 0) != 0 ||
+	    fsconfig(fsfd, FSCONFIG_SET_STRING, "source", source, 0) != 0) {
 		kernel_words(fsfd, "the image", errno, msg, len);
 		goto out;
 	}
 	for (i = 0; i < em->nlayers; i++) {
-		snprintf(dev, sizeof(dev), "%s/%u", em->layers, i);
+		layer_device(em, i, dev, sizeof(dev));
 		if (fsconfig(fsfd, FSCONFIG_SET_STRING, "device", dev, 0) != 0) {
 			kernel_words(fsfd, "a layer device", errno, msg, len);
 			goto out;
@@ -225,6 +273,70 @@ out:
 
 static void erofs_mount_unlink_image(struct erofs_mount *em);
 
+/* Closes the loop devices: the ones the mount holds stay (and detach
+ * when it ends), the others detach now. */
+static void
+loops_close(struct erofs_mount *em)
+{
+	uint32_t i;
+
+	for (i = 0; em->loop_fds != NULL && i <= em->nlayers; i++)
+		if (em->loop_fds[i] >= 0)
+			close(em->loop_fds[i]);
+	free(em->loop_fds);
+	free(em->loop_names);
+	em->loop_fds = NULL;
+	em->loop_names = NULL;
+}
+
+/* Device i+1 in front of layer file i, device 0 in front of the image. */
+static int
+loop_one(struct erofs_mount *em, uint32_t i, char *msg, size_t len)
+{
+	char path[PATH_MAX + 16];
+	int fd = em->image_fd;
+
+	if (i > 0) {
+		snprintf(path, sizeof(path), "%s/%u", em->layers, i - 1);
+		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+			snprintf(msg, len, "opening layer file %s: %s", path, strerror(errno));
+			return -1;
+		}
+	}
+	em->loop_fds[i] = loop_attach(fd, em->loop_names[i], sizeof(em->loop_names[i]));
+	if (em->loop_fds[i] < 0)
+		snprintf(msg, len, "setting up a loop device for %s: %s",
+		    i == 0 ? "the image" : path, strerror(errno));
+	if (i > 0)
+		close(fd);
+	return em->loop_fds[i] < 0 ? -1 : 0;
+}
+
+/* The image and the layer files as loop devices (kernels before 6.12). */
+static int
+erofs_mount_loop(struct erofs_mount *em, char *msg, size_t len)
+{
+	uint32_t i, n = em->nlayers + 1;
+	int mfd = -1;
+
+	em->loop_fds = malloc(n * sizeof(*em->loop_fds));
+	em->loop_names = calloc(n, sizeof(*em->loop_names));
+	if (em->loop_fds == NULL || em->loop_names == NULL) {
+		snprintf(msg, len, "out of memory");
+		loops_close(em);
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		em->loop_fds[i] = -1;
+	for (i = 0; i < n; i++)
+		if (loop_one(em, i, msg, len) != 0)
+			break;
+	if (i == n)
+		mfd = erofs_mount_fd(em, em->loop_names[0], msg, len);
+	loops_close(em);
+	return mfd;
+}
+
 /* The image's own file where its file system can back EROFS; else
  * (tmpfs and overlayfs cannot) the copy the layer file system serves. */
 static int
@@ -233,6 +345,8 @@ erofs_mount_any(struct erofs_mount *em, char *msg, size_t len)
 	char served[PATH_MAX + 16];
 	int mfd = -1;
 
+	if (em->use_loop)
+		return erofs_mount_loop(em, msg, len);
 	if (em->image_path[0] != '\0' && (mfd = erofs_mount_fd(em, em->image_path, msg, len)) >= 0)
 		return mfd;
 	snprintf(served, sizeof(served), "%s/%s", em->layers, IMAGE_NAME);

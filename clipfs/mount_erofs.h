@@ -26,6 +26,17 @@ enum mount_mode { MOUNT_MODE_FUSE, MOUNT_MODE_EROFS };
  */
 int mount_mode_choose(const char *asked, enum mount_mode *out, char *why, size_t len);
 
+/* How the kernel reaches the image and the layer files: as files
+ * (Linux 6.12 and later), or as loop devices in front of them. */
+enum erofs_backing { EROFS_BACKING_FILE, EROFS_BACKING_LOOP, EROFS_BACKING_NONE };
+
+/*
+ * Files where the kernel is 6.12 or later, else loop devices where this
+ * process can set them up, else none (why says so).  The environment
+ * variable CLIPFS_EROFS_BACKING (file or loop) overrides the choice.
+ */
+enum erofs_backing erofs_backing_choose(char *why, size_t len);
+
 /* What the EROFS mode prepares before the daemon forks. */
 struct erofs_mount {
 	int image_fd;               /* the image built from the index */
@@ -35,6 +46,9 @@ struct erofs_mount {
 	char layers[PATH_MAX];      /* where the layer files are mounted meanwhile */
 	uint32_t nlayers;
 	double build_seconds;
+	int use_loop;               /* EROFS_BACKING_LOOP */
+	int *loop_fds;              /* while mounting: the image's, then each layer's */
+	char (*loop_names)[32];
 };
 
 /* Where the layer files are mounted while the tree is being mounted. */

@@ -19,11 +19,21 @@
 # Variants (time measured from the first command to the workload's exit):
 #   pull-pigz       skopeo copy to a dir: through the proxy, then each layer
 #                   pigz -dc | tar -x with OCI whiteouts applied, chroot
+#   pull-stream     every layer downloaded at once (curl), each streamed
+#                   through igzip -dc | tar -x as soon as the one before
+#                   it is applied (whiteouts too), digests checked, chroot
 #   pull-umoci      skopeo copy to an OCI layout, umoci unpack, chroot
-#   clipfs          clipfs mount (empty --cache-dir), chroot into the mount
+#   clipfs          clipfs mount (empty --cache-dir), chroot into the mount;
+#                   the default mode (auto: the EROFS tree as root)
 #   clipfs-prefetch the same with an index made by clipfs index --prefetch
 #                   from the clipfs mount --trace of an earlier run
 #   clipfs-warm     clipfs mount with the disk cache of the clipfs run kept
+#   clipfs-fuse, clipfs-fuse-prefetch, clipfs-fuse-warm
+#                   the same three with --mode fuse (the FUSE tree)
+#   lsr-local, lsr-clipfs, lsr-clipfs-fuse
+#                   the metadata workload instead: ls -lR of the whole
+#                   tree (page cache dropped) in the local rootfs, and in
+#                   a clipfs mount of each mode (the mount is not timed)
 #   squashfs        the flattened rootfs as one squashfs (gzip) blob in the
 #                   registry, httpfs2 (over the proxy) + squashfuse_ll
 #   local           the workload in an already unpacked rootfs
@@ -42,7 +52,8 @@ RUNS=3
 RTTS="0 20"
 IMAGES="small big"
 RATE_MBIT=1000
-VARIANTS="pull-pigz pull-umoci clipfs clipfs-warm clipfs-prefetch squashfs local"
+VARIANTS="pull-pigz pull-stream pull-umoci clipfs clipfs-warm clipfs-prefetch clipfs-fuse
+	clipfs-fuse-warm clipfs-fuse-prefetch squashfs local lsr-local lsr-clipfs lsr-clipfs-fuse"
 SPAN=
 INDEX_OPTS=
 MOUNT_OPTS=
@@ -81,11 +92,11 @@ if [ -n "$BASE" ]; then
 fi
 # What it needs, from Debian's packages, installed if missing (as
 # tests/quickstart.sh does).
-BENCH_PACKAGES="docker-registry skopeo umoci pigz tar jq curl python3 squashfs-tools httpfs2
-	squashfuse gnuplot-nox debootstrap util-linux"
+BENCH_PACKAGES="docker-registry skopeo umoci pigz isal tar jq curl python3 squashfs-tools httpfs2
+	squashfuse gnuplot-nox debootstrap util-linux coreutils"
 missing=
-for p in docker-registry skopeo umoci pigz tar jq curl python3 mksquashfs httpfs2 \
-	squashfuse_ll gnuplot debootstrap mountpoint; do
+for p in docker-registry skopeo umoci pigz igzip tar jq curl python3 mksquashfs httpfs2 \
+	squashfuse_ll gnuplot debootstrap mountpoint tail sha256sum; do
 	command -v "$p" >/dev/null || missing="$missing $p"
 done
 if [ -n "$missing" ]; then
@@ -116,6 +127,10 @@ PIDS=()
 MOUNTS=()
 cleanup() {
 	local i m pid
+	if [ -n "${MEMCG:-}" ] && [ -d "$MEMCG" ]; then
+		echo "$BASHPID" >"$MEMCG_ROOT/cgroup.procs"
+		rmdir "$MEMCG" 2>/dev/null
+	fi
 	for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
 		m=${MOUNTS[i]}
 		mountpoint -q "$m" 2>/dev/null || continue
@@ -212,15 +227,19 @@ layout_of() {
 }
 image_layers() { bench_layers "${LAYOUT[$1]}" "$1"; }
 
+# apply_layer DEST: the layer's tar on stdin extracted into DEST, then its
+# OCI whiteouts applied (from tar's own member list: one pass)
+apply_layer() {
+	tar -xpv --numeric-owner --quoting-style=literal -C "$1" >"$WORK/names" || return 1
+	python3 "$top/bench/apply_whiteouts.py" "$1" "$WORK/names" 2>/dev/null
+}
 # unpack_layers DEST BLOB...: the pigz | tar -x + whiteouts unpack
 unpack_layers() {
 	local dest=$1 b
 	shift
 	mkdir -p "$dest"
 	for b in "$@"; do
-		pigz -dc "$b" | tar -xpv --numeric-owner --quoting-style=literal -C "$dest" \
-			>"$WORK/names" || return 1
-		python3 "$top/bench/apply_whiteouts.py" "$dest" "$WORK/names" 2>/dev/null || return 1
+		pigz -dc "$b" | apply_layer "$dest" || return 1
 	done
 }
 
@@ -311,6 +330,47 @@ v_pull_pigz() {
 	rm -rf "$d"
 }
 
+# The fastest plain pull this machine allows: all layers download at once
+# (one connection each, as containerd does); each layer is inflated and
+# applied while it downloads, as soon as the layer before it is applied,
+# by following its growing file (tail -f stops when its curl exits).
+# igzip inflates ~3x faster than pigz here (RIG.md).  The digest of every
+# layer is checked, as a pull must, from a tee of the same stream.
+v_pull_stream() {
+	local img=$1 d=$WORK/pull i digests=() pids=() accept
+	accept='application/vnd.oci.image.manifest.v1+json,application/vnd.docker.distribution.manifest.v2+json'
+	rm -rf "$d"
+	mkdir -p "$d/rootfs"
+	T0=$EPOCHREALTIME
+	curl -sf -H "Accept: $accept" -o "$d/manifest.json" \
+		"http://$PROXY/v2/$img/manifests/latest" || return 1
+	mapfile -t digests < <(jq -r '.layers[].digest' "$d/manifest.json")
+	[ ${#digests[@]} -gt 0 ] || return 1
+	for i in "${!digests[@]}"; do
+		: >"$d/$i.gz"
+		curl -sf -o "$d/$i.gz" "http://$PROXY/v2/$img/blobs/${digests[i]}" &
+		pids+=($!)
+	done
+	mark manifest
+	for i in "${!digests[@]}"; do
+		tail -c +1 -s 0.01 --pid="${pids[i]}" -f "$d/$i.gz" |
+			tee >(sha256sum | cut -d' ' -f1 >"$d/$i.sum") | igzip -dc |
+			apply_layer "$d/rootfs" || return 1
+		wait "${pids[i]}" || return 1
+	done
+	for i in "${!digests[@]}"; do
+		# the sums are written by process substitutions: wait for each
+		wait_for 500 test -s "$d/$i.sum" || return 1
+		[ "sha256:$(cat "$d/$i.sum")" = "${digests[i]}" ] ||
+			{ echo "layer $i: digest mismatch" >&2; return 1; }
+	done
+	mark pull
+	run_workload "$d/rootfs" "$img" || return 1
+	T1=$EPOCHREALTIME
+	mark workload
+	rm -rf "$d"
+}
+
 v_pull_umoci() {
 	local img=$1 d=$WORK/pull
 	rm -rf "$d"
@@ -327,14 +387,15 @@ v_pull_umoci() {
 	rm -rf "$d"
 }
 
-# clipfs_run IMG INDEX CACHE_DIR: mount, workload, stats, umount (with
-# the build in $BIN: $CLIPFS, or --base's)
+# clipfs_run IMG INDEX CACHE_DIR [MOUNT OPTION...]: mount, workload,
+# stats, umount (with the build in $BIN: $CLIPFS, or --base's)
 BIN=$CLIPFS
 clipfs_run() {
 	local img=$1 idx=$2 cache=$3 mnt=$WORK/mnt
+	shift 3
 	mkdir -p "$mnt"
 	T0=$EPOCHREALTIME
-	"$BIN" mount $MOUNT_OPTS --cache-dir "$cache" "$idx" "$mnt" || return 1
+	"$BIN" mount $MOUNT_OPTS "$@" --cache-dir "$cache" "$idx" "$mnt" || return 1
 	mark mount
 	run_workload "$mnt" "$img" || { "$BIN" umount "$mnt"; return 1; }
 	T1=$EPOCHREALTIME
@@ -343,51 +404,67 @@ clipfs_run() {
 	EXTRA="\"clipfs\":$("$BIN" stats --json "$mnt" | jq -c .)"
 	"$BIN" umount "$mnt" || return 1
 }
-v_clipfs() {
-	rm -rf "$WORK/cache-cold"
-	mkdir -p "$WORK/cache-cold"
-	clipfs_run "$1" "$WORK/$1.clip" "$WORK/cache-cold"
+# clipfs_cold IMG INDEX CACHE [MOUNT OPTION...]: with an empty disk cache
+# $WORK/CACHE (which the warm variant of the same round then reuses)
+clipfs_cold() {
+	local img=$1 idx=$2 cache=$WORK/$3
+	shift 3
+	rm -rf "$cache"
+	mkdir -p "$cache"
+	clipfs_run "$img" "$WORK/$idx" "$cache" "$@"
 }
-v_clipfs_warm() {
-	# the disk cache the clipfs run left (fill it first if it did not run)
-	if [ ! -d "$WORK/cache-cold" ]; then
-		mkdir -p "$WORK/cache-cold"
-		clipfs_run "$1" "$WORK/$1.clip" "$WORK/cache-cold" || return 1
+# clipfs_warm IMG INDEX CACHE [MOUNT OPTION...]: with the disk cache the
+# cold variant left (filled first, untimed, if it did not run)
+clipfs_warm() {
+	local img=$1 idx=$2 cache=$WORK/$3
+	shift 3
+	if [ ! -d "$cache" ]; then
+		mkdir -p "$cache"
+		clipfs_run "$img" "$WORK/$idx" "$cache" "$@" || return 1
 		drop_caches
 		warm_registry
 		proxy_cmd reset >/dev/null
 		MARKS=() EXTRA=''
 	fi
-	clipfs_run "$1" "$WORK/$1.clip" "$WORK/cache-cold"
+	clipfs_run "$img" "$WORK/$idx" "$cache" "$@"
 }
-v_clipfs_prefetch() {
-	rm -rf "$WORK/cache-pf"
-	mkdir -p "$WORK/cache-pf"
-	clipfs_run "$1" "$WORK/$1-pf.clip" "$WORK/cache-pf"
-}
-
+v_clipfs() { clipfs_cold "$1" "$1.clip" cache-cold; }
+v_clipfs_warm() { clipfs_warm "$1" "$1.clip" cache-cold; }
+v_clipfs_prefetch() { clipfs_cold "$1" "$1-pf.clip" cache-pf; }
+v_clipfs_fuse() { clipfs_cold "$1" "$1.clip" cache-fuse --mode fuse; }
+v_clipfs_fuse_warm() { clipfs_warm "$1" "$1.clip" cache-fuse --mode fuse; }
+v_clipfs_fuse_prefetch() { clipfs_cold "$1" "$1-pf.clip" cache-fuse-pf --mode fuse; }
 # The same three with the --base build; its own disk cache.
-v_base() {
-	rm -rf "$WORK/cache-base"
-	mkdir -p "$WORK/cache-base"
-	BIN=$BASE clipfs_run "$1" "$WORK/$1.clip" "$WORK/cache-base"
+v_base() { BIN=$BASE clipfs_cold "$1" "$1.clip" cache-base; }
+v_base_warm() { BIN=$BASE clipfs_warm "$1" "$1.clip" cache-base; }
+v_base_prefetch() { BIN=$BASE clipfs_cold "$1" "$1-pf.clip" cache-base-pf; }
+
+# The metadata workload: ls -lR of the whole tree, page cache dropped.
+# In a clipfs mount the mount (and, in the EROFS mode, building the
+# image) is not timed: the cold rows time it.
+run_lsr() {
+	T0=$EPOCHREALTIME
+	ls -lR "$1" >/dev/null || return 1
+	T1=$EPOCHREALTIME
+	mark ls
 }
-v_base_warm() {
-	if [ ! -d "$WORK/cache-base" ]; then
-		mkdir -p "$WORK/cache-base"
-		BIN=$BASE clipfs_run "$1" "$WORK/$1.clip" "$WORK/cache-base" || return 1
-		drop_caches
-		warm_registry
-		proxy_cmd reset >/dev/null
-		MARKS=() EXTRA=''
-	fi
-	BIN=$BASE clipfs_run "$1" "$WORK/$1.clip" "$WORK/cache-base"
+v_lsr_local() { run_lsr "$BENCH_CACHE/rootfs-$1"; }
+# lsr_clipfs IMG [MOUNT OPTION...]
+lsr_clipfs() {
+	local img=$1 mnt=$WORK/mnt
+	shift
+	rm -rf "$WORK/cache-lsr"
+	mkdir -p "$mnt" "$WORK/cache-lsr"
+	"$CLIPFS" mount $MOUNT_OPTS "$@" --cache-dir "$WORK/cache-lsr" "$WORK/$img.clip" "$mnt" ||
+		return 1
+	drop_caches
+	run_lsr "$mnt" || { "$CLIPFS" umount "$mnt"; return 1; }
+	PROXY_AT_T1=$(proxy_cmd stats)
+	EXTRA="\"clipfs\":$("$CLIPFS" stats --json "$mnt" | jq -c .)"
+	"$CLIPFS" umount "$mnt"
 }
-v_base_prefetch() {
-	rm -rf "$WORK/cache-base-pf"
-	mkdir -p "$WORK/cache-base-pf"
-	BIN=$BASE clipfs_run "$1" "$WORK/$1-pf.clip" "$WORK/cache-base-pf"
-}
+v_lsr_clipfs() { lsr_clipfs "$1"; }
+v_lsr_clipfs_fuse() { lsr_clipfs "$1" --mode fuse; }
 
 v_squashfs() {
 	local img=$1 h=$WORK/httpfs s=$WORK/sqmnt url=${SQFS_URL[$1]} pid
@@ -442,14 +519,37 @@ round_order() {
 	fi
 }
 
+# The page cache a variant leaves (its clipfs daemon's included) is
+# charged to a memory cgroup (v1) of its own that the variant runs in.
+MEMCG_ROOT=/sys/fs/cgroup/memory
+memcg_enter() {
+	MEMCG=
+	[ -f "$MEMCG_ROOT/cgroup.procs" ] || return 0
+	MEMCG=$MEMCG_ROOT/clipfs-bench-$$
+	mkdir -p "$MEMCG" && echo "$BASHPID" >"$MEMCG/cgroup.procs" || MEMCG=
+}
+# memcg_leave: back to the root cgroup, with the page cache bytes in
+# CACHED (not a $(...): a subshell would move only itself)
+memcg_leave() {
+	CACHED=
+	[ -n "$MEMCG" ] || return 0
+	echo "$BASHPID" >"$MEMCG_ROOT/cgroup.procs"
+	CACHED=$(awk '$1 == "cache" { print $2 }' "$MEMCG/memory.stat")
+	rmdir "$MEMCG" 2>/dev/null
+	MEMCG=
+}
+
 run_variant() {
-	local img=$1 rtt=$2 run=$3 v=$4 fn secs proxy
+	local img=$1 rtt=$2 run=$3 v=$4 fn secs proxy rc=0
 	fn=v_${v//-/_}
 	EXTRA='' PROXY_AT_T1='' MARKS=()
 	drop_caches
 	warm_registry
 	proxy_cmd reset >/dev/null
-	if ! "$fn" "$img" >"$WORK/variant.out" 2>&1; then
+	memcg_enter
+	"$fn" "$img" >"$WORK/variant.out" 2>&1 || rc=1
+	memcg_leave
+	if [ "$rc" -ne 0 ]; then
 		log "$img rtt=$rtt run $run $v FAILED:"
 		tail -n 5 "$WORK/variant.out" >&2
 		printf '{"type":"result","image":"%s","rtt_ms":%s,"run":%d,"variant":"%s","ok":false}\n' \
@@ -458,8 +558,9 @@ run_variant() {
 	fi
 	proxy=${PROXY_AT_T1:-$(proxy_cmd stats)}
 	secs=$(awk -v a="$T0" -v b="$T1" 'BEGIN { printf "%.3f", b - a }')
-	printf '{"type":"result","image":"%s","rtt_ms":%s,"run":%d,"variant":"%s","ok":true,"seconds":%s,"proxy":%s,%s%s}\n' \
-		"$img" "$rtt" "$run" "$v" "$secs" "$proxy" "$(phases_json)" "${EXTRA:+,$EXTRA}" >>"$RAW"
+	printf '{"type":"result","image":"%s","rtt_ms":%s,"run":%d,"variant":"%s","ok":true,"seconds":%s,"proxy":%s,%s%s%s}\n' \
+		"$img" "$rtt" "$run" "$v" "$secs" "$proxy" "$(phases_json)" \
+		"${CACHED:+,\"page_cache_bytes\":$CACHED}" "${EXTRA:+,$EXTRA}" >>"$RAW"
 	log "$img rtt=${rtt}ms run $run $(printf '%-16s' "$v") $secs s," \
 		"$(jq -r '"\(.bytes_down) B, \(.requests) requests"' <<<"$proxy")"
 }
@@ -480,7 +581,7 @@ for rtt in $RTTS; do
 	proxy_cmd set "$rtt" "$RATE_MBIT" >/dev/null
 	for img in $IMAGES; do
 		for run in $(seq "$RUNS"); do
-			rm -rf "$WORK/cache-cold" "$WORK/cache-base"
+			rm -rf "$WORK/cache-cold" "$WORK/cache-fuse" "$WORK/cache-base"
 			for v in $(round_order "$run"); do
 				run_variant "$img" "$rtt" "$run" "$v"
 			done

@@ -6,8 +6,10 @@ Reads the raw results bench/coldstart.sh wrote (one JSON object a line:
   OUTDIR/coldstart.txt    the table (medians) and the targets, met or missed
   OUTDIR/coldstart.json   the same as JSON
   OUTDIR/coldstart.png    time to ready per variant (gnuplot, log scale)
-and prints the text to stdout.  Ratios are against the median of the
-pull-pigz row of the same image and RTT: "12.0x" means 12 times faster.
+and prints the text to stdout.  Ratios are against the faster (by
+median) of the two plain pulls, pull-pigz and pull-stream, of the same
+image and RTT: "12.0x" means 12 times faster.  The ls -lR rows (lsr-*)
+are compared with lsr-local instead.
 """
 import json
 import os
@@ -15,17 +17,27 @@ import statistics
 import subprocess
 import sys
 
-ORDER = ["pull-pigz", "pull-umoci", "clipfs", "clipfs-prefetch", "clipfs-warm",
-         "base", "base-prefetch", "base-warm", "squashfs", "local"]
+ORDER = ["pull-pigz", "pull-stream", "pull-umoci", "clipfs", "clipfs-prefetch",
+         "clipfs-warm", "clipfs-fuse", "clipfs-fuse-prefetch", "clipfs-fuse-warm",
+         "base", "base-prefetch", "base-warm", "squashfs", "local",
+         "lsr-local", "lsr-clipfs", "lsr-clipfs-fuse"]
+PULLS = ("pull-pigz", "pull-stream")
 # With --base: each clipfs variant against the other build's, run for run.
 AGAINST_BASE = {"clipfs": "base", "clipfs-prefetch": "base-prefetch",
                 "clipfs-warm": "base-warm"}
 LABEL = {
     "pull-pigz": "full pull: skopeo + pigz|tar",
+    "pull-stream": "full pull: parallel curl, streamed igzip|tar",
     "pull-umoci": "full pull: skopeo + umoci unpack",
     "clipfs": "clipfs, cold",
     "clipfs-prefetch": "clipfs + prefetch list, cold",
     "clipfs-warm": "clipfs, disk cache kept",
+    "clipfs-fuse": "clipfs FUSE tree, cold",
+    "clipfs-fuse-prefetch": "clipfs FUSE tree + prefetch list, cold",
+    "clipfs-fuse-warm": "clipfs FUSE tree, disk cache kept",
+    "lsr-local": "ls -lR, local rootfs (ext4)",
+    "lsr-clipfs": "ls -lR, clipfs",
+    "lsr-clipfs-fuse": "ls -lR, clipfs FUSE tree",
     "squashfs": "squashfs via httpfs2 + squashfuse_ll",
     "local": "local rootfs (already unpacked)",
     "base": "base build, cold",
@@ -75,6 +87,7 @@ def summarise(images, results):
             row["seconds_all"] = secs
             row["bytes_median"] = med([r["proxy"]["bytes_down"] for r in ok])
             row["requests_median"] = med([r["proxy"]["requests"] for r in ok])
+            row["page_cache_median"] = med([r.get("page_cache_bytes") for r in ok])
             comp = images.get(img, {}).get("compressed_bytes")
             if comp:
                 row["bytes_percent_of_image"] = 100.0 * row["bytes_median"] / comp
@@ -89,6 +102,7 @@ def summarise(images, results):
                     "disk_hits": med([c.get("cache", {}).get("disk_hits") for c in cl]),
                     "memory_hits": med([c.get("cache", {}).get("memory_hits") for c in cl]),
                     "ready_ms": med([c.get("ready_ms") for c in cl]),
+                    "mode": cl[0].get("mode"),
                     "fetch_p50_us": med([c.get("fetch_latency_us", {}).get("p50") for c in cl]),
                     "fetch_p90_us": med([c.get("fetch_latency_us", {}).get("p90") for c in cl]),
                     "fetch_p99_us": med([c.get("fetch_latency_us", {}).get("p99") for c in cl]),
@@ -98,16 +112,44 @@ def summarise(images, results):
                                for k in ("fetch", "checksum", "read_eio", "disk_cache")},
                 }
         rows.append(row)
-    base = {(r["image"], r["rtt_ms"]): r.get("seconds_median")
-            for r in rows if r["variant"] == "pull-pigz"}
-    for r in rows:
-        b = base.get((r["image"], r["rtt_ms"]))
-        if b and r.get("seconds_median"):
-            r["speedup_vs_pull_pigz"] = b / r["seconds_median"]
+    add_speedups(rows)
     key = {v: i for i, v in enumerate(ORDER)}
     rows.sort(key=lambda r: (r["image"] != "small", r["image"], r["rtt_ms"],
                              key.get(r["variant"], 99)))
     return rows
+
+
+def add_speedups(rows):
+    """Each row's speedup against its baseline: the faster plain pull, or
+    lsr-local for the ls -lR rows."""
+    best = {}
+    for r in rows:
+        k, t = (r["image"], r["rtt_ms"]), r.get("seconds_median")
+        if r["variant"] in PULLS and t and (k not in best or t < best[k][0]):
+            best[k] = (t, r["variant"])
+        if r["variant"] == "lsr-local" and t:
+            best[k + ("lsr",)] = (t, "lsr-local")
+    for r in rows:
+        k = (r["image"], r["rtt_ms"])
+        if r["variant"].startswith("lsr-"):
+            k += ("lsr",)
+        if k in best and r.get("seconds_median"):
+            r["baseline"] = best[k][1]
+            r["speedup"] = best[k][0] / r["seconds_median"]
+
+
+def worst_ratio(images, rtts, by, num, den, key="seconds_median"):
+    """The highest num/den over every image and RTT: (ratio, image, rtt)."""
+    worst = None
+    for img in images:
+        for rtt in rtts:
+            a = by.get((img, rtt, num), {}).get(key)
+            b = by.get((img, rtt, den), {}).get(key)
+            if a is None or not b:
+                continue
+            if worst is None or a / b > worst[0]:
+                worst = (a / b, img, rtt)
+    return worst
 
 
 def targets(images, rows):
@@ -117,13 +159,13 @@ def targets(images, rows):
     out = []
 
     def speed(img, v):
-        return by.get((img, trtt, v), {}).get("speedup_vs_pull_pigz")
+        return by.get((img, trtt, v), {}).get("speedup")
 
     for img, v, goal in (("big", "clipfs", 10), ("big", "clipfs-prefetch", 20),
-                         ("small", "clipfs", 1.5), ("small", "clipfs-prefetch", 5)):
+                         ("small", "clipfs", 4), ("small", "clipfs-prefetch", 5)):
         s = speed(img, v)
         if img in images:
-            out.append({"target": f"{img} {v} vs pull-pigz at {trtt} ms >= {goal}x",
+            out.append({"target": f"{img} {v} vs the faster pull at {trtt} ms >= {goal}x",
                         "value": None if s is None else round(s, 2),
                         "met": s is not None and s >= goal})
     # clipfs ahead of the lazy peer in every row (each image and RTT)
@@ -142,30 +184,34 @@ def targets(images, rows):
             out.append({"target": f"{v} ahead of squashfs in every row "
                                   f"(worst: {worst[1]} at {worst[2]} ms, squashfs/clipfs)",
                         "value": round(worst[0], 2), "met": worst[0] > 1.0})
-    # The issue does not say which variant the bytes target is for: both
-    # are reported, without and with the prefetch list.
     for v in ("clipfs", "clipfs-prefetch"):
         if "small" not in images:
             break
         worst = max((r.get("bytes_percent_of_image", 0) for r in rows
                      if r["image"] == "small" and r["variant"] == v), default=None)
         if worst is not None:
-            out.append({"target": f"small {v} bytes from the registry < 18% of the "
+            out.append({"target": f"small {v} bytes from the registry <= 18% of the "
                                   "compressed image (worst RTT)",
-                        "value": round(worst, 1), "met": worst < 18.0})
-    worst = None
-    for img in images:
-        for rtt in rtts:
-            a = by.get((img, rtt, "clipfs-warm"), {}).get("seconds_median")
-            b = by.get((img, rtt, "local"), {}).get("seconds_median")
-            if a is None or b is None:
-                continue
-            if worst is None or a / b > worst[0]:
-                worst = (a / b, img, rtt)
-    if worst:
-        out.append({"target": f"clipfs-warm within 1.2x of the local rootfs "
-                              f"(worst: {worst[1]} at {worst[2]} ms, warm/local)",
-                    "value": round(worst[0], 2), "met": worst[0] <= 1.2})
+                        "value": round(worst, 1), "met": worst <= 18.0})
+    for num, den, goal, what in (
+            ("clipfs-warm", "local", 1.1, "time"),
+            ("clipfs-fuse-warm", "local", 1.1, "time"),
+            ("lsr-clipfs", "lsr-local", 0.7, "ls -lR time"),
+            ("lsr-clipfs-fuse", "lsr-local", 0.7, "ls -lR time")):
+        worst = worst_ratio(images, rtts, by, num, den)
+        if worst:
+            out.append({"target": f"{num} {what} <= {goal}x {den}'s "
+                                  f"(worst: {worst[1]} at {worst[2]} ms)",
+                        "value": round(worst[0], 2), "met": worst[0] <= goal})
+    # Page cache per byte of file data read: the local rootfs run reads
+    # the same files once from ext4, so its page cache stands for "the
+    # bytes read" (with ext4's own readahead).
+    for v in ("clipfs-warm", "clipfs-fuse-warm", "clipfs"):
+        worst = worst_ratio(images, rtts, by, v, "local", "page_cache_median")
+        if worst:
+            out.append({"target": f"{v} page cache <= 1.1x the local rootfs run's "
+                                  f"(worst: {worst[1]} at {worst[2]} ms)",
+                        "value": round(worst[0], 2), "met": worst[0] <= 1.1})
     return out
 
 
@@ -189,8 +235,9 @@ def text(meta, images, rows, tg):
                     if 'prefetch_index_bytes' in o else "")
                  + f", prefetch list {o['prefetch_entries']} entries; workload: python3 -c '{o['workload']}'")
     L.append("")
-    hdr = (f"{'image':<6} {'RTT':>4} {'variant':<16} {'ready s':>8} {'vs pigz':>8} "
-           f"{'MB':>8} {'% img':>6} {'reqs':>6} | {'spans':>6} {'p50 ms':>7} {'p90 ms':>7}")
+    hdr = (f"{'image':<6} {'RTT':>4} {'variant':<20} {'ready s':>8} {'vs pull':>8} "
+           f"{'MB':>8} {'% img':>6} {'reqs':>6} {'cache MB':>8} | {'spans':>6} {'p50 ms':>7} "
+           f"{'p90 ms':>7}")
     L.append(hdr)
     L.append("-" * len(hdr))
     prev = None
@@ -199,21 +246,24 @@ def text(meta, images, rows, tg):
             L.append("")
         prev = r
         if not r.get("runs"):
-            L.append(f"{r['image']:<6} {r['rtt_ms']:>4} {r['variant']:<16} FAILED")
+            L.append(f"{r['image']:<6} {r['rtt_ms']:>4} {r['variant']:<20} FAILED")
             continue
         c = r.get("clipfs")
-        sp = r.get("speedup_vs_pull_pigz")
+        sp = r.get("speedup")
         pct = r.get("bytes_percent_of_image")
         cl = (f"{c['spans_inflated']:>6.0f} {c['fetch_p50_us'] / 1000:>7.1f} "
               f"{c['fetch_p90_us'] / 1000:>7.1f}" if c and c.get("fetch_p50_us") is not None
               else f"{'':>6} {'':>7} {'':>7}")
-        L.append(f"{r['image']:<6} {r['rtt_ms']:>4} {r['variant']:<16} "
+        L.append(f"{r['image']:<6} {r['rtt_ms']:>4} {r['variant']:<20} "
                  f"{r['seconds_median']:>8.2f} {(f'{sp:.2f}x' if sp else '-'):>8} "
                  f"{fmt_bytes(r['bytes_median']):>8} {(f'{pct:.1f}' if pct is not None else '-'):>6} "
-                 f"{r['requests_median']:>6.0f} | {cl}"
+                 f"{r['requests_median']:>6.0f} {fmt_bytes(r.get('page_cache_median')):>8} | {cl}"
                  + (f"  ({r['failed']} failed)" if r.get("failed") else ""))
     L.append("")
+    L.append("vs pull: the faster plain pull's time over this row's (pull-pigz or pull-stream;")
+    L.append("  the lsr-* rows, ls -lR of the whole tree: lsr-local's time over this row's);")
     L.append("MB and reqs: bytes and HTTP requests from the registry, counted at the proxy;")
+    L.append("cache MB: page cache the run left, its clipfs daemon's included (memory cgroup);")
     L.append("spans, p50/p90: clipfs stats (spans inflated, registry fetch latency).")
     L.append("")
     L.append("Targets:")

@@ -29,10 +29,11 @@ registry_cli_opts_init(struct registry_cli_opts *o)
 }
 
 /* Opens api_host/repository with the options, credentials looked up
- * for registry (creds: --creds, or NULL for the auth files only). */
+ * for registry (creds: --creds, or NULL for the auth files only); a
+ * mirror refuses to send whole blobs for ranges (the origin will do). */
 static clip_err
 open_at(const struct registry_cli_opts *o, const char *registry, const char *api_host,
-    const char *repository, const char *creds, int plain_http, int push,
+    const char *repository, const char *creds, int plain_http, int push, int mirror,
     const struct clip_registry_opts *timeouts, clip_registry **out, struct clip_error *err)
 {
 	struct clip_registry_opts ro;
@@ -56,6 +57,7 @@ open_at(const struct registry_cli_opts *o, const char *registry, const char *api
 	ro.username = found.username;
 	ro.password = found.password;
 	ro.push = push;
+	ro.whole_blob_fails = mirror;
 	rc = clip_registry_open(api_host, repository, &ro, out, err);
 	clip_creds_free(&found);
 	return rc;
@@ -67,7 +69,7 @@ registry_cli_open(const struct registry_cli_opts *o, const struct clip_reference
     struct clip_error *err)
 {
 	return open_at(o, ref->registry, ref->api_host, ref->repository, o->creds, plain_http,
-	    push, timeouts, out, err);
+	    push, 0, timeouts, out, err);
 }
 
 clip_err
@@ -81,7 +83,7 @@ registry_cli_open_mirror(const struct registry_cli_opts *o, const char *mirror,
 	*out = NULL;
 	rc = clip_mirror_parse(mirror, repository, &host, &repo, err);
 	if (rc == CLIP_OK)
-		rc = open_at(o, host, host, repo, NULL, 0, 0, timeouts, out, err);
+		rc = open_at(o, host, host, repo, NULL, 0, 0, 1, timeouts, out, err);
 	free(host);
 	free(repo);
 	return rc;

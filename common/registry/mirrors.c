@@ -14,7 +14,7 @@ struct host {
 	clip_registry *r;
 	char *label;
 	atomic_long skip_until;      /* CLOCK_MONOTONIC seconds */
-	atomic_ulong served, failed;
+	atomic_ulong served, failed, wrong;
 	atomic_ullong bytes;
 };
 
@@ -32,10 +32,31 @@ mono_seconds(void)
 	return (long)ts.tv_sec;
 }
 
+/* One host's try: its bytes, checked by verify (or NULL). */
+static clip_err
+fetch_at(struct host *h, const char *digest, uint64_t off, size_t len, void *buf,
+    clip_fetch_progress_fn progress, clip_fetch_verify_fn verify, void *arg,
+    struct clip_error *err)
+{
+	clip_err rc;
+
+	rc = clip_registry_read_range_progress(h->r, digest, off, len, buf, progress, arg, err);
+	if (rc == CLIP_OK && verify != NULL && !verify(arg)) {
+		atomic_fetch_add(&h->wrong, 1);
+		rc = clip_error_set(err, CLIP_ERR_CHECKSUM, "%s: bytes %llu-%llu of %s are not the "
+		    "indexed ones (sha256 mismatch)", h->label, (unsigned long long)off,
+		    (unsigned long long)(off + len), digest);
+	} else if (rc != CLIP_OK) {
+		clip_error_prefix(err, "%s", h->label);
+	}
+	return rc;
+}
+
 /* Tries each host in turn; the origin (the last) always. */
 static clip_err
 fetch_from_hosts(void *ctx, const char *digest, uint64_t off, size_t len, void *buf,
-    clip_fetch_progress_fn progress, void *arg, struct clip_error *err)
+    clip_fetch_progress_fn progress, clip_fetch_verify_fn verify, void *arg,
+    struct clip_error *err)
 {
 	clip_mirror_set *m = ctx;
 	clip_err rc = CLIP_ERR_NETWORK;
@@ -47,16 +68,18 @@ fetch_from_hosts(void *ctx, const char *digest, uint64_t off, size_t len, void *
 
 		if (!origin && atomic_load(&h->skip_until) > mono_seconds())
 			continue;
-		rc = clip_registry_read_range_progress(h->r, digest, off, len, buf, progress, arg,
-		    err);
+		rc = fetch_at(h, digest, off, len, buf, progress, verify, arg, err);
 		if (rc == CLIP_OK) {
 			atomic_fetch_add(&h->served, 1);
 			atomic_fetch_add(&h->bytes, len);
 			return CLIP_OK;
 		}
 		atomic_fetch_add(&h->failed, 1);
+		/* a 200 for a range: the cache is filling (on its own), soon
+		 * done; anything else: the host is in trouble */
 		if (!origin)
-			atomic_store(&h->skip_until, mono_seconds() + CLIP_MIRROR_SKIP_S);
+			atomic_store(&h->skip_until, mono_seconds() + (rc == CLIP_ERR_UNSUPPORTED ?
+			    CLIP_MIRROR_FILL_SKIP_S : CLIP_MIRROR_SKIP_S));
 	}
 	return rc;
 }
@@ -65,7 +88,14 @@ static clip_err
 fetch_plain(void *ctx, const char *digest, uint64_t off, size_t len, void *buf,
     struct clip_error *err)
 {
-	return fetch_from_hosts(ctx, digest, off, len, buf, NULL, NULL, err);
+	return fetch_from_hosts(ctx, digest, off, len, buf, NULL, NULL, NULL, err);
+}
+
+static clip_err
+fetch_progress(void *ctx, const char *digest, uint64_t off, size_t len, void *buf,
+    clip_fetch_progress_fn progress, void *arg, struct clip_error *err)
+{
+	return fetch_from_hosts(ctx, digest, off, len, buf, progress, NULL, arg, err);
 }
 
 clip_err
@@ -94,7 +124,8 @@ clip_mirror_set_new(clip_registry *const *hosts, const char *const *labels, size
 		}
 	}
 	src->fetch = fetch_plain;
-	src->fetch_progress = fetch_from_hosts;
+	src->fetch_progress = fetch_progress;
+	src->fetch_verified = fetch_from_hosts;
 	src->ctx = m;
 	*out = m;
 	return CLIP_OK;
@@ -130,6 +161,7 @@ clip_mirror_set_stats(const clip_mirror_set *m, size_t i, struct clip_mirror_hos
 	out->label = m->hosts[i].label;
 	out->reads = atomic_load(&m->hosts[i].served);
 	out->failed = atomic_load(&m->hosts[i].failed);
+	out->wrong = atomic_load(&m->hosts[i].wrong);
 	out->bytes = atomic_load(&m->hosts[i].bytes);
 }
 

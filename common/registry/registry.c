@@ -134,6 +134,7 @@ clip_registry_open(const char *api_host, const char *repository,
 	r->request_timeout_s = opts->request_timeout_s > 0 ? opts->request_timeout_s : 120;
 	r->max_retries = opts->max_retries >= 0 ? opts->max_retries : 0;
 	r->push = opts->push;
+	r->whole_blob_fails = opts->whole_blob_fails;
 	r->host = strdup(api_host);
 	r->repo = strdup(repository);
 	if (r->host == NULL || r->repo == NULL ||
@@ -933,6 +934,7 @@ clip_registry_read_range_progress(clip_registry *r, const char *digest, uint64_t
 	rctx.progress = progress;
 	rctx.arg = arg;
 	q->body = &body;
+	q->refuse_whole = r->whole_blob_fails && off > 0;
 	rc = registry_api_request(r, url, what, q, 1, NULL, err);
 	if (rc == CLIP_OK && body.pos != body.end)
 		rc = clip_error_set(err, CLIP_ERR_PROTOCOL,

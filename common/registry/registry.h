@@ -51,6 +51,12 @@ struct clip_registry_opts {
 	long request_timeout_s;    /* total, for manifests/configs/tokens; default 120 */
 	int max_retries;           /* default 4; 0 = one attempt */
 	int push;                  /* ask tokens for pull,push (default: pull) */
+	int whole_blob_fails;      /* a 200 (the whole blob) to a ranged read
+	                              that does not start at byte 0 fails at
+	                              once, CLIP_ERR_UNSUPPORTED, its body
+	                              unread: for a mirror that has not cached
+	                              the blob yet, when another host can serve
+	                              the range (default 0: skip to the range) */
 };
 
 /* Fills in the defaults above. */
@@ -126,7 +132,7 @@ clip_err clip_registry_stream_blob(clip_registry *r, const char *digest,
  * Reads exactly len bytes at offset off of a blob into buf (no digest
  * check: the caller verifies ranges its own way).  Uses Range; a server
  * that answers 200 with the whole blob is handled (the slice is taken,
- * the rest is not downloaded).  A blob that ends before off+len gives
+ * the rest is not downloaded), or refused (opts.whole_blob_fails).  A blob that ends before off+len gives
  * CLIP_ERR_PROTOCOL ("short body") or CLIP_ERR_HTTP (416).  len 0 is a
  * no-op.
  */

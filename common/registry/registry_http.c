@@ -236,6 +236,11 @@ on_body(char *data, size_t size, size_t nmemb, void *ud)
 				    "206 response without a usable Content-Range");
 				return 0;
 			}
+			if (st != 206 && q->use_range && q->refuse_whole) {
+				q->sink_rc = clip_error_set(&q->sink_err, CLIP_ERR_UNSUPPORTED,
+				    "HTTP %ld, the whole blob, to a ranged read (not read)", st);
+				return 0;
+			}
 			if (st != 206)
 				q->resp_at = 0;
 			if (b != NULL && q->resp_at > b->pos) {

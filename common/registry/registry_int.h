@@ -23,6 +23,7 @@ struct clip_registry {
 	long request_timeout_s;
 	int max_retries;
 	int push;                  /* tokens for pull,push */
+	int whole_blob_fails;      /* opts.whole_blob_fails */
 
 	/* Guarded by auth_lock.  gen changes whenever the credentials to
 	 * send change, so that of many threads that got a 401 with the same

@@ -264,6 +264,8 @@ index_parse(int argc, char **argv, struct index_args *a)
 	a->o.registry.cacert = a->registry.cacert;
 	a->o.registry.plain_http = a->registry.plain_http;
 	a->o.registry.tls_verify = a->registry.tls_verify;
+	a->o.mirrors = a->registry.mirrors.v;
+	a->o.nmirrors = a->registry.mirrors.n;
 	return 0;
 }
 

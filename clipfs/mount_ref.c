@@ -208,15 +208,15 @@ mount_ref_fetch(struct mount_opts *m)
 	}
 	rc = clip_registry_global_init(&err);
 	/* the mirrors in order, then the image's registry, whose answer counts */
-	for (i = 0; rc == CLIP_OK && i <= m->mirrors.n; i++) {
+	for (i = 0; rc == CLIP_OK && i <= m->registry.mirrors.n; i++) {
 		free(path);
 		path = NULL;
 		none = 0;
-		rc = fetch_via(m, &ref, i < m->mirrors.n ? m->mirrors.v[i] : NULL, &path, &none,
+		rc = fetch_via(m, &ref, i < m->registry.mirrors.n ? m->registry.mirrors.v[i] : NULL, &path, &none,
 		    &err);
 		if (rc == CLIP_OK)
 			break;
-		if (i < m->mirrors.n)
+		if (i < m->registry.mirrors.n)
 			rc = CLIP_OK;   /* on to the next host */
 	}
 	clip_registry_global_cleanup();

@@ -19,6 +19,9 @@ const struct opt_def registry_opt_defs[REGISTRY_OPT_COUNT] = {
 	    "talk HTTP, not HTTPS, to the registry (clipfs mount also takes this from the "
 	    "index)", 0 },
 	{ "tls-verify", K_BOOL, AT(tls_verify), 0, "BOOL", "verify the registry's certificate", 0 },
+	{ "mirror", K_LIST, AT(mirrors), OPT_LIST_MAX, "HOST[/PATH]",
+	    "try this registry mirror first for the image's blobs and manifests "
+	    "(repeatable; in order, the image's registry last)", 0 },
 };
 
 void
@@ -28,39 +31,22 @@ registry_cli_opts_init(struct registry_cli_opts *o)
 	o->tls_verify = 1;
 }
 
-/* Opens api_host/repository with the options, credentials looked up
- * for registry (creds: --creds, or NULL for the auth files only); a
- * mirror refuses to send whole blobs for ranges (the origin will do). */
-static clip_err
-open_at(const struct registry_cli_opts *o, const char *registry, const char *api_host,
-    const char *repository, const char *creds, int plain_http, int push, int mirror,
-    const struct clip_registry_opts *timeouts, clip_registry **out, struct clip_error *err)
+/* The connection options of o, with timeouts' timeouts and retries
+ * (NULL: the defaults); no credentials. */
+static void
+base_opts(const struct registry_cli_opts *o, int plain_http,
+    const struct clip_registry_opts *timeouts, struct clip_registry_opts *ro)
 {
-	struct clip_registry_opts ro;
-	struct clip_creds found = { 0 };
-	clip_err rc;
-
-	*out = NULL;
-	rc = clip_auth_lookup(registry, creds, o->authfile, &found, err);
-	if (rc != CLIP_OK)
-		return rc;
-	clip_registry_opts_init(&ro);
+	clip_registry_opts_init(ro);
 	if (timeouts != NULL) {
-		ro.connect_timeout_s = timeouts->connect_timeout_s;
-		ro.low_speed_time_s = timeouts->low_speed_time_s;
-		ro.request_timeout_s = timeouts->request_timeout_s;
-		ro.max_retries = timeouts->max_retries;
+		ro->connect_timeout_s = timeouts->connect_timeout_s;
+		ro->low_speed_time_s = timeouts->low_speed_time_s;
+		ro->request_timeout_s = timeouts->request_timeout_s;
+		ro->max_retries = timeouts->max_retries;
 	}
-	ro.plain_http = o->plain_http || plain_http;
-	ro.tls_verify = o->tls_verify;
-	ro.cacert = o->cacert;
-	ro.username = found.username;
-	ro.password = found.password;
-	ro.push = push;
-	ro.whole_blob_fails = mirror;
-	rc = clip_registry_open(api_host, repository, &ro, out, err);
-	clip_creds_free(&found);
-	return rc;
+	ro->plain_http = o->plain_http || plain_http;
+	ro->tls_verify = o->tls_verify;
+	ro->cacert = o->cacert;
 }
 
 clip_err
@@ -68,8 +54,21 @@ registry_cli_open(const struct registry_cli_opts *o, const struct clip_reference
     int plain_http, int push, const struct clip_registry_opts *timeouts, clip_registry **out,
     struct clip_error *err)
 {
-	return open_at(o, ref->registry, ref->api_host, ref->repository, o->creds, plain_http,
-	    push, 0, timeouts, out, err);
+	struct clip_registry_opts ro;
+	struct clip_creds found = { 0 };
+	clip_err rc;
+
+	*out = NULL;
+	rc = clip_auth_lookup(ref->registry, o->creds, o->authfile, &found, err);
+	if (rc != CLIP_OK)
+		return rc;
+	base_opts(o, plain_http, timeouts, &ro);
+	ro.username = found.username;
+	ro.password = found.password;
+	ro.push = push;
+	rc = clip_registry_open(ref->api_host, ref->repository, &ro, out, err);
+	clip_creds_free(&found);
+	return rc;
 }
 
 clip_err
@@ -77,14 +76,8 @@ registry_cli_open_mirror(const struct registry_cli_opts *o, const char *mirror,
     const char *repository, const struct clip_registry_opts *timeouts, clip_registry **out,
     struct clip_error *err)
 {
-	char *host = NULL, *repo = NULL;
-	clip_err rc;
+	struct clip_registry_opts ro;
 
-	*out = NULL;
-	rc = clip_mirror_parse(mirror, repository, &host, &repo, err);
-	if (rc == CLIP_OK)
-		rc = open_at(o, host, host, repo, NULL, 0, 0, 1, timeouts, out, err);
-	free(host);
-	free(repo);
-	return rc;
+	base_opts(o, 0, timeouts, &ro);
+	return clip_mirror_open(mirror, repository, &ro, o->authfile, out, err);
 }

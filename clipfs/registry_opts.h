@@ -17,6 +17,7 @@ struct registry_cli_opts {
 	const char *cacert;        /* a CA to trust, or NULL */
 	int plain_http;            /* HTTP, not HTTPS */
 	int tls_verify;            /* verify certificates */
+	struct opt_list mirrors;   /* --mirror HOST[/PATH], in order */
 };
 
 /* The defaults. */
@@ -34,17 +35,17 @@ clip_err registry_cli_open(const struct registry_cli_opts *o, const struct clip_
     struct clip_error *err);
 
 /*
- * Opens the mirror "HOST[/PATH]" of repository (clip_mirror_parse), with
+ * Opens the mirror "HOST[/PATH]" of repository (clip_mirror_open), with
  * credentials for HOST from the auth files only: --creds belongs to the
  * image's registry and is never sent to a mirror.  Plain HTTP only with
- * --plain-http.  timeouts: connect, stall and request timeouts and
+ * --plain-http.  A 200 for a range fails (whole_blob_fails).  timeouts: connect, stall and request timeouts and
  * retries to use (NULL: the defaults).
  */
 clip_err registry_cli_open_mirror(const struct registry_cli_opts *o, const char *mirror,
     const char *repository, const struct clip_registry_opts *timeouts, clip_registry **out,
     struct clip_error *err);
 
-#define REGISTRY_OPT_COUNT 5
+#define REGISTRY_OPT_COUNT 6
 extern const struct opt_def registry_opt_defs[REGISTRY_OPT_COUNT];
 
 /* The table, for a struct registry_cli_opts at offset at of a command's

@@ -45,6 +45,11 @@ struct indexer_opts {
 	const char *creds;          /* "USER:PASS" or NULL */
 	const char *authfile;       /* or NULL */
 	struct clip_registry_opts registry;   /* TLS, plain HTTP, timeouts */
+	/* Registry mirrors "HOST[/PATH]" (mirrors.h) to resolve the image
+	 * and stream its layers from first, in order, the image's registry
+	 * last; at most CLIP_MIRRORS_MAX. */
+	const char *const *mirrors;
+	size_t nmirrors;
 	struct indexer_progress *progress;    /* or NULL */
 };
 

@@ -22,6 +22,7 @@
 #include <stddef.h>
 
 #include "common/oci/blob_source.h"
+#include "common/registry/image.h"
 #include "common/registry/registry.h"
 
 #define CLIP_MIRROR_SKIP_S 30
@@ -52,6 +53,47 @@ struct clip_mirror_host_stats {
 };
 size_t clip_mirror_set_size(const clip_mirror_set *m);
 void clip_mirror_set_stats(const clip_mirror_set *m, size_t i, struct clip_mirror_host_stats *out);
+
+/* Prepares a sink for a stream from the start again: 0, or nonzero to
+ * give up. */
+typedef int (*clip_stream_restart_fn)(void *ctx);
+
+/*
+ * clip_registry_stream_blob from each host in turn, the origin last, with
+ * the skip rules above: a host whose stream fails in any way (its
+ * connection, its status, a digest mismatch at the end, or sink stopping
+ * it, as wrong bytes may make it) is skipped, restart(ctx) is called, and
+ * the whole blob streamed again from the next host.  The last host's
+ * error, or the one before restart gave up.  Counted per host.
+ */
+clip_err clip_mirror_set_stream_blob(clip_mirror_set *m, const char *digest,
+    uint64_t expected_size, clip_blob_sink sink, clip_stream_restart_fn restart, void *ctx,
+    struct clip_error *err);
+
+/* clip_image_resolve_registry at each host in turn (the skip rules
+ * above), the origin's answer last. */
+clip_err clip_mirror_set_resolve(clip_mirror_set *m, const char *tag_or_digest,
+    const struct clip_platform *platform, struct clip_image **out, struct clip_error *err);
+
+/*
+ * Opens the mirror "HOST[/PATH]" of repository (clip_mirror_parse) with
+ * base's TLS, plain HTTP and timeouts, credentials for HOST from the auth
+ * files only (authfile, then the usual ones; base's are the image
+ * registry's and never go to a mirror), whole_blob_fails set.
+ */
+clip_err clip_mirror_open(const char *mirror, const char *repository,
+    const struct clip_registry_opts *base, const char *authfile, clip_registry **out,
+    struct clip_error *err);
+
+/*
+ * clip_mirror_open of each of mirrors[0..n-1] (n at most
+ * CLIP_MIRRORS_MAX), then clip_mirror_set_new with origin (named
+ * origin_label) last.  Takes origin over: closed on failure too.
+ */
+clip_err clip_mirror_set_open(const char *const *mirrors, size_t n, const char *repository,
+    const struct clip_registry_opts *base, const char *authfile, clip_registry *origin,
+    const char *origin_label, clip_mirror_set **out, struct clip_blob_source *src,
+    struct clip_error *err);
 
 /*
  * The repository a mirror "HOST[/PATH]" holds repo under: PATH/repo, or

@@ -76,6 +76,7 @@ struct clip_http_request {
 	char effective_url[4096];   /* empty if it did not fit */
 	char location[4096];       /* the Location header, or "" */
 	char etag[256];            /* the ETag header, or "" */
+	char link_next[1024];      /* a Link header's rel="next" URI, or "" */
 	int oci_subject;           /* an OCI-Subject header came back */
 	/* private */
 	int started, in_error, got_range;

@@ -69,4 +69,8 @@ clip_err registry_api_request(clip_registry *r, const char *url, const char *wha
 clip_err registry_get_document(clip_registry *r, const char *path, const char *accept,
     struct clip_fetched_manifest *out, struct clip_error *err);
 
+/* The same at url, a URL on r's host; path names it in messages. */
+clip_err registry_get_document_at(clip_registry *r, const char *url, const char *path,
+    const char *accept, struct clip_fetched_manifest *out, struct clip_error *err);
+
 #endif

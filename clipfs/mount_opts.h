@@ -41,6 +41,7 @@ struct mount_opts {
 	char *made[MOUNT_MAX_PATHS];   /* paths made absolute (mount_opts_absolute) */
 	const char *platform;       /* mount REF: os/arch[/variant]; NULL: this machine */
 	char *fetched_index;        /* mount REF: the cached index (mount_ref_fetch) */
+	int ref_by_tag;             /* mount REF: the REF names a tag (pull-from-mirror) */
 	clip_index *fetched;        /* ... opened and checked once; the mount takes it */
 };
 

@@ -1,12 +1,14 @@
 /* registry_opts.c - the registry options of index and mount (registry_opts.h). */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "clipfs/registry_opts.h"
 #include "common/registry/auth_config.h"
 #include "common/registry/mirrors.h"
+#include "common/registry/registries_conf.h"
 
 #define AT(field) offsetof(struct registry_cli_opts, field)
 
@@ -22,6 +24,9 @@ const struct opt_def registry_opt_defs[REGISTRY_OPT_COUNT] = {
 	{ "mirror", K_LIST, AT(mirrors), OPT_LIST_MAX, "HOST[/PATH]",
 	    "try this registry mirror first for the image's blobs and manifests "
 	    "(repeatable; in order, the image's registry last)", 0 },
+	{ "registries-conf", K_PATH, AT(registries_conf), 0, "FILE",
+	    "mirrors from this containers-registries.conf(5) file (default: "
+	    CLIP_REGCONF_DEFAULT " and its .d directory)", 0 },
 };
 
 void
@@ -72,12 +77,90 @@ registry_cli_open(const struct registry_cli_opts *o, const struct clip_reference
 }
 
 clip_err
-registry_cli_open_mirror(const struct registry_cli_opts *o, const char *mirror,
-    const char *repository, const struct clip_registry_opts *timeouts, clip_registry **out,
-    struct clip_error *err)
+registry_cli_open_mirror(const struct registry_cli_opts *o, const struct clip_mirror_host *m,
+    const struct clip_registry_opts *timeouts, clip_registry **out, struct clip_error *err)
 {
 	struct clip_registry_opts ro;
 
 	base_opts(o, 0, timeouts, &ro);
-	return clip_mirror_open(mirror, repository, &ro, o->authfile, out, err);
+	return clip_mirror_open(m, &ro, o->authfile, out, err);
+}
+
+/* The --mirror values as hosts of registry/repository. */
+static clip_err
+flag_mirrors(const struct registry_cli_opts *o, const char *repository,
+    struct clip_mirror_host *out, size_t *n, struct clip_error *err)
+{
+	char *host = NULL, *repo = NULL;
+	clip_err rc = CLIP_OK;
+	unsigned i;
+
+	for (i = 0; i < o->mirrors.n && *n < CLIP_MIRRORS_MAX && rc == CLIP_OK; i++) {
+		rc = clip_mirror_parse(o->mirrors.v[i], repository, &host, &repo, err);
+		if (rc == CLIP_OK && (strlen(host) >= sizeof(out->host) ||
+		    strlen(repo) >= sizeof(out->repository)))
+			rc = clip_error_set(err, CLIP_ERR_INVALID, "--mirror %.100s: too long",
+			    o->mirrors.v[i]);
+		if (rc == CLIP_OK) {
+			memset(&out[*n], 0, sizeof(out[*n]));
+			memcpy(out[*n].host, host, strlen(host) + 1);
+			memcpy(out[*n].repository, repo, strlen(repo) + 1);
+			snprintf(out[*n].label, sizeof(out->label), "%.299s", o->mirrors.v[i]);
+			(*n)++;
+		}
+		free(host);
+		free(repo);
+		host = repo = NULL;
+	}
+	return rc;
+}
+
+/* The mirrors registries.conf gives, after the *n there are. */
+static clip_err
+conf_mirrors(const clip_regconf *conf, const char *registry, const char *repository,
+    int by_digest, struct clip_mirror_host *out, size_t *n, struct clip_error *err)
+{
+	const struct clip_regconf_registry *reg = clip_regconf_find(conf, registry, repository);
+	size_t got = 0;
+	clip_err rc;
+
+	if (reg == NULL)
+		return CLIP_OK;
+	if (reg->blocked)
+		return clip_error_set(err, CLIP_ERR_INVALID, "registries.conf blocks %s/%s "
+		    "([[registry]] prefix %.100s, line %u)", registry, repository, reg->prefix,
+		    reg->line);
+	if (reg->location != NULL && strcmp(reg->location, reg->prefix) != 0)
+		fprintf(stderr, "clipfs: warning: registries.conf moves %.100s to %.100s; clipfs "
+		    "does not follow that and asks %s (its mirrors are used)\n", reg->prefix,
+		    reg->location, registry);
+	rc = clip_regconf_mirrors(reg, registry, repository, by_digest, out + *n,
+	    CLIP_MIRRORS_MAX - *n, &got, err);
+	*n += got;
+	return rc;
+}
+
+clip_err
+registry_cli_mirrors(const struct registry_cli_opts *o, const char *registry,
+    const char *repository, int by_digest, struct clip_mirror_host *out, size_t *n,
+    struct clip_error *err)
+{
+	clip_regconf conf = { NULL, 0 };
+	clip_err rc;
+
+	*n = 0;
+	rc = flag_mirrors(o, repository, out, n, err);
+	if (rc == CLIP_OK)
+		rc = o->registries_conf != NULL ?
+		    clip_regconf_load_file(&conf, o->registries_conf, err) :
+		    clip_regconf_load_default(&conf, CLIP_REGCONF_DEFAULT, CLIP_REGCONF_DEFAULT_DIR,
+		    err);
+	if (rc == CLIP_OK)
+		rc = conf_mirrors(&conf, registry, repository, by_digest, out, n, err);
+	clip_regconf_free(&conf);
+	if (rc == CLIP_OK || rc == CLIP_ERR_NOMEM)
+		return rc;
+	if (err != NULL)
+		err->code = CLIP_ERR_INVALID;   /* the user's configuration: exit status 2 */
+	return CLIP_ERR_INVALID;
 }

@@ -90,8 +90,8 @@ mirrors_open(const struct indexer_opts *o, struct source *s, struct clip_error *
 
 	snprintf(origin, sizeof(origin), "%s/%s", s->ref.api_host, s->ref.repository);
 	s->registry = NULL;   /* the set's now, even on failure */
-	return clip_mirror_set_open(o->mirrors, o->nmirrors, s->ref.repository, &o->registry,
-	    o->authfile, r, origin, &s->mirrors, &unused, err);
+	return clip_mirror_set_open(o->mirrors, o->nmirrors, &o->registry, o->authfile, r, origin,
+	    &s->mirrors, &unused, err);
 }
 
 static clip_err

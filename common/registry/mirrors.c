@@ -166,29 +166,27 @@ clip_mirror_set_resolve(clip_mirror_set *m, const char *tag_or_digest,
 }
 
 clip_err
-clip_mirror_open(const char *mirror, const char *repository,
-    const struct clip_registry_opts *base, const char *authfile, clip_registry **out,
-    struct clip_error *err)
+clip_mirror_open(const struct clip_mirror_host *m, const struct clip_registry_opts *base,
+    const char *authfile, clip_registry **out, struct clip_error *err)
 {
 	struct clip_registry_opts ro = *base;
 	struct clip_creds found = { 0 };
-	char *host = NULL, *repo = NULL;
 	clip_err rc;
 
 	*out = NULL;
-	rc = clip_mirror_parse(mirror, repository, &host, &repo, err);
-	if (rc == CLIP_OK)
-		rc = clip_auth_lookup(host, NULL, authfile, &found, err);
+	rc = clip_auth_lookup(m->host, NULL, authfile, &found, err);
 	if (rc == CLIP_OK) {
 		ro.username = found.username;
 		ro.password = found.password;
 		ro.push = 0;
 		ro.whole_blob_fails = 1;
-		rc = clip_registry_open(host, repo, &ro, out, err);
+		if (m->insecure) {
+			ro.plain_http = 1;
+			ro.tls_verify = 0;
+		}
+		rc = clip_registry_open(m->host, m->repository, &ro, out, err);
 	}
 	clip_creds_free(&found);
-	free(host);
-	free(repo);
 	return rc;
 }
 
@@ -274,7 +272,7 @@ clip_mirror_set_stats(const clip_mirror_set *m, size_t i, struct clip_mirror_hos
 }
 
 clip_err
-clip_mirror_set_open(const char *const *mirrors, size_t n, const char *repository,
+clip_mirror_set_open(const struct clip_mirror_host *mirrors, size_t n,
     const struct clip_registry_opts *base, const char *authfile, clip_registry *origin,
     const char *origin_label, clip_mirror_set **out, struct clip_blob_source *src,
     struct clip_error *err)
@@ -288,8 +286,8 @@ clip_mirror_set_open(const char *const *mirrors, size_t n, const char *repositor
 	if (n > CLIP_MIRRORS_MAX)
 		rc = clip_error_set(err, CLIP_ERR_INVALID, "at most %d mirrors", CLIP_MIRRORS_MAX);
 	for (i = 0; i < n && rc == CLIP_OK; i++) {
-		rc = clip_mirror_open(mirrors[i], repository, base, authfile, &hosts[i], err);
-		labels[i] = mirrors[i];
+		rc = clip_mirror_open(&mirrors[i], base, authfile, &hosts[i], err);
+		labels[i] = mirrors[i].label;
 	}
 	if (rc != CLIP_OK) {
 		for (; i > 1; i--)

@@ -75,13 +75,22 @@ clip_err clip_mirror_set_stream_blob(clip_mirror_set *m, const char *digest,
 clip_err clip_mirror_set_resolve(clip_mirror_set *m, const char *tag_or_digest,
     const struct clip_platform *platform, struct clip_image **out, struct clip_error *err);
 
+/* One mirror of an image: where it holds the image, and how to talk to
+ * it (from --mirror, or from registries.conf). */
+struct clip_mirror_host {
+	char host[256];              /* HOST[:PORT] */
+	char repository[256];
+	int insecure;                /* plain HTTP, certificates not checked */
+	char label[300];             /* its name in counters and messages */
+};
+
 /*
- * Opens the mirror "HOST[/PATH]" of repository (clip_mirror_parse) with
- * base's TLS, plain HTTP and timeouts, credentials for HOST from the auth
+ * Opens mirror m with base's TLS, plain HTTP and timeouts (m->insecure:
+ * plain HTTP, no verification), credentials for m->host from the auth
  * files only (authfile, then the usual ones; base's are the image
  * registry's and never go to a mirror), whole_blob_fails set.
  */
-clip_err clip_mirror_open(const char *mirror, const char *repository,
+clip_err clip_mirror_open(const struct clip_mirror_host *m,
     const struct clip_registry_opts *base, const char *authfile, clip_registry **out,
     struct clip_error *err);
 
@@ -90,7 +99,7 @@ clip_err clip_mirror_open(const char *mirror, const char *repository,
  * CLIP_MIRRORS_MAX), then clip_mirror_set_new with origin (named
  * origin_label) last.  Takes origin over: closed on failure too.
  */
-clip_err clip_mirror_set_open(const char *const *mirrors, size_t n, const char *repository,
+clip_err clip_mirror_set_open(const struct clip_mirror_host *mirrors, size_t n,
     const struct clip_registry_opts *base, const char *authfile, clip_registry *origin,
     const char *origin_label, clip_mirror_set **out, struct clip_blob_source *src,
     struct clip_error *err);

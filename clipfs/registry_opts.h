@@ -69,4 +69,8 @@ extern const struct opt_def registry_opt_defs[REGISTRY_OPT_COUNT];
  * options struct. */
 #define REGISTRY_OPT_TABLE(at) { registry_opt_defs, REGISTRY_OPT_COUNT, (at) }
 
+/* The same without the mirror options (the last two), for a command that
+ * talks to the image's registry only (clipfs push). */
+#define REGISTRY_OPT_TABLE_NO_MIRRORS(at) { registry_opt_defs, REGISTRY_OPT_COUNT - 2, (at) }
+
 #endif

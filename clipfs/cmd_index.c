@@ -34,6 +34,7 @@ struct index_args {
 	struct registry_cli_opts registry;
 	const char *out, *prefetch;
 	int json, quiet, push;
+	struct clip_mirror_host mirrors[CLIP_MIRRORS_MAX];   /* registry_cli_mirrors */
 };
 
 /* The registry options, shared with clipfs mount. */
@@ -215,6 +216,33 @@ index_opt(struct index_args *a, int c, char *arg)
 	}
 }
 
+/* The mirrors of a registry SOURCE (--mirror, registries.conf): 0, or an
+ * exit status after saying why. */
+static int
+index_mirrors(struct index_args *a)
+{
+	struct clip_reference ref;
+	struct clip_error err;
+	int rc = 0;
+
+	clip_error_clear(&err);
+	if (clip_reference_parse(a->o.source, &ref, &err) != CLIP_OK)
+		return 0;   /* the indexer says what is wrong with it */
+	if (ref.kind != CLIP_REF_REGISTRY && a->registry.mirrors.n > 0) {
+		fprintf(stderr, "clipfs index: --mirror needs a registry SOURCE, not %s\n",
+		    a->o.source);
+		rc = EXIT_USAGE;
+	} else if (ref.kind == CLIP_REF_REGISTRY &&
+	    registry_cli_mirrors(&a->registry, ref.registry, ref.repository, ref.digest != NULL,
+	    a->mirrors, &a->o.nmirrors, &err) != CLIP_OK) {
+		clipfs_report("index", &err);
+		rc = clipfs_exit_code(err.code);
+	}
+	a->o.mirrors = a->mirrors;
+	clip_reference_free(&ref);
+	return rc;
+}
+
 /* Parses the command line into a (indexer_opts_init'ed); 0, 1 for
  * --help (printed), or an exit code. */
 static int
@@ -264,7 +292,7 @@ index_parse(int argc, char **argv, struct index_args *a)
 	a->o.registry.cacert = a->registry.cacert;
 	a->o.registry.plain_http = a->registry.plain_http;
 	a->o.registry.tls_verify = a->registry.tls_verify;
-	return 0;
+	return index_mirrors(a);
 }
 
 /* Starts the progress line on a terminal; 0 if there is none. */

@@ -20,7 +20,7 @@ struct push_args {
 };
 
 static const struct opt_table tables[] = {
-	REGISTRY_OPT_TABLE(offsetof(struct push_args, registry)),
+	REGISTRY_OPT_TABLE_NO_MIRRORS(offsetof(struct push_args, registry)),
 };
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))
 

@@ -46,9 +46,6 @@ static const struct opt_def mount_defs[] = {
 	{ "background-fetch", K_RATE, AT(background_rate), UINT64_MAX, "RATE",
 	    "after the prefetch list, fetch the rest of the image at most RATE bytes/s, so "
 	    "the mount ends up independent of the registry", DEFAULT_BACKGROUND_RATE },
-	{ "mirror", K_LIST, AT(mirrors), OPT_LIST_MAX, "HOST[/PATH]",
-	    "try this registry mirror first for blobs and, with a REF, for the index "
-	    "(repeatable; in order, the image's registry last)", 0 },
 	{ "platform", K_STRING, AT(platform), 0, "OS/ARCH[/VARIANT]",
 	    "mounting an image by reference: its platform (default: this machine)", 0 },
 	{ "log-level", K_LOGLEVEL, AT(log_level), 0, "LEVEL", "error, warn, info or debug", 0 },

@@ -39,9 +39,9 @@ struct mount_opts {
 	int log_level;              /* -1: as it is */
 	char fuse_opts[4096];       /* -o options passed on to FUSE */
 	char *made[MOUNT_MAX_PATHS];   /* paths made absolute (mount_opts_absolute) */
-	struct opt_list mirrors;    /* --mirror HOST[/PATH], in order */
 	const char *platform;       /* mount REF: os/arch[/variant]; NULL: this machine */
 	char *fetched_index;        /* mount REF: the cached index (mount_ref_fetch) */
+	int ref_by_tag;             /* mount REF: the REF names a tag (pull-from-mirror) */
 	clip_index *fetched;        /* ... opened and checked once; the mount takes it */
 };
 

@@ -163,12 +163,12 @@ fetch_for(struct mount_opts *m, const struct clip_reference *ref, clip_registry 
 	return rc;
 }
 
-/* Resolves, finds and fetches through one host: the mirror "HOST[/PATH]"
- * or, mirror NULL, the image's own registry; each try bounded by half
- * the mount's --timeout, as a read is. */
+/* Resolves, finds and fetches through one host: mirror or, mirror NULL,
+ * the image's own registry; each try bounded by half the mount's
+ * --timeout, as a read is. */
 static clip_err
-fetch_via(struct mount_opts *m, const struct clip_reference *ref, const char *mirror,
-    char **path, int *none, struct clip_error *err)
+fetch_via(struct mount_opts *m, const struct clip_reference *ref,
+    const struct clip_mirror_host *mirror, char **path, int *none, struct clip_error *err)
 {
 	struct clip_registry_opts t;
 	long half = (long)m->timeout_s / 2 > 0 ? (long)m->timeout_s / 2 : 1;
@@ -179,7 +179,7 @@ fetch_via(struct mount_opts *m, const struct clip_reference *ref, const char *mi
 	t.connect_timeout_s = t.low_speed_time_s = t.request_timeout_s = half;
 	t.max_retries = 1;
 	rc = mirror != NULL ?
-	    registry_cli_open_mirror(&m->registry, mirror, ref->repository, &t, &r, err) :
+	    registry_cli_open_mirror(&m->registry, mirror, &t, &r, err) :
 	    registry_cli_open(&m->registry, ref, 0, 0, &t, &r, err);
 	if (rc == CLIP_OK)
 		rc = fetch_for(m, ref, r, path, none, err);
@@ -190,10 +190,11 @@ fetch_via(struct mount_opts *m, const struct clip_reference *ref, const char *mi
 int
 mount_ref_fetch(struct mount_opts *m)
 {
+	struct clip_mirror_host hosts[CLIP_MIRRORS_MAX];
 	struct clip_reference ref;
 	struct clip_error err;
 	char *path = NULL;
-	unsigned i;
+	size_t i, n = 0;
 	int none = 0;
 	clip_err rc;
 
@@ -206,17 +207,20 @@ mount_ref_fetch(struct mount_opts *m)
 		clip_reference_free(&ref);
 		return EXIT_USAGE;
 	}
-	rc = clip_registry_global_init(&err);
+	m->ref_by_tag = ref.digest == NULL;
+	rc = registry_cli_mirrors(&m->registry, ref.registry, ref.repository, !m->ref_by_tag,
+	    hosts, &n, &err);
+	if (rc == CLIP_OK)
+		rc = clip_registry_global_init(&err);
 	/* the mirrors in order, then the image's registry, whose answer counts */
-	for (i = 0; rc == CLIP_OK && i <= m->mirrors.n; i++) {
+	for (i = 0; rc == CLIP_OK && i <= n; i++) {
 		free(path);
 		path = NULL;
 		none = 0;
-		rc = fetch_via(m, &ref, i < m->mirrors.n ? m->mirrors.v[i] : NULL, &path, &none,
-		    &err);
+		rc = fetch_via(m, &ref, i < n ? &hosts[i] : NULL, &path, &none, &err);
 		if (rc == CLIP_OK)
 			break;
-		if (i < m->mirrors.n)
+		if (i < n)
 			rc = CLIP_OK;   /* on to the next host */
 	}
 	clip_registry_global_cleanup();

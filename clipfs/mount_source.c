@@ -44,6 +44,11 @@ mount_source_prepare(const struct mount_opts *m, const clip_index *idx, struct m
 		clipfs_report("mount", &err);
 		return EXIT_USAGE;
 	}
+	if (registry_cli_mirrors(&m->registry, ds->ref.registry, ds->ref.repository,
+	    !m->ref_by_tag, ds->mirror_hosts, &ds->nmirror_hosts, &err) != CLIP_OK) {
+		clipfs_report("mount", &err);
+		return clipfs_exit_code(err.code);
+	}
 	clip_registry_opts_init(&ds->ro);
 	ds->ro.plain_http = m->registry.plain_http || (im.storage_flags & CLIP_STORAGE_PLAIN_HTTP);
 	ds->ro.tls_verify = m->registry.tls_verify;
@@ -61,31 +66,21 @@ mount_source_prepare(const struct mount_opts *m, const clip_index *idx, struct m
 	return 0;
 }
 
-/* The --mirror hosts, then the registry, as the layer source; each
- * mirror with the mount's timeouts and its own host's credentials. */
+/* The mirrors, then the registry, as the layer source; each
+ * mirror with the mount's timeouts and its own host's credentials, plain
+ * HTTP only with --plain-http. */
 static clip_err
 mirrors_open(const struct mount_opts *m, struct mount_source *ds, struct clip_error *err)
 {
-	clip_registry *hosts[CLIP_MIRRORS_MAX + 1];
-	const char *labels[CLIP_MIRRORS_MAX + 1];
+	struct clip_registry_opts base = ds->ro;
+	clip_registry *r = ds->registry;
 	char origin[512];
-	size_t n = 0, i;
-	clip_err rc = CLIP_OK;
 
-	for (i = 0; i < m->mirrors.n && i < CLIP_MIRRORS_MAX && rc == CLIP_OK; i++)
-		if ((rc = registry_cli_open_mirror(&m->registry, m->mirrors.v[i], ds->ref.repository,
-		    &ds->ro, &hosts[n], err)) == CLIP_OK)
-			labels[n++] = m->mirrors.v[i];
-	if (rc != CLIP_OK) {
-		while (n > 0)
-			clip_registry_close(hosts[--n]);
-		return rc;
-	}
+	base.plain_http = m->registry.plain_http;
 	snprintf(origin, sizeof(origin), "%s/%s", ds->ref.api_host, ds->ref.repository);
-	labels[n] = origin;
-	hosts[n++] = ds->registry;
-	ds->registry = NULL;   /* the set owns it now */
-	return clip_mirror_set_new(hosts, labels, n, &ds->mirrors, &ds->src, err);
+	ds->registry = NULL;   /* the set's now, even on failure */
+	return clip_mirror_set_open(ds->mirror_hosts, ds->nmirror_hosts, &base,
+	    m->registry.authfile, r, origin, &ds->mirrors, &ds->src, err);
 }
 
 /* After fork: opens the layout or the registry handle. */
@@ -101,7 +96,7 @@ mount_source_open(const struct mount_opts *m, struct mount_source *ds, struct cl
 	rc = clip_registry_open(ds->ref.api_host, ds->ref.repository, &ds->ro, &ds->registry, err);
 	if (rc != CLIP_OK)
 		return rc;
-	if (m->mirrors.n > 0)
+	if (ds->nmirror_hosts > 0)
 		return mirrors_open(m, ds, err);
 	clip_registry_blob_source(ds->registry, &ds->src);
 	return CLIP_OK;

@@ -21,14 +21,17 @@ struct mount_source {
 	clip_layout_source *layout;
 	clip_registry *registry;
 	clip_mirror_set *mirrors;         /* --mirror: owns the handles, registry last */
+	struct clip_mirror_host mirror_hosts[CLIP_MIRRORS_MAX];   /* registry_cli_mirrors */
+	size_t nmirror_hosts;
 	struct clip_blob_source src;      /* what the reader fetches through */
 	struct clip_reference ref;
 	struct clip_registry_opts ro;
 	struct clip_creds creds;
 };
 
-/* Checks and resolves, without threads or connections: 0, or an exit
- * status after printing why.  ds must be zeroed. */
+/* Checks and resolves (the mirrors too), without threads or
+ * connections: 0, or an exit status after printing why.  ds must be
+ * zeroed. */
 int mount_source_prepare(const struct mount_opts *m, const clip_index *idx,
     struct mount_source *ds);
 

@@ -1,12 +1,14 @@
 /* registry_opts.c - the registry options of index and mount (registry_opts.h). */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "clipfs/registry_opts.h"
 #include "common/registry/auth_config.h"
 #include "common/registry/mirrors.h"
+#include "common/registry/registries_conf.h"
 
 #define AT(field) offsetof(struct registry_cli_opts, field)
 
@@ -19,6 +21,12 @@ const struct opt_def registry_opt_defs[REGISTRY_OPT_COUNT] = {
 	    "talk HTTP, not HTTPS, to the registry (clipfs mount also takes this from the "
 	    "index)", 0 },
 	{ "tls-verify", K_BOOL, AT(tls_verify), 0, "BOOL", "verify the registry's certificate", 0 },
+	{ "mirror", K_LIST, AT(mirrors), OPT_LIST_MAX, "HOST[/PATH]",
+	    "try this registry mirror first for the image's blobs and manifests "
+	    "(repeatable; in order, the image's registry last)", 0 },
+	{ "registries-conf", K_PATH, AT(registries_conf), 0, "FILE",
+	    "mirrors from this containers-registries.conf(5) file (default: "
+	    CLIP_REGCONF_DEFAULT " and its .d directory)", 0 },
 };
 
 void
@@ -28,37 +36,22 @@ registry_cli_opts_init(struct registry_cli_opts *o)
 	o->tls_verify = 1;
 }
 
-/* Opens api_host/repository with the options, credentials looked up
- * for registry (creds: --creds, or NULL for the auth files only). */
-static clip_err
-open_at(const struct registry_cli_opts *o, const char *registry, const char *api_host,
-    const char *repository, const char *creds, int plain_http, int push,
-    const struct clip_registry_opts *timeouts, clip_registry **out, struct clip_error *err)
+/* The connection options of o, with timeouts' timeouts and retries
+ * (NULL: the defaults); no credentials. */
+static void
+base_opts(const struct registry_cli_opts *o, int plain_http,
+    const struct clip_registry_opts *timeouts, struct clip_registry_opts *ro)
 {
-	struct clip_registry_opts ro;
-	struct clip_creds found = { 0 };
-	clip_err rc;
-
-	*out = NULL;
-	rc = clip_auth_lookup(registry, creds, o->authfile, &found, err);
-	if (rc != CLIP_OK)
-		return rc;
-	clip_registry_opts_init(&ro);
+	clip_registry_opts_init(ro);
 	if (timeouts != NULL) {
-		ro.connect_timeout_s = timeouts->connect_timeout_s;
-		ro.low_speed_time_s = timeouts->low_speed_time_s;
-		ro.request_timeout_s = timeouts->request_timeout_s;
-		ro.max_retries = timeouts->max_retries;
+		ro->connect_timeout_s = timeouts->connect_timeout_s;
+		ro->low_speed_time_s = timeouts->low_speed_time_s;
+		ro->request_timeout_s = timeouts->request_timeout_s;
+		ro->max_retries = timeouts->max_retries;
 	}
-	ro.plain_http = o->plain_http || plain_http;
-	ro.tls_verify = o->tls_verify;
-	ro.cacert = o->cacert;
-	ro.username = found.username;
-	ro.password = found.password;
-	ro.push = push;
-	rc = clip_registry_open(api_host, repository, &ro, out, err);
-	clip_creds_free(&found);
-	return rc;
+	ro->plain_http = o->plain_http || plain_http;
+	ro->tls_verify = o->tls_verify;
+	ro->cacert = o->cacert;
 }
 
 clip_err
@@ -66,23 +59,108 @@ registry_cli_open(const struct registry_cli_opts *o, const struct clip_reference
     int plain_http, int push, const struct clip_registry_opts *timeouts, clip_registry **out,
     struct clip_error *err)
 {
-	return open_at(o, ref->registry, ref->api_host, ref->repository, o->creds, plain_http,
-	    push, timeouts, out, err);
-}
-
-clip_err
-registry_cli_open_mirror(const struct registry_cli_opts *o, const char *mirror,
-    const char *repository, const struct clip_registry_opts *timeouts, clip_registry **out,
-    struct clip_error *err)
-{
-	char *host = NULL, *repo = NULL;
+	struct clip_registry_opts ro;
+	struct clip_creds found = { 0 };
 	clip_err rc;
 
 	*out = NULL;
-	rc = clip_mirror_parse(mirror, repository, &host, &repo, err);
-	if (rc == CLIP_OK)
-		rc = open_at(o, host, host, repo, NULL, 0, 0, timeouts, out, err);
-	free(host);
-	free(repo);
+	rc = clip_auth_lookup(ref->registry, o->creds, o->authfile, &found, err);
+	if (rc != CLIP_OK)
+		return rc;
+	base_opts(o, plain_http, timeouts, &ro);
+	ro.username = found.username;
+	ro.password = found.password;
+	ro.push = push;
+	rc = clip_registry_open(ref->api_host, ref->repository, &ro, out, err);
+	clip_creds_free(&found);
 	return rc;
+}
+
+clip_err
+registry_cli_open_mirror(const struct registry_cli_opts *o, const struct clip_mirror_host *m,
+    const struct clip_registry_opts *timeouts, clip_registry **out, struct clip_error *err)
+{
+	struct clip_registry_opts ro;
+
+	base_opts(o, 0, timeouts, &ro);
+	return clip_mirror_open(m, &ro, o->authfile, out, err);
+}
+
+/* The --mirror values as hosts of registry/repository. */
+static clip_err
+flag_mirrors(const struct registry_cli_opts *o, const char *repository,
+    struct clip_mirror_host *out, size_t *n, struct clip_error *err)
+{
+	char *host = NULL, *repo = NULL;
+	clip_err rc = CLIP_OK;
+	unsigned i;
+
+	for (i = 0; i < o->mirrors.n && *n < CLIP_MIRRORS_MAX && rc == CLIP_OK; i++) {
+		rc = clip_mirror_parse(o->mirrors.v[i], repository, &host, &repo, err);
+		if (rc == CLIP_OK && (strlen(host) >= sizeof(out->host) ||
+		    strlen(repo) >= sizeof(out->repository)))
+			rc = clip_error_set(err, CLIP_ERR_INVALID, "--mirror %.100s: too long",
+			    o->mirrors.v[i]);
+		if (rc == CLIP_OK) {
+			memset(&out[*n], 0, sizeof(out[*n]));
+			memcpy(out[*n].host, host, strlen(host) + 1);
+			memcpy(out[*n].repository, repo, strlen(repo) + 1);
+			snprintf(out[*n].label, sizeof(out->label), "%.299s", o->mirrors.v[i]);
+			(*n)++;
+		}
+		free(host);
+		free(repo);
+		host = repo = NULL;
+	}
+	return rc;
+}
+
+/* The mirrors registries.conf gives, after the *n there are. */
+static clip_err
+conf_mirrors(const clip_regconf *conf, const char *registry, const char *repository,
+    int by_digest, struct clip_mirror_host *out, size_t *n, struct clip_error *err)
+{
+	const struct clip_regconf_registry *reg = clip_regconf_find(conf, registry, repository);
+	size_t got = 0;
+	clip_err rc;
+
+	if (reg == NULL)
+		return CLIP_OK;
+	if (reg->blocked)
+		return clip_error_set(err, CLIP_ERR_INVALID, "registries.conf blocks %s/%s "
+		    "([[registry]] prefix %.100s, line %u)", registry, repository, reg->prefix,
+		    reg->line);
+	if (reg->location != NULL && strcmp(reg->location, reg->prefix) != 0)
+		fprintf(stderr, "clipfs: warning: registries.conf moves %.100s to %.100s; clipfs "
+		    "does not follow that and asks %s (its mirrors are used)\n", reg->prefix,
+		    reg->location, registry);
+	rc = clip_regconf_mirrors(reg, registry, repository, by_digest, out + *n,
+	    CLIP_MIRRORS_MAX - *n, &got, err);
+	*n += got;
+	return rc;
+}
+
+clip_err
+registry_cli_mirrors(const struct registry_cli_opts *o, const char *registry,
+    const char *repository, int by_digest, struct clip_mirror_host *out, size_t *n,
+    struct clip_error *err)
+{
+	clip_regconf conf = { NULL, 0 };
+	clip_err rc;
+
+	*n = 0;
+	rc = flag_mirrors(o, repository, out, n, err);
+	if (rc == CLIP_OK)
+		rc = o->registries_conf != NULL ?
+		    clip_regconf_load_file(&conf, o->registries_conf, err) :
+		    clip_regconf_load_default(&conf, CLIP_REGCONF_DEFAULT, CLIP_REGCONF_DEFAULT_DIR,
+		    err);
+	if (rc == CLIP_OK)
+		rc = conf_mirrors(&conf, registry, repository, by_digest, out, n, err);
+	clip_regconf_free(&conf);
+	if (rc == CLIP_OK || rc == CLIP_ERR_NOMEM)
+		return rc;
+	if (err != NULL)
+		err->code = CLIP_ERR_INVALID;   /* the user's configuration: exit status 2 */
+	return CLIP_ERR_INVALID;
 }

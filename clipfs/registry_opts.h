@@ -9,6 +9,7 @@
 
 #include "clipfs/opt_table.h"
 #include "common/oci/reference.h"
+#include "common/registry/mirrors.h"
 #include "common/registry/registry.h"
 
 struct registry_cli_opts {
@@ -17,6 +18,8 @@ struct registry_cli_opts {
 	const char *cacert;        /* a CA to trust, or NULL */
 	int plain_http;            /* HTTP, not HTTPS */
 	int tls_verify;            /* verify certificates */
+	struct opt_list mirrors;   /* --mirror HOST[/PATH], in order */
+	const char *registries_conf;   /* --registries-conf FILE, or NULL: the defaults */
 };
 
 /* The defaults. */
@@ -34,21 +37,40 @@ clip_err registry_cli_open(const struct registry_cli_opts *o, const struct clip_
     struct clip_error *err);
 
 /*
- * Opens the mirror "HOST[/PATH]" of repository (clip_mirror_parse), with
- * credentials for HOST from the auth files only: --creds belongs to the
- * image's registry and is never sent to a mirror.  Plain HTTP only with
- * --plain-http.  timeouts: connect, stall and request timeouts and
- * retries to use (NULL: the defaults).
+ * The mirrors to try for the image registry/repository, in order: the
+ * --mirror ones, then those of its [[registry]] in registries.conf
+ * (--registries-conf FILE, else CLIP_REGCONF_DEFAULT and its drop-in
+ * directory), less those that do not serve a reference of this kind
+ * (by_digest: pull-from-mirror); at most CLIP_MIRRORS_MAX (*n of them).
+ * Warns on stderr when the [[registry]] moves the registry itself to
+ * another location (clipfs does not follow that).  CLIP_ERR_INVALID for
+ * a bad --mirror, a registries.conf that does not parse (its file and
+ * line in err) or a registry it blocks.
  */
-clip_err registry_cli_open_mirror(const struct registry_cli_opts *o, const char *mirror,
-    const char *repository, const struct clip_registry_opts *timeouts, clip_registry **out,
+clip_err registry_cli_mirrors(const struct registry_cli_opts *o, const char *registry,
+    const char *repository, int by_digest, struct clip_mirror_host *out, size_t *n,
     struct clip_error *err);
 
-#define REGISTRY_OPT_COUNT 5
+/*
+ * Opens mirror m (clip_mirror_open), with credentials for its host from
+ * the auth files only: --creds belongs to the image's registry and is
+ * never sent to a mirror.  Plain HTTP with --plain-http or m->insecure.
+ * A 200 for a range fails (whole_blob_fails).  timeouts: connect, stall
+ * and request timeouts and retries to use (NULL: the defaults).
+ */
+clip_err registry_cli_open_mirror(const struct registry_cli_opts *o,
+    const struct clip_mirror_host *m, const struct clip_registry_opts *timeouts,
+    clip_registry **out, struct clip_error *err);
+
+#define REGISTRY_OPT_COUNT 7
 extern const struct opt_def registry_opt_defs[REGISTRY_OPT_COUNT];
 
 /* The table, for a struct registry_cli_opts at offset at of a command's
  * options struct. */
 #define REGISTRY_OPT_TABLE(at) { registry_opt_defs, REGISTRY_OPT_COUNT, (at) }
+
+/* The same without the mirror options (the last two), for a command that
+ * talks to the image's registry only (clipfs push). */
+#define REGISTRY_OPT_TABLE_NO_MIRRORS(at) { registry_opt_defs, REGISTRY_OPT_COUNT - 2, (at) }
 
 #endif

@@ -101,7 +101,8 @@ json_get_path(json_t *o, const char *key)
 }
 
 /* --mirror: per host, in the order tried, the reads it answered, their
- * bytes and the reads that failed there. */
+ * bytes, the reads that failed there and those of them whose bytes were
+ * wrong. */
 static json_t *
 hosts_json(const struct clip_mirror_set *m)
 {
@@ -111,9 +112,9 @@ hosts_json(const struct clip_mirror_set *m)
 
 	for (i = 0; i < clip_mirror_set_size(m); i++) {
 		clip_mirror_set_stats(m, i, &h);
-		json_array_append_new(a, json_pack("{s:s,s:I,s:I,s:I}", "host", h.label,
+		json_array_append_new(a, json_pack("{s:s,s:I,s:I,s:I,s:I}", "host", h.label,
 		    "reads", (json_int_t)h.reads, "bytes", (json_int_t)h.bytes,
-		    "failed", (json_int_t)h.failed));
+		    "failed", (json_int_t)h.failed, "wrong", (json_int_t)h.wrong));
 	}
 	return a;
 }
@@ -384,9 +385,10 @@ print_stats_text(json_t *j)
 	printf("EIO replies:     %lld\n", (long long)jint(j, "errors", "read_eio"));
 	for (k = 0; k < json_array_size(json_object_get(j, "hosts")); k++) {
 		json_t *h = json_array_get(json_object_get(j, "hosts"), k);
-		printf("host:            %s: %lld reads, %lld bytes, %lld failed\n",
+		printf("host:            %s: %lld reads, %lld bytes, %lld failed (%lld wrong bytes)\n",
 		    json_string_value(json_object_get(h, "host")), (long long)jint(h, "reads", NULL),
-		    (long long)jint(h, "bytes", NULL), (long long)jint(h, "failed", NULL));
+		    (long long)jint(h, "bytes", NULL), (long long)jint(h, "failed", NULL),
+		    (long long)jint(h, "wrong", NULL));
 	}
 	for (k = 0; k < clip_reader_stat_field_count; k++) {
 		f = &clip_reader_stat_fields[k];

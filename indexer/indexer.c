@@ -17,6 +17,7 @@
 
 #include "common/registry/auth_config.h"
 #include "common/registry/image.h"
+#include "common/registry/mirrors.h"
 #include "common/format/index_write.h"
 #include "common/oci/oci_layout.h"
 #include "common/oci/reference.h"
@@ -32,10 +33,12 @@ static const char *const config_keys[] = {
 	"ExposedPorts", "Volumes", "StopSignal",
 };
 
-/* Where the layers come from: a registry or a local layout. */
+/* Where the layers come from: a registry (with mirrors: the set, which
+ * owns the registry's handle too) or a local layout. */
 struct source {
 	struct clip_reference ref;
 	clip_registry *registry;
+	clip_mirror_set *mirrors;
 	clip_oci_layout *layout;
 	struct clip_image *image;
 };
@@ -70,10 +73,25 @@ static void
 source_close(struct source *s)
 {
 	clip_image_free(s->image);
+	clip_mirror_set_free(s->mirrors);
 	clip_registry_close(s->registry);
 	clip_oci_layout_close(s->layout);
 	clip_reference_free(&s->ref);
 	memset(s, 0, sizeof(*s));
+}
+
+/* The mirrors, then s->registry, as one set (which takes the handles). */
+static clip_err
+mirrors_open(const struct indexer_opts *o, struct source *s, struct clip_error *err)
+{
+	struct clip_blob_source unused;
+	char origin[512];
+	clip_registry *r = s->registry;
+
+	snprintf(origin, sizeof(origin), "%s/%s", s->ref.api_host, s->ref.repository);
+	s->registry = NULL;   /* the set's now, even on failure */
+	return clip_mirror_set_open(o->mirrors, o->nmirrors, &o->registry, o->authfile, r, origin,
+	    &s->mirrors, &unused, err);
 }
 
 static clip_err
@@ -104,8 +122,13 @@ source_open(const struct indexer_opts *o, struct source *s, struct clip_error *e
 	ro.password = creds.password;
 	rc = clip_registry_open(s->ref.api_host, s->ref.repository, &ro, &s->registry, err);
 	clip_creds_free(&creds);
+	if (rc == CLIP_OK && o->nmirrors > 0)
+		rc = mirrors_open(o, s, err);
 	if (rc != CLIP_OK)
 		return rc;
+	if (s->mirrors != NULL)
+		return clip_mirror_set_resolve(s->mirrors, clip_reference_target(&s->ref), pwant,
+		    &s->image, err);
 	return clip_image_resolve_registry(s->registry, clip_reference_target(&s->ref), pwant,
 	    &s->image, err);
 }
@@ -114,6 +137,7 @@ source_open(const struct indexer_opts *o, struct source *s, struct clip_error *e
  * that it was stopped, in the caller's error, which must not hide this. */
 struct feed_ctx {
 	struct scan_pool *pool;
+	struct layer_job *job;
 	struct layer_scan *scan;
 	struct clip_error err;
 	clip_err rc;
@@ -169,6 +193,28 @@ stream_layout_blob(struct source *src, const char *digest, struct feed_ctx *f,
 	return rc;
 }
 
+/* A mirror's stream failed: a new scan for the next host's, unless the
+ * run is failing anyway. */
+static int
+scan_restart(void *ctx)
+{
+	struct feed_ctx *f = ctx;
+	struct layer_job *job = f->job;
+	const struct indexer_opts *o = f->pool->o;
+
+	if (atomic_load(&f->pool->failed))
+		return 1;
+	layer_scan_free(job->scan);
+	job->scan = NULL;
+	f->rc = CLIP_OK;
+	clip_error_clear(&f->err);
+	if (layer_scan_new(job->compression, o->span, o->big_file, o->mark_paths, o->nmark_paths,
+	    &job->scan, &f->err) != CLIP_OK)
+		return 1;
+	f->scan = job->scan;
+	return 0;
+}
+
 static clip_err
 scan_layer(struct scan_pool *pool, struct layer_job *job)
 {
@@ -182,9 +228,13 @@ scan_layer(struct scan_pool *pool, struct layer_job *job)
 		return rc;
 	memset(&f, 0, sizeof(f));
 	f.pool = pool;
+	f.job = job;
 	f.scan = job->scan;
 	if (pool->src->layout != NULL)
 		rc = stream_layout_blob(pool->src, job->desc->digest, &f, &job->err);
+	else if (pool->src->mirrors != NULL)
+		rc = clip_mirror_set_stream_blob(pool->src->mirrors, job->desc->digest,
+		    job->desc->size, feed_sink, scan_restart, &f, &job->err);
 	else
 		rc = clip_registry_stream_blob(pool->src->registry, job->desc->digest,
 		    job->desc->size, feed_sink, &f, &job->err);

@@ -15,6 +15,7 @@
 
 #include "common/util/error.h"
 #include "common/oci/manifest.h"
+#include "common/registry/mirrors.h"
 #include "common/registry/registry.h"
 
 /* Chosen by measurement; see clipfs(1) and clip(5), SIZE. */
@@ -45,6 +46,11 @@ struct indexer_opts {
 	const char *creds;          /* "USER:PASS" or NULL */
 	const char *authfile;       /* or NULL */
 	struct clip_registry_opts registry;   /* TLS, plain HTTP, timeouts */
+	/* Registry mirrors (mirrors.h) to resolve the image and stream its
+	 * layers from first, in order, the image's registry last; at most
+	 * CLIP_MIRRORS_MAX. */
+	const struct clip_mirror_host *mirrors;
+	size_t nmirrors;
 	struct indexer_progress *progress;    /* or NULL */
 };
 

@@ -9,6 +9,10 @@
  *   regtool [OPTIONS] rangecheck REF DIGEST FILE COUNT THREADS
  *                      COUNT random ranges from THREADS threads, each
  *                      compared with FILE (the blob, read locally)
+ *   regtool [OPTIONS] findindex REF SUBJECT   the clipfs index published
+ *                      for manifest SUBJECT (clip_index_find, through
+ *                      the referrers API or tag and all their pages):
+ *                      prints "INDEX-DIGEST SIZE"
  *
  * OPTIONS: --plain-http --tls-verify=false --cacert F --certs-dir D
  *          --creds U:P --authfile F --platform OS/ARCH[/VARIANT]
@@ -28,6 +32,7 @@
 
 #include "common/registry/auth_config.h"
 #include "common/registry/image.h"
+#include "common/registry/index_artifact.h"
 #include "common/oci/reference.h"
 #include "common/registry/registry.h"
 
@@ -199,7 +204,7 @@ main(int argc, char **argv)
 	if (opts.certs_dir == NULL)
 		opts.certs_dir = "/nonexistent";  /* tests never use the system's */
 	if (i + 2 > argc) {
-		fprintf(stderr, "usage: regtool [OPTIONS] manifest|resolve|blob|range|rangecheck REF ...\n");
+		fprintf(stderr, "usage: regtool [OPTIONS] manifest|resolve|blob|range|rangecheck|findindex REF ...\n");
 		return 2;
 	}
 	if (clip_registry_global_init(&err) != CLIP_OK)
@@ -272,6 +277,13 @@ main(int argc, char **argv)
 		else if (fwrite(buf, 1, len, stdout) != len)
 			ret = 2;
 		free(buf);
+	} else if (strcmp(cmd, "findindex") == 0 && i + 3 == argc) {
+		char blob[CLIP_DIGEST_BUFSZ];
+		uint64_t size;
+		if (clip_index_find(r, argv[i + 2], blob, &size, &err) != CLIP_OK)
+			ret = die(&err);
+		else
+			printf("%s %llu\n", blob, (unsigned long long)size);
 	} else if (strcmp(cmd, "rangecheck") == 0 && i + 6 == argc) {
 		ret = rangecheck(r, argv[i + 2], argv[i + 3], atoi(argv[i + 4]), atoi(argv[i + 5]));
 	} else {

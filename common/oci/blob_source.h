@@ -18,6 +18,11 @@
  * may start lower again (have goes down) and write those bytes anew. */
 typedef void (*clip_fetch_progress_fn)(void *arg, size_t have);
 
+/* After a host has put all the bytes in buf: 1 if they are the right
+ * ones, 0 if not (the caller's own check, by its hashes).  After a 0
+ * the bytes come again from the start, from another host. */
+typedef int (*clip_fetch_verify_fn)(void *arg);
+
 struct clip_blob_source {
 	/*
 	 * Fills buf with bytes [off, off + len) of the blob named digest
@@ -35,6 +40,16 @@ struct clip_blob_source {
 	 */
 	clip_err (*fetch_progress)(void *ctx, const char *digest, uint64_t off, size_t len,
 	    void *buf, clip_fetch_progress_fn progress, void *arg, struct clip_error *err);
+	/*
+	 * Optional (NULL: not offered), for a source of several hosts
+	 * (mirrors.h): fetch_progress (progress may be NULL) that asks
+	 * verify(arg) (may be NULL) about each host's bytes and, when they
+	 * are wrong, skips that host and fetches them again from the next.
+	 * CLIP_ERR_CHECKSUM when the last host's bytes are wrong too.
+	 */
+	clip_err (*fetch_verified)(void *ctx, const char *digest, uint64_t off, size_t len,
+	    void *buf, clip_fetch_progress_fn progress, clip_fetch_verify_fn verify, void *arg,
+	    struct clip_error *err);
 };
 
 typedef struct clip_layout_source clip_layout_source;

@@ -107,6 +107,35 @@ clip_referrers_add(const void *list, size_t len, const void *manifest, size_t ma
 	return *out != NULL ? CLIP_OK : clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
 }
 
+clip_err
+clip_referrers_concat(const void *list, size_t len, const void *page, size_t page_len,
+    char **out, struct clip_error *err)
+{
+	json_t *root = NULL, *more = NULL, *arr;
+	clip_err rc = CLIP_OK;
+
+	*out = NULL;
+	if ((root = list_load(list, len, err)) == NULL ||
+	    (more = list_load(page, page_len, err)) == NULL) {
+		rc = err != NULL ? err->code : CLIP_ERR_PROTOCOL;
+		goto out;
+	}
+	arr = json_object_get(root, "manifests");
+	if (json_array_size(arr) + json_array_size(json_object_get(more, "manifests")) >
+	    CLIP_REFERRERS_MAX) {
+		rc = clip_error_set(err, CLIP_ERR_TOOBIG, "the referrer list has more than %d "
+		    "entries", CLIP_REFERRERS_MAX);
+		goto out;
+	}
+	if (json_array_extend(arr, json_object_get(more, "manifests")) != 0 ||
+	    (*out = json_dumps(root, DUMP_FLAGS)) == NULL)
+		rc = clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
+out:
+	json_decref(root);
+	json_decref(more);
+	return rc;
+}
+
 /* Entry e as a referrer, if it is a valid index artifact descriptor. */
 static int
 referrer_of(json_t *e, struct clip_referrer *r)

@@ -65,6 +65,19 @@ struct clip_referrer {
 clip_err clip_referrers_add(const void *list, size_t len, const void *manifest,
     size_t manifest_len, char **out, struct clip_error *err);
 
+/* Entries a referrer list may hold, all its pages together. */
+#define CLIP_REFERRERS_MAX 10000
+
+/*
+ * The referrer list list (an image index) with the manifests of page
+ * (the next page of it, an image index too) appended, as they are.  *out
+ * is compact JSON, malloc'ed.  CLIP_ERR_PROTOCOL if either is not an
+ * image index, CLIP_ERR_TOOBIG past CLIP_REFERRERS_MAX entries,
+ * CLIP_ERR_NOMEM.
+ */
+clip_err clip_referrers_concat(const void *list, size_t len, const void *page,
+    size_t page_len, char **out, struct clip_error *err);
+
 /*
  * The index artifact to use from a referrer list: among the entries
  * whose artifactType is CLIP_ARTIFACT_TYPE, the one with the latest

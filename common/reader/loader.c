@@ -63,6 +63,7 @@ struct load_span {
 	int begun;                    /* out is the entry's (span_cache_begin) */
 	int whole;                    /* finish with one inflate (the stream stopped) */
 	int ended;                    /* published or failed */
+	int hash_ok;                  /* its bytes, as they are now, match its hash */
 };
 
 enum edge_state {
@@ -109,6 +110,7 @@ struct load {
 	uint64_t ok_to;               /* [from, ok_to) checked, without a gap */
 	int off_track;                /* stop streaming: finish by span hashes */
 	int bad_chunk;                /* a chunk did not match (counted) */
+	int attempt_bad;              /* ... in the bytes of the host trying now */
 };
 
 static uint64_t
@@ -140,15 +142,20 @@ record_latency(clip_reader *r, uint64_t us)
 
 /* One call into the source, timed and counted; progress (or NULL) as for
  * clip_blob_source.fetch_progress, called once at the end by a source
- * that cannot report it. */
+ * that cannot report it; verify (or NULL) as for fetch_verified, for a
+ * source of several hosts. */
 static clip_err
 fetch(clip_reader *r, const char *digest, uint64_t off, size_t len, uint8_t *buf,
-    clip_fetch_progress_fn progress, void *arg, struct clip_error *err)
+    clip_fetch_progress_fn progress, clip_fetch_verify_fn verify, void *arg,
+    struct clip_error *err)
 {
 	uint64_t t0 = now_us();
 	clip_err rc;
 
-	if (progress != NULL && r->src.fetch_progress != NULL)
+	if (r->src.fetch_verified != NULL)
+		rc = r->src.fetch_verified(r->src.ctx, digest, off, len, buf, progress, verify, arg,
+		    err);
+	else if (progress != NULL && r->src.fetch_progress != NULL)
 		rc = r->src.fetch_progress(r->src.ctx, digest, off, len, buf, progress, arg, err);
 	else
 		rc = r->src.fetch(r->src.ctx, digest, off, len, buf, err);
@@ -161,7 +168,7 @@ fetch(clip_reader *r, const char *digest, uint64_t off, size_t len, uint8_t *buf
 		return rc;
 	}
 	COUNT(r, bytes_fetched, len);
-	if (progress != NULL && r->src.fetch_progress == NULL)
+	if (progress != NULL && r->src.fetch_progress == NULL && r->src.fetch_verified == NULL)
 		progress(arg, len);
 	return CLIP_OK;
 }
@@ -502,7 +509,7 @@ check_chunks(struct load *ld)
 		    want, &match, &e) != CLIP_OK || !match) {
 			if (want != NULL && e.code == CLIP_OK) {
 				COUNT(r, checksum_errors, 1);
-				ld->bad_chunk = 1;
+				ld->bad_chunk = ld->attempt_bad = 1;
 			}
 			ld->off_track = 1;
 			return;
@@ -649,10 +656,15 @@ feed_whole_spans(struct load *ld)
 		if (st->cp.span_end > in_to && st->cp.span_end > ld->fetch_from)
 			break;
 		clip_error_clear(&e);
-		if (finish_span(ld, st, &e) == CLIP_OK)
+		if (finish_span(ld, st, &e) == CLIP_OK) {
 			publish(ld, st);
-		else
+		} else if (e.code == CLIP_ERR_CHECKSUM) {
+			/* another host may have the right bytes: the span ends
+			 * when the request does (finish_spans) */
+			ld->bad_chunk = ld->attempt_bad = ld->off_track = 1;
+		} else {
 			fail(ld, st, &e);
+		}
 	}
 }
 
@@ -661,8 +673,10 @@ on_progress(void *arg, size_t have)
 {
 	struct load *ld = arg;
 
-	if (ld->fetch_from + have < ld->landed)
+	if (ld->fetch_from + have < ld->landed) {
 		ld->off_track = 1;   /* a retry: these bytes come again */
+		ld->attempt_bad = 0;
+	}
 	ld->landed = ld->fetch_from + have;
 	if (ld->exact) {
 		feed_whole_spans(ld);
@@ -675,22 +689,113 @@ on_progress(void *arg, size_t have)
 	feed_spans(ld);
 }
 
+/* ---- a host's bytes, checked before the next host is asked --------------- */
+
+/* Whether the fetched whole chunks match their hashes: those streaming
+ * has not checked yet, all of them after a restart.  1 when the index
+ * cannot tell (no chunk hash): the spans' hashes decide later. */
+static int
+chunks_right(struct load *ld)
+{
+	uint64_t at = ld->off_track ? ld->fetch_from : ld->checked, n;
+	const uint8_t *want;
+	int match;
+
+	for (; at < ld->fetch_to; at += n) {
+		n = ld->fetch_to - at < ld->cs ? ld->fetch_to - at : ld->cs;
+		want = clip_index_chunk_sha256(ld->r->idx, ld->L.index, at / ld->cs);
+		if (want == NULL || sha256_matches(ld->comp + (at - ld->from), (size_t)n, want,
+		    &match, NULL) != CLIP_OK)
+			return 1;
+		if (!match)
+			return 0;
+	}
+	return 1;
+}
+
+/* Whether each open span's bytes match its hash (an exact load). */
+static int
+spans_right(struct load *ld)
+{
+	unsigned k;
+	int match;
+
+	for (k = 0; k < ld->n; k++) {
+		struct load_span *st = &ld->s[k];
+		if (st->ended || st->hash_ok)
+			continue;
+		if (sha256_matches(ld->comp + (st->cp.span_start - ld->from),
+		    (size_t)(st->cp.span_end - st->cp.span_start), st->cp.span_sha256, &match,
+		    NULL) != CLIP_OK)
+			return 1;
+		if (!match)
+			return 0;
+		st->hash_ok = 1;
+	}
+	return 1;
+}
+
+/* clip_fetch_verify_fn of a load's request.  Wrong bytes: counted, and
+ * what streaming knew is forgotten (the next host's bytes overwrite
+ * them); the spans are then finished by their own hashes. */
+static int
+on_verify(void *arg)
+{
+	struct load *ld = arg;
+	unsigned k;
+	int right = !ld->attempt_bad;
+
+	if (right)
+		right = ld->exact ? spans_right(ld) : chunks_right(ld);
+	if (right)
+		return 1;
+	if (!ld->attempt_bad)
+		COUNT(ld->r, checksum_errors, 1);
+	ld->bad_chunk = ld->off_track = 1;
+	ld->attempt_bad = 0;
+	ld->landed = ld->fetch_from;
+	for (k = 0; k < ld->n; k++)
+		ld->s[k].hash_ok = 0;
+	return 0;
+}
+
 /* ---- once the request is over ---------------------------------------------- */
+
+/* One edge chunk fetched alone, and its hash. */
+struct edge_fetch {
+	clip_reader *r;
+	const uint8_t *dst, *want;
+	size_t len;
+	int match;
+};
+
+/* clip_fetch_verify_fn of an edge's request (wrong bytes counted). */
+static int
+edge_right(void *arg)
+{
+	struct edge_fetch *ef = arg;
+
+	ef->match = 0;
+	if (ef->want == NULL)
+		return 1;
+	if (sha256_matches(ef->dst, ef->len, ef->want, &ef->match, NULL) == CLIP_OK && !ef->match)
+		COUNT(ef->r, checksum_errors, 1);
+	return ef->match;
+}
 
 /* Fetches and checks edge e alone (the load that was fetching it failed). */
 static clip_err
 fetch_edge(struct load *ld, struct edge *e, struct clip_error *err)
 {
-	const uint8_t *want = clip_index_chunk_sha256(ld->r->idx, ld->L.index, e->at / ld->cs);
-	uint8_t *dst = ld->comp + (e->at - ld->from);
-	int match = 0;
+	struct edge_fetch ef = {
+		.r = ld->r, .dst = ld->comp + (e->at - ld->from), .len = (size_t)e->len,
+		.want = clip_index_chunk_sha256(ld->r->idx, ld->L.index, e->at / ld->cs),
+	};
 	clip_err rc;
 
-	rc = fetch(ld->r, ld->L.digest.ptr, e->at, (size_t)e->len, dst, NULL, NULL, err);
-	if (rc == CLIP_OK && want != NULL)
-		rc = sha256_matches(dst, (size_t)e->len, want, &match, err);
-	if (rc == CLIP_OK && !match) {
-		COUNT(ld->r, checksum_errors, 1);
+	rc = fetch(ld->r, ld->L.digest.ptr, e->at, ef.len, ld->comp + (e->at - ld->from), NULL,
+	    edge_right, &ef, err);
+	if (rc == CLIP_OK && ef.want != NULL && !ef.match && !edge_right(&ef)) {
 		rc = clip_error_set(err, CLIP_ERR_CHECKSUM, "chunk %llu (compressed bytes %llu-%llu): "
 		    "sha256 mismatch, the source's bytes are not the indexed ones",
 		    (unsigned long long)(e->at / ld->cs), (unsigned long long)e->at,
@@ -748,7 +853,7 @@ finish_span(struct load *ld, struct load_span *st, struct clip_error *err)
 	int match = 1;
 	clip_err rc = CLIP_OK;
 
-	if (ld->ok_to < st->cp.span_end || ld->off_track) {
+	if ((ld->ok_to < st->cp.span_end || ld->off_track) && !st->hash_ok) {
 		rc = sha256_matches(in, in_len, st->cp.span_sha256, &match, err);
 		if (rc == CLIP_OK && !match) {
 			if (!ld->bad_chunk)   /* the same bad bytes, counted once */
@@ -891,7 +996,7 @@ load_run(struct work_item *item)
 		if (ld->kind == LOAD_PREFETCH)
 			COUNT(r, prefetch_requests, 1);
 		rc = fetch(r, ld->L.digest.ptr, ld->fetch_from, (size_t)(ld->fetch_to - ld->fetch_from),
-		    ld->comp + (ld->fetch_from - ld->from), on_progress, ld, &e);
+		    ld->comp + (ld->fetch_from - ld->from), on_progress, on_verify, ld, &e);
 		if (rc != CLIP_OK)
 			clip_error_prefix(&e, "fetch");
 	} else if (rc == CLIP_OK) {

@@ -19,8 +19,9 @@ clip_referrers_tag(const char *digest, char *buf, size_t bufsz)
 
 /*
  * The referrer list of subject: from the referrers API, else (404) from
- * the referrers tag.  A missing tag is an empty list (out->data NULL).
- * *from_tag tells which; out->etag is the tag's ETag, if any.
+ * the referrers tag, each with the pages its Link headers name.  A
+ * missing tag is an empty list (out->data NULL).  *from_tag tells which;
+ * out->etag is the tag's ETag, if any.
  */
 static clip_err
 referrer_list(clip_registry *r, const char *subject, struct clip_fetched_manifest *out,
@@ -40,6 +41,8 @@ referrer_list(clip_registry *r, const char *subject, struct clip_fetched_manifes
 		memset(out, 0, sizeof(*out));
 		return CLIP_OK;
 	}
+	if (rc == CLIP_OK)
+		rc = clip_registry_follow_pages(r, out, err);
 	return rc;
 }
 

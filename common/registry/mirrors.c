@@ -8,13 +8,14 @@
 #include <time.h>
 
 #include "common/oci/reference.h"
+#include "common/registry/auth_config.h"
 #include "common/registry/mirrors.h"
 
 struct host {
 	clip_registry *r;
 	char *label;
 	atomic_long skip_until;      /* CLOCK_MONOTONIC seconds */
-	atomic_ulong served, failed;
+	atomic_ulong served, failed, wrong;
 	atomic_ullong bytes;
 };
 
@@ -32,10 +33,53 @@ mono_seconds(void)
 	return (long)ts.tv_sec;
 }
 
+/* Whether host i may be asked now: the origin always. */
+static int
+host_usable(clip_mirror_set *m, size_t i)
+{
+	return i + 1 == m->n || atomic_load(&m->hosts[i].skip_until) <= mono_seconds();
+}
+
+/* Host i failed with rc: counted, and skipped for a while unless it is
+ * the origin.  A 200 for a range: the cache is filling (on its own),
+ * soon done; anything else: the host is in trouble. */
+static void
+host_failed(clip_mirror_set *m, size_t i, clip_err rc)
+{
+	struct host *h = &m->hosts[i];
+
+	atomic_fetch_add(&h->failed, 1);
+	if (rc == CLIP_ERR_CHECKSUM)
+		atomic_fetch_add(&h->wrong, 1);
+	if (i + 1 < m->n)
+		atomic_store(&h->skip_until, mono_seconds() + (rc == CLIP_ERR_UNSUPPORTED ?
+		    CLIP_MIRROR_FILL_SKIP_S : CLIP_MIRROR_SKIP_S));
+}
+
+/* One host's try: its bytes, checked by verify (or NULL). */
+static clip_err
+fetch_at(struct host *h, const char *digest, uint64_t off, size_t len, void *buf,
+    clip_fetch_progress_fn progress, clip_fetch_verify_fn verify, void *arg,
+    struct clip_error *err)
+{
+	clip_err rc;
+
+	rc = clip_registry_read_range_progress(h->r, digest, off, len, buf, progress, arg, err);
+	if (rc == CLIP_OK && verify != NULL && !verify(arg)) {
+		rc = clip_error_set(err, CLIP_ERR_CHECKSUM, "%s: bytes %llu-%llu of %s are not the "
+		    "indexed ones (sha256 mismatch)", h->label, (unsigned long long)off,
+		    (unsigned long long)(off + len), digest);
+	} else if (rc != CLIP_OK) {
+		clip_error_prefix(err, "%s", h->label);
+	}
+	return rc;
+}
+
 /* Tries each host in turn; the origin (the last) always. */
 static clip_err
 fetch_from_hosts(void *ctx, const char *digest, uint64_t off, size_t len, void *buf,
-    clip_fetch_progress_fn progress, void *arg, struct clip_error *err)
+    clip_fetch_progress_fn progress, clip_fetch_verify_fn verify, void *arg,
+    struct clip_error *err)
 {
 	clip_mirror_set *m = ctx;
 	clip_err rc = CLIP_ERR_NETWORK;
@@ -43,21 +87,106 @@ fetch_from_hosts(void *ctx, const char *digest, uint64_t off, size_t len, void *
 
 	for (i = 0; i < m->n; i++) {
 		struct host *h = &m->hosts[i];
-		int origin = i + 1 == m->n;
 
-		if (!origin && atomic_load(&h->skip_until) > mono_seconds())
+		if (!host_usable(m, i))
 			continue;
-		rc = clip_registry_read_range_progress(h->r, digest, off, len, buf, progress, arg,
-		    err);
+		rc = fetch_at(h, digest, off, len, buf, progress, verify, arg, err);
 		if (rc == CLIP_OK) {
 			atomic_fetch_add(&h->served, 1);
 			atomic_fetch_add(&h->bytes, len);
 			return CLIP_OK;
 		}
-		atomic_fetch_add(&h->failed, 1);
-		if (!origin)
-			atomic_store(&h->skip_until, mono_seconds() + CLIP_MIRROR_SKIP_S);
+		host_failed(m, i, rc);
 	}
+	return rc;
+}
+
+/* A clip_blob_sink that counts what it passes on. */
+struct counting_sink {
+	clip_blob_sink sink;
+	void *ctx;
+	uint64_t bytes;
+};
+
+static int
+count_bytes(void *ctx, const void *buf, size_t len)
+{
+	struct counting_sink *c = ctx;
+
+	c->bytes += len;
+	return c->sink(c->ctx, buf, len);
+}
+
+clip_err
+clip_mirror_set_stream_blob(clip_mirror_set *m, const char *digest, uint64_t expected_size,
+    clip_blob_sink sink, clip_stream_restart_fn restart, void *ctx, struct clip_error *err)
+{
+	struct counting_sink c = { sink, ctx, 0 };
+	clip_err rc = CLIP_ERR_NETWORK;
+	size_t i;
+	int tried = 0;
+
+	for (i = 0; i < m->n; i++) {
+		struct host *h = &m->hosts[i];
+
+		if (!host_usable(m, i))
+			continue;
+		if (tried++ > 0 && restart(ctx) != 0)
+			return rc;   /* the caller gives up: the last host's error */
+		c.bytes = 0;
+		rc = clip_registry_stream_blob(h->r, digest, expected_size, count_bytes, &c, err);
+		if (rc == CLIP_OK) {
+			atomic_fetch_add(&h->served, 1);
+			atomic_fetch_add(&h->bytes, c.bytes);
+			return CLIP_OK;
+		}
+		clip_error_prefix(err, "%s", h->label);
+		host_failed(m, i, rc);
+	}
+	return rc;
+}
+
+clip_err
+clip_mirror_set_resolve(clip_mirror_set *m, const char *tag_or_digest,
+    const struct clip_platform *platform, struct clip_image **out, struct clip_error *err)
+{
+	clip_err rc = CLIP_ERR_NETWORK;
+	size_t i;
+
+	for (i = 0; i < m->n; i++) {
+		if (!host_usable(m, i))
+			continue;
+		rc = clip_image_resolve_registry(m->hosts[i].r, tag_or_digest, platform, out, err);
+		if (rc == CLIP_OK)
+			return CLIP_OK;
+		clip_error_prefix(err, "%s", m->hosts[i].label);
+		host_failed(m, i, rc);
+	}
+	return rc;
+}
+
+clip_err
+clip_mirror_open(const struct clip_mirror_host *m, const struct clip_registry_opts *base,
+    const char *authfile, clip_registry **out, struct clip_error *err)
+{
+	struct clip_registry_opts ro = *base;
+	struct clip_creds found = { 0 };
+	clip_err rc;
+
+	*out = NULL;
+	rc = clip_auth_lookup(m->host, NULL, authfile, &found, err);
+	if (rc == CLIP_OK) {
+		ro.username = found.username;
+		ro.password = found.password;
+		ro.push = 0;
+		ro.whole_blob_fails = 1;
+		if (m->insecure) {
+			ro.plain_http = 1;
+			ro.tls_verify = 0;
+		}
+		rc = clip_registry_open(m->host, m->repository, &ro, out, err);
+	}
+	clip_creds_free(&found);
 	return rc;
 }
 
@@ -65,7 +194,14 @@ static clip_err
 fetch_plain(void *ctx, const char *digest, uint64_t off, size_t len, void *buf,
     struct clip_error *err)
 {
-	return fetch_from_hosts(ctx, digest, off, len, buf, NULL, NULL, err);
+	return fetch_from_hosts(ctx, digest, off, len, buf, NULL, NULL, NULL, err);
+}
+
+static clip_err
+fetch_progress(void *ctx, const char *digest, uint64_t off, size_t len, void *buf,
+    clip_fetch_progress_fn progress, void *arg, struct clip_error *err)
+{
+	return fetch_from_hosts(ctx, digest, off, len, buf, progress, NULL, arg, err);
 }
 
 clip_err
@@ -94,7 +230,8 @@ clip_mirror_set_new(clip_registry *const *hosts, const char *const *labels, size
 		}
 	}
 	src->fetch = fetch_plain;
-	src->fetch_progress = fetch_from_hosts;
+	src->fetch_progress = fetch_progress;
+	src->fetch_verified = fetch_from_hosts;
 	src->ctx = m;
 	*out = m;
 	return CLIP_OK;
@@ -130,7 +267,37 @@ clip_mirror_set_stats(const clip_mirror_set *m, size_t i, struct clip_mirror_hos
 	out->label = m->hosts[i].label;
 	out->reads = atomic_load(&m->hosts[i].served);
 	out->failed = atomic_load(&m->hosts[i].failed);
+	out->wrong = atomic_load(&m->hosts[i].wrong);
 	out->bytes = atomic_load(&m->hosts[i].bytes);
+}
+
+clip_err
+clip_mirror_set_open(const struct clip_mirror_host *mirrors, size_t n,
+    const struct clip_registry_opts *base, const char *authfile, clip_registry *origin,
+    const char *origin_label, clip_mirror_set **out, struct clip_blob_source *src,
+    struct clip_error *err)
+{
+	clip_registry *hosts[CLIP_MIRRORS_MAX + 1];
+	const char *labels[CLIP_MIRRORS_MAX + 1];
+	size_t i;
+	clip_err rc = CLIP_OK;
+
+	*out = NULL;
+	if (n > CLIP_MIRRORS_MAX)
+		rc = clip_error_set(err, CLIP_ERR_INVALID, "at most %d mirrors", CLIP_MIRRORS_MAX);
+	for (i = 0; i < n && rc == CLIP_OK; i++) {
+		rc = clip_mirror_open(&mirrors[i], base, authfile, &hosts[i], err);
+		labels[i] = mirrors[i].label;
+	}
+	if (rc != CLIP_OK) {
+		for (; i > 1; i--)
+			clip_registry_close(hosts[i - 2]);
+		clip_registry_close(origin);
+		return rc;
+	}
+	labels[n] = origin_label;
+	hosts[n] = origin;
+	return clip_mirror_set_new(hosts, labels, n + 1, out, src, err);
 }
 
 clip_err

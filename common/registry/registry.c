@@ -134,6 +134,7 @@ clip_registry_open(const char *api_host, const char *repository,
 	r->request_timeout_s = opts->request_timeout_s > 0 ? opts->request_timeout_s : 120;
 	r->max_retries = opts->max_retries >= 0 ? opts->max_retries : 0;
 	r->push = opts->push;
+	r->whole_blob_fails = opts->whole_blob_fails;
 	r->host = strdup(api_host);
 	r->repo = strdup(repository);
 	if (r->host == NULL || r->repo == NULL ||
@@ -585,12 +586,12 @@ manifest_media_type(const char *content_type, const uint8_t *data, size_t len)
 }
 
 /*
- * GET r->base/path into mb (at most mb->max bytes; a retry starts the
- * body over).  *qp is the request, with the response's headers, for the
- * caller to free (also on error).
+ * GET url (NULL: r->base/path; path names it in messages) into mb (at
+ * most mb->max bytes; a retry starts the body over).  *qp is the request,
+ * with the response's headers, for the caller to free (also on error).
  */
 static clip_err
-get_to_memory(clip_registry *r, const char *path, const char *accept,
+get_to_memory(clip_registry *r, const char *at, const char *path, const char *accept,
     struct registry_membuf *mb, struct clip_http_request **qp, struct clip_error *err)
 {
 	struct clip_http_body body;
@@ -598,7 +599,8 @@ get_to_memory(clip_registry *r, const char *path, const char *accept,
 	clip_err rc;
 
 	*qp = calloc(1, sizeof(**qp));
-	if (*qp == NULL || asprintf(&url, "%s/%s", r->base, path) < 0)
+	if (*qp == NULL || (at != NULL ? (url = strdup(at)) == NULL :
+	    asprintf(&url, "%s/%s", r->base, path) < 0))
 		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
 	body.pos = 0;
 	body.end = UINT64_MAX;
@@ -617,17 +619,25 @@ clip_err
 registry_get_document(clip_registry *r, const char *path, const char *accept,
     struct clip_fetched_manifest *out, struct clip_error *err)
 {
+	return registry_get_document_at(r, NULL, path, accept, out, err);
+}
+
+clip_err
+registry_get_document_at(clip_registry *r, const char *url, const char *path,
+    const char *accept, struct clip_fetched_manifest *out, struct clip_error *err)
+{
 	struct clip_http_request *q = NULL;
 	struct registry_membuf mb = { NULL, 0, 0, CLIP_MANIFEST_MAX };
 	clip_err rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = get_to_memory(r, path, accept, &mb, &q, err);
+	rc = get_to_memory(r, url, path, accept, &mb, &q, err);
 	if (rc == CLIP_OK && mb.data == NULL)
 		rc = clip_error_set(err, CLIP_ERR_PROTOCOL, "%s: empty document", path);
 	if (rc == CLIP_OK) {
 		clip_digest_of(mb.data, mb.len, out->digest);
 		snprintf(out->etag, sizeof(out->etag), "%s", q->etag);
+		snprintf(out->next, sizeof(out->next), "%s", q->link_next);
 		out->media_type = manifest_media_type(q->content_type, mb.data, mb.len);
 		if (out->media_type == NULL)
 			rc = clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
@@ -686,7 +696,7 @@ clip_registry_get_blob(clip_registry *r, const char *digest, size_t max,
 	if (rc != CLIP_OK)
 		return rc;
 	snprintf(what, sizeof(what), "blobs/%s", digest);
-	rc = get_to_memory(r, what, NULL, &mb, &q, err);
+	rc = get_to_memory(r, NULL, what, NULL, &mb, &q, err);
 	free(q);
 	if (rc != CLIP_OK) {
 		free(mb.data);
@@ -933,6 +943,7 @@ clip_registry_read_range_progress(clip_registry *r, const char *digest, uint64_t
 	rctx.progress = progress;
 	rctx.arg = arg;
 	q->body = &body;
+	q->refuse_whole = r->whole_blob_fails && off > 0;
 	rc = registry_api_request(r, url, what, q, 1, NULL, err);
 	if (rc == CLIP_OK && body.pos != body.end)
 		rc = clip_error_set(err, CLIP_ERR_PROTOCOL,

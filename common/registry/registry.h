@@ -51,6 +51,12 @@ struct clip_registry_opts {
 	long request_timeout_s;    /* total, for manifests/configs/tokens; default 120 */
 	int max_retries;           /* default 4; 0 = one attempt */
 	int push;                  /* ask tokens for pull,push (default: pull) */
+	int whole_blob_fails;      /* a 200 (the whole blob) to a ranged read
+	                              that does not start at byte 0 fails at
+	                              once, CLIP_ERR_UNSUPPORTED, its body
+	                              unread: for a mirror that has not cached
+	                              the blob yet, when another host can serve
+	                              the range (default 0: skip to the range) */
 };
 
 /* Fills in the defaults above. */
@@ -81,6 +87,7 @@ struct clip_fetched_manifest {
 	                       manifest type; never NULL on success */
 	char digest[CLIP_DIGEST_BUFSZ];  /* sha256 of data */
 	char etag[256];     /* the response's ETag, or "" */
+	char next[1024];    /* the response's Link rel="next" URI, or "" */
 };
 
 void clip_fetched_manifest_free(struct clip_fetched_manifest *m);
@@ -126,7 +133,7 @@ clip_err clip_registry_stream_blob(clip_registry *r, const char *digest,
  * Reads exactly len bytes at offset off of a blob into buf (no digest
  * check: the caller verifies ranges its own way).  Uses Range; a server
  * that answers 200 with the whole blob is handled (the slice is taken,
- * the rest is not downloaded).  A blob that ends before off+len gives
+ * the rest is not downloaded), or refused (opts.whole_blob_fails).  A blob that ends before off+len gives
  * CLIP_ERR_PROTOCOL ("short body") or CLIP_ERR_HTTP (416).  len 0 is a
  * no-op.
  */
@@ -169,10 +176,27 @@ clip_err clip_registry_put_manifest(clip_registry *r, const char *ref, const cha
 
 /*
  * GET /v2/REPO/referrers/DIGEST (the OCI distribution 1.1 referrers API):
- * an image index of the manifests whose subject is digest.
- * CLIP_ERR_NOTFOUND when the registry has no such API (a 404).
+ * an image index of the manifests whose subject is digest, all its pages
+ * (clip_registry_follow_pages).  CLIP_ERR_NOTFOUND when the registry has
+ * no such API (a 404).
  */
 clip_err clip_registry_get_referrers(clip_registry *r, const char *digest,
     struct clip_fetched_manifest *out, struct clip_error *err);
+
+/* Pages of a referrer list followed at most (the first one counted). */
+#define CLIP_REFERRERS_PAGES_MAX 64
+
+/*
+ * out is an image index fetched from r whose answer named a next page
+ * (out->next; nothing to do when ""): GETs each next page in turn and
+ * appends its manifests to out's (clip_referrers_concat), until a page
+ * names none.  A next page must be on r's host (a path, or r's own
+ * scheme://host/): CLIP_ERR_PROTOCOL otherwise, and for a page named
+ * twice (a loop) or a page that is not an image index; CLIP_ERR_TOOBIG
+ * past CLIP_REFERRERS_PAGES_MAX pages.  out->digest and out->etag stay
+ * the first page's; out->next ends "".  out is freed on error.
+ */
+clip_err clip_registry_follow_pages(clip_registry *r, struct clip_fetched_manifest *out,
+    struct clip_error *err);
 
 #endif

@@ -7,6 +7,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "common/registry/link_header.h"
 #include "common/registry/registry_http.h"
 
 static void
@@ -139,7 +140,7 @@ on_header(char *line, size_t size, size_t nmemb, void *ud)
 		/* A new response (after a redirect or a 100): forget the last. */
 		q->content_type[0] = '\0';
 		q->www_auth[0] = '\0';
-		q->location[0] = q->etag[0] = '\0';
+		q->location[0] = q->etag[0] = q->link_next[0] = '\0';
 		q->oci_subject = 0;
 		q->retry_after_s = 0;
 		q->got_range = 0;
@@ -162,6 +163,11 @@ on_header(char *line, size_t size, size_t nmemb, void *ud)
 	if (header_value(line, n, "Location", q->location, sizeof(q->location)) ||
 	    header_value(line, n, "ETag", q->etag, sizeof(q->etag)))
 		return n;
+	if (header_value(line, n, "Link", val, sizeof(val))) {
+		if (q->link_next[0] == '\0')
+			clip_link_next(val, q->link_next, sizeof(q->link_next));
+		return n;
+	}
 	if (header_value(line, n, "OCI-Subject", val, sizeof(val))) {
 		q->oci_subject = 1;
 		return n;
@@ -236,6 +242,11 @@ on_body(char *data, size_t size, size_t nmemb, void *ud)
 				    "206 response without a usable Content-Range");
 				return 0;
 			}
+			if (st != 206 && q->use_range && q->refuse_whole) {
+				q->sink_rc = clip_error_set(&q->sink_err, CLIP_ERR_UNSUPPORTED,
+				    "HTTP %ld, the whole blob, to a ranged read (not read)", st);
+				return 0;
+			}
 			if (st != 206)
 				q->resp_at = 0;
 			if (b != NULL && q->resp_at > b->pos) {
@@ -304,7 +315,7 @@ request_reset(struct clip_http_request *q)
 {
 	q->status = 0;
 	q->content_type[0] = q->www_auth[0] = q->errbody[0] = '\0';
-	q->effective_url[0] = q->location[0] = q->etag[0] = '\0';
+	q->effective_url[0] = q->location[0] = q->etag[0] = q->link_next[0] = '\0';
 	q->oci_subject = 0;
 	q->errbody_len = 0;
 	q->retry_after_s = 0;

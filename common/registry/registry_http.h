@@ -59,6 +59,8 @@ struct clip_http_request {
 	const char *if_match;      /* an If-Match value (an ETag), or NULL */
 	const char *accept;        /* or NULL */
 	int use_range;             /* send Range: bytes=pos-[end-1] */
+	int refuse_whole;          /* with use_range: a 200 (the whole body) is
+	                              CLIP_ERR_UNSUPPORTED, not read */
 	long total_timeout_s;      /* 0: none */
 	/* authentication for this request (one of them, or none) */
 	const char *bearer;
@@ -74,6 +76,7 @@ struct clip_http_request {
 	char effective_url[4096];   /* empty if it did not fit */
 	char location[4096];       /* the Location header, or "" */
 	char etag[256];            /* the ETag header, or "" */
+	char link_next[1024];      /* a Link header's rel="next" URI, or "" */
 	int oci_subject;           /* an OCI-Subject header came back */
 	/* private */
 	int started, in_error, got_range;

@@ -23,6 +23,7 @@ struct clip_registry {
 	long request_timeout_s;
 	int max_retries;
 	int push;                  /* tokens for pull,push */
+	int whole_blob_fails;      /* opts.whole_blob_fails */
 
 	/* Guarded by auth_lock.  gen changes whenever the credentials to
 	 * send change, so that of many threads that got a 401 with the same
@@ -67,5 +68,9 @@ clip_err registry_api_request(clip_registry *r, const char *url, const char *wha
  * CLIP_MANIFEST_MAX) with Accept accept; digest and ETag filled in. */
 clip_err registry_get_document(clip_registry *r, const char *path, const char *accept,
     struct clip_fetched_manifest *out, struct clip_error *err);
+
+/* The same at url, a URL on r's host; path names it in messages. */
+clip_err registry_get_document_at(clip_registry *r, const char *url, const char *path,
+    const char *accept, struct clip_fetched_manifest *out, struct clip_error *err);
 
 #endif

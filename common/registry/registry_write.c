@@ -7,6 +7,7 @@
 
 #include "common/oci/manifest.h"
 #include "common/oci/reference.h"
+#include "common/oci/referrers.h"
 #include "common/registry/registry_int.h"
 
 /* A request (large: it holds the response's headers) for method on
@@ -157,5 +158,90 @@ clip_registry_get_referrers(clip_registry *r, const char *digest,
 	if ((rc = clip_digest_check(digest, "subject digest", err)) != CLIP_OK)
 		return rc;
 	snprintf(path, sizeof(path), "referrers/%s", digest);
-	return registry_get_document(r, path, CLIP_MT_OCI_INDEX, out, err);
+	rc = registry_get_document(r, path, CLIP_MT_OCI_INDEX, out, err);
+	if (rc == CLIP_OK)
+		rc = clip_registry_follow_pages(r, out, err);
+	return rc;
+}
+
+/* The URL of a next page named link: a path on r's host, or a URL on
+ * it (r's scheme and host); malloc'ed, or NULL with err set. */
+static char *
+page_url(clip_registry *r, const char *link, struct clip_error *err)
+{
+	const char *host_end = strchr(strstr(r->base, "://") + 3, '/');
+	size_t origin = (size_t)(host_end - r->base);
+	char *url = NULL;
+
+	if (link[0] == '/' && link[1] != '/') {
+		if (asprintf(&url, "%.*s%s", (int)origin, r->base, link) < 0)
+			url = NULL;
+	} else if (strncmp(link, r->base, origin) == 0 && link[origin] == '/') {
+		url = strdup(link);
+	} else {
+		clip_error_set(err, CLIP_ERR_PROTOCOL, "referrers: the next page %.200s is not on "
+		    "%s", link, r->host);
+		return NULL;
+	}
+	if (url == NULL)
+		clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
+	return url;
+}
+
+/* Appends the page at url to out's list; out->next becomes the page's. */
+static clip_err
+append_page(clip_registry *r, const char *url, struct clip_fetched_manifest *out,
+    struct clip_error *err)
+{
+	struct clip_fetched_manifest page;
+	char *merged = NULL;
+	clip_err rc;
+
+	rc = registry_get_document_at(r, url, "referrers (next page)", CLIP_MT_OCI_INDEX, &page,
+	    err);
+	if (rc == CLIP_OK)
+		rc = clip_referrers_concat(out->data, out->len, page.data, page.len, &merged, err);
+	if (rc == CLIP_OK) {
+		free(out->data);
+		out->data = (uint8_t *)merged;
+		out->len = strlen(merged);
+		snprintf(out->next, sizeof(out->next), "%s", page.next);
+	}
+	clip_fetched_manifest_free(&page);
+	return rc;
+}
+
+clip_err
+clip_registry_follow_pages(clip_registry *r, struct clip_fetched_manifest *out,
+    struct clip_error *err)
+{
+	char *seen[CLIP_REFERRERS_PAGES_MAX];
+	size_t n = 0, i;
+	clip_err rc = CLIP_OK;
+
+	while (rc == CLIP_OK && out->next[0] != '\0') {
+		if (n + 1 >= CLIP_REFERRERS_PAGES_MAX) {
+			rc = clip_error_set(err, CLIP_ERR_TOOBIG, "referrers: more than %d pages",
+			    CLIP_REFERRERS_PAGES_MAX);
+			break;
+		}
+		if ((seen[n] = page_url(r, out->next, err)) == NULL) {
+			rc = err != NULL ? err->code : CLIP_ERR_PROTOCOL;
+			break;
+		}
+		for (i = 0; i < n && strcmp(seen[i], seen[n]) != 0; i++)
+			;
+		if (i < n) {
+			rc = clip_error_set(err, CLIP_ERR_PROTOCOL, "referrers: page %zu links back "
+			    "to page %zu (%.200s)", n + 2, i + 2, out->next);
+			n++;
+			break;
+		}
+		rc = append_page(r, seen[n++], out, err);
+	}
+	while (n > 0)
+		free(seen[--n]);
+	if (rc != CLIP_OK)
+		clip_fetched_manifest_free(out);
+	return rc;
 }

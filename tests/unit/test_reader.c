@@ -1557,6 +1557,122 @@ TEST(test_prefetch)
 	free(w);
 }
 
+/* ---- several hosts (fetch_verified) --------------------------------------- */
+
+/* Two hosts behind one source, as mirrors.c has them: each try goes
+ * through the wrap (host 0 damages its bytes while bad0 is set, host 1
+ * while bad1 is), and a host whose bytes verify refuses is left for the
+ * next one. */
+struct two_hosts {
+	struct wrap *w;
+	atomic_int bad0, bad1;
+	atomic_uint wrong[2], served[2];
+};
+
+static clip_err
+two_hosts_fetch(void *ctx, const char *digest, uint64_t off, size_t len, void *buf,
+    clip_fetch_progress_fn progress, clip_fetch_verify_fn verify, void *arg,
+    struct clip_error *err)
+{
+	struct two_hosts *h = ctx;
+	clip_err rc = CLIP_OK;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		atomic_store(&h->w->corrupt, atomic_load(i == 0 ? &h->bad0 : &h->bad1));
+		rc = wrap_fetch(h->w, digest, off, len, buf, err);
+		if (rc != CLIP_OK)
+			return rc;
+		if (progress != NULL)
+			progress(arg, len);
+		if (verify == NULL || verify(arg)) {
+			atomic_fetch_add(&h->served[i], 1);
+			return CLIP_OK;
+		}
+		atomic_fetch_add(&h->wrong[i], 1);
+		rc = clip_error_set(err, CLIP_ERR_CHECKSUM, "host %d: wrong bytes", i);
+	}
+	return rc;
+}
+
+/* A source without fetch_verified would only ever see host 0. */
+static clip_err
+two_hosts_first(void *ctx, const char *digest, uint64_t off, size_t len, void *buf,
+    struct clip_error *err)
+{
+	return two_hosts_fetch(ctx, digest, off, len, buf, NULL, NULL, NULL, err);
+}
+
+/* Reads the whole layer through two hosts, host 0 damaging everything:
+ * the right bytes, each range wrong once at host 0 and served by host 1;
+ * both damaging: CLIP_ERR_CHECKSUM, nothing served. */
+static void
+check_two_hosts(int exact)
+{
+	struct layer_fx *f = malloc(sizeof(*f));
+	struct wrap *w = malloc(sizeof(*w));
+	struct two_hosts h;
+	struct clip_error err;
+	struct clip_blob_source lsrc, wsrc, src = { 0 };
+	struct clip_reader_opts o;
+	struct clip_reader_stats s;
+	clip_layout_source *ls = NULL;
+	clip_reader *r = NULL;
+	uint8_t buf[4096];
+	size_t got = 1;
+
+	CHECK(f != NULL && w != NULL);
+	CHECK_OK(make_layer(f, CLIP_COMPRESSION_GZIP, 1 * MiB, 21, &err), &err);
+	CHECK_OK(clip_layout_source_new("layout", &ls, &lsrc, &err), &err);
+	wrap_init(w, &lsrc, f, &wsrc);
+	memset(&h, 0, sizeof(h));
+	h.w = w;
+	atomic_store(&h.bad0, 1);
+	src.fetch = two_hosts_first;
+	src.fetch_verified = two_hosts_fetch;
+	src.ctx = &h;
+	opts_quiet(&o);
+	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+	if (exact)
+		CHECK_OK(clip_reader_prefetch(r, 0, 0, f->nspans, 0, &err), &err);
+	CHECK_MSG(read_cmp(r, f, 0, f->len, &err) == 0, "%s", clip_error_message(&err));
+	flushed_stats(r, &s);
+	CHECK_MSG(atomic_load(&h.wrong[0]) >= 1 && atomic_load(&h.served[0]) == 0 &&
+	    atomic_load(&h.wrong[0]) == atomic_load(&h.served[1]) && atomic_load(&h.wrong[1]) == 0,
+	    "host 0: %u wrong, %u served; host 1: %u wrong, %u served", atomic_load(&h.wrong[0]),
+	    atomic_load(&h.served[0]), atomic_load(&h.wrong[1]), atomic_load(&h.served[1]));
+	CHECK(s.fetch_errors == 0 && s.checksum_errors == atomic_load(&h.wrong[0]));
+	if (exact)
+		CHECK(s.prefetch_spans == f->nspans);
+	clip_reader_free(r);
+
+	atomic_store(&h.bad1, 1);
+	CHECK_OK(clip_reader_new(f->idx, &src, &o, &r, &err), &err);
+	clip_error_clear(&err);
+	if (exact)
+		CHECK(clip_reader_prefetch(r, 0, 0, 2, 0, &err) == CLIP_ERR_CHECKSUM);
+	CHECK(clip_reader_read(r, 0, 10, sizeof(buf), buf, &got, &err) == CLIP_ERR_CHECKSUM);
+	CHECK(got == 0);
+	CHECK_MSG(strstr(err.msg, "host 1") != NULL, "%s", err.msg);
+	flushed_stats(r, &s);
+	CHECK(s.mem_spans == 0 && s.bytes_served == 0);
+	clip_reader_free(r);
+	clip_layout_source_free(ls);
+	free_layer(f);
+	free(f);
+	free(w);
+}
+
+TEST(test_hosts_streamed)
+{
+	check_two_hosts(0);
+}
+
+TEST(test_hosts_exact)
+{
+	check_two_hosts(1);
+}
+
 /* ---- streamed loads -------------------------------------------------------- */
 
 /*
@@ -1885,4 +2001,4 @@ TEST_MAIN(test_random_reads, test_counters_exact, test_threads_single_flight,
     test_corrupt_source, test_failing_source, test_disk_cache, test_disk_cache_bound,
     test_disk_cache_unusable, test_readahead, test_readahead_extent, test_predict, test_requests_never_overlap,
     test_stored_layer, test_no_memory_cache, test_prefetch, test_stream_loads,
-    test_load_runs, test_prefetch_publishes_early)
+    test_load_runs, test_prefetch_publishes_early, test_hosts_streamed, test_hosts_exact)

@@ -142,5 +142,50 @@ TEST(test_add_keeps_others)
 	free(m);
 }
 
+/* Pages of a referrer list: the second page's entries after the
+ * first's, in order; the pick sees them all; bad pages and the entry
+ * cap refused. */
+TEST(test_concat_pages)
+{
+	char *out = NULL, *big = NULL;
+	struct clip_referrer r;
+	struct clip_error err;
+	json_t *root, *arr, *page;
+	size_t i;
+
+	clip_error_clear(&err);
+	CHECK_OK(clip_referrers_concat(list3, strlen(list3), list3, strlen(list3), &out, &err),
+	    &err);
+	root = json_loads(out, 0, NULL);
+	arr = json_object_get(root, "manifests");
+	CHECK(json_array_size(arr) == 6);
+	CHECK(json_equal(json_array_get(arr, 0), json_array_get(arr, 3)));
+	CHECK(json_equal(json_array_get(arr, 2), json_array_get(arr, 5)));
+	json_decref(root);
+	CHECK_OK(clip_referrers_pick(out, strlen(out), NULL, &r, &err), &err);
+	free(out);
+	out = NULL;
+	CHECK(clip_referrers_concat(list3, strlen(list3), "{}", 2, &out, &err) ==
+	    CLIP_ERR_PROTOCOL && out == NULL);
+	CHECK(clip_referrers_concat("[]", 2, list3, strlen(list3), &out, &err) ==
+	    CLIP_ERR_PROTOCOL && out == NULL);
+	/* CLIP_REFERRERS_MAX entries in all, not one more */
+	page = json_pack("{s:i,s:[]}", "schemaVersion", 2, "manifests");
+	for (i = 0; i + 3 < CLIP_REFERRERS_MAX; i++)
+		json_array_append_new(json_object_get(page, "manifests"), json_pack("{s:s}", "k", "v"));
+	big = json_dumps(page, JSON_COMPACT);
+	CHECK(big != NULL);
+	CHECK_OK(clip_referrers_concat(big, strlen(big), list3, strlen(list3), &out, &err), &err);
+	free(out);
+	out = NULL;
+	json_array_append_new(json_object_get(page, "manifests"), json_pack("{s:s}", "k", "v"));
+	free(big);
+	big = json_dumps(page, JSON_COMPACT);
+	CHECK(clip_referrers_concat(big, strlen(big), list3, strlen(list3), &out, &err) ==
+	    CLIP_ERR_TOOBIG && out == NULL);
+	json_decref(page);
+	free(big);
+}
+
 TEST_MAIN(test_artifact_round_trip, test_artifact_refused, test_pick_newest_then_last,
-    test_add_keeps_others)
+    test_add_keeps_others, test_concat_pages)

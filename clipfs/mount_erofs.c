@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -206,7 +207,12 @@ erofs_mount_fd(const struct erofs_mount *em, const char *source, char *msg, size
 		goto out;
 	}
 	for (i = 0; i < em->nlayers; i++) {
-		snprintf(dev, sizeof(dev), "%s/%u", em->layers, i);
+		/* A local layer file by its descriptor: the file that was
+		 * checked, whatever its name points at by now. */
+		if (em->local_fd != NULL && em->local_fd[i] >= 0)
+			snprintf(dev, sizeof(dev), "/proc/self/fd/%d", em->local_fd[i]);
+		else
+			snprintf(dev, sizeof(dev), "%s/%u", em->layers, i);
 		if (fsconfig(fsfd, FSCONFIG_SET_STRING, "device", dev, 0) != 0) {
 			kernel_words(fsfd, "a layer device", errno, msg, len);
 			goto out;
@@ -258,6 +264,58 @@ erofs_mount_attach(struct erofs_mount *em, const char *mountpoint, char *msg, si
 	 * by are no longer needed. */
 	erofs_mount_release_layers(em);
 	erofs_mount_unlink_image(em);
+	erofs_mount_close_local(em);
+	return 0;
+}
+
+uint64_t
+erofs_tree_mount_id(const char *mountpoint)
+{
+	struct statx stx;
+
+	if (statx(AT_FDCWD, mountpoint, AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &stx) != 0 ||
+	    !(stx.stx_mask & STATX_MNT_ID))
+		return 0;
+	return stx.stx_mnt_id;
+}
+
+/* Whether mount mnt_id is in the table open as f (rewound here: the
+ * rewind drops stdio's buffer, so each look reads the table anew). */
+static int
+mount_listed(FILE *f, uint64_t mnt_id)
+{
+	char line[4096];
+	unsigned long long id;
+
+	rewind(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "%llu ", &id) == 1 && id == mnt_id)
+			return 1;
+	return 0;
+}
+
+int
+erofs_mount_wait_gone(uint64_t mnt_id, int (*stopped)(void *ctx), void *ctx)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	struct pollfd p;
+
+	if (f == NULL || mnt_id == 0) {
+		if (f != NULL)
+			fclose(f);
+		return 0;   /* cannot tell: as if gone */
+	}
+	p.fd = fileno(f);
+	p.events = POLLPRI;
+	/* The table signals POLLPRI|POLLERR when it changes. */
+	while (mount_listed(f, mnt_id)) {
+		if (stopped(ctx)) {
+			fclose(f);
+			return 1;
+		}
+		poll(&p, 1, 1000);
+	}
+	fclose(f);
 	return 0;
 }
 
@@ -285,6 +343,7 @@ erofs_mount_cleanup(struct erofs_mount *em)
 {
 	erofs_mount_release_layers(em);
 	erofs_mount_unlink_image(em);
+	erofs_mount_close_local(em);
 	if (em->image_fd >= 0) {
 		close(em->image_fd);
 		em->image_fd = -1;

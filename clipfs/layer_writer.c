@@ -26,6 +26,8 @@
  * the disk cache: look again this soon, this many times. */
 #define RETRY_S 2
 #define RETRIES 15
+/* Older temporaries are crash leftovers. */
+#define STALE_TMP_S 3600
 
 /* The lowest I/O priority (linux/ioprio.h, which Debian 12's libc lacks). */
 #define IOPRIO_CLASS_IDLE 3
@@ -194,6 +196,8 @@ layer_writer_start(const clip_index *idx, clip_reader *r, const char *cache_dir,
 		free(w);
 		return NULL;
 	}
+	/* A write a crash interrupted leaves a temporary behind. */
+	clip_layer_files_sweep(w->dirfd, STALE_TMP_S);
 	w->idx = idx;
 	w->reader = r;
 	w->counts = counts;

@@ -3,12 +3,14 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <openssl/evp.h>
 
@@ -234,6 +236,32 @@ clip_layer_file_write(int dirfd, const struct clip_layer_file_id *id, clip_layer
 	else
 		fsync(dirfd);   /* the rename, on disk before anyone trusts it */
 	return rc;
+}
+
+unsigned
+clip_layer_files_sweep(int dirfd, long max_age)
+{
+	int fd = dup(dirfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	struct stat st;
+	time_t now = time(NULL);
+	unsigned n = 0;
+
+	if (d == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	rewinddir(d);
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0 &&
+		    fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(st.st_mode) && now - st.st_mtime > max_age &&
+		    unlinkat(dirfd, de->d_name, 0) == 0)
+			n++;
+	closedir(d);
+	return n;
 }
 
 /* Re-hashes fd's stream and padding against s: 1 equal, 0 not, -1 error. */

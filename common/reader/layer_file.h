@@ -67,6 +67,11 @@ typedef clip_err (*clip_layer_fill_fn)(void *ctx, uint64_t off, uint8_t *buf, si
 clip_err clip_layer_file_write(int dirfd, const struct clip_layer_file_id *id,
     clip_layer_fill_fn fill, void *ctx, struct clip_error *err);
 
+/* Removes the temporaries in dirfd that a write interrupted by a crash
+ * left, those not modified for max_age seconds (a younger one may be
+ * another process's write under way).  Returns how many. */
+unsigned clip_layer_files_sweep(int dirfd, long max_age);
+
 /*
  * Opens id's file in dirfd read-only and checks its seal; with check, it
  * also re-hashes the stream (and its padding) against the seal.  CLIP_OK:

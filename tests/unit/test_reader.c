@@ -2028,6 +2028,19 @@ TEST(test_layer_files)
 	CHECK(layer_file_try(dirfd, &id, 0) == CLIP_ERR_FORMAT);
 	CHECK(access(path, F_OK) == 0);   /* left for the next write */
 
+	/* Temporaries: an old one (a crash's) is swept, a young one not. */
+	{
+		struct timespec old[2] = { { 1000, 0 }, { 1000, 0 } };
+		int t = openat(dirfd, "tmp-old", O_WRONLY | O_CREAT, 0600);
+		int y = openat(dirfd, "tmp-young", O_WRONLY | O_CREAT, 0600);
+		CHECK(t >= 0 && y >= 0 && futimens(t, old) == 0);
+		close(t);
+		close(y);
+		CHECK(clip_layer_files_sweep(dirfd, 3600) == 1);
+		CHECK(faccessat(dirfd, "tmp-old", F_OK, 0) != 0);
+		CHECK(unlinkat(dirfd, "tmp-young", 0) == 0);
+	}
+
 	/* A write that fails leaves the old file and no temporary. */
 	CHECK(unlink(path) == 0);
 	CHECK(clip_layer_file_write(dirfd, &id, fill_failing, NULL, &err) == CLIP_ERR_NETWORK);

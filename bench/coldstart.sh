@@ -24,6 +24,11 @@
 #   clipfs-prefetch the same with an index made by clipfs index --prefetch
 #                   from the clipfs mount --trace of an earlier run
 #   clipfs-warm     clipfs mount with the disk cache of the clipfs run kept
+#   clipfs-layers   clipfs mount with a disk cache that holds every layer
+#                   whole, so every layer file is written (made once per
+#                   image, untimed, by a mount with a fast background
+#                   fetch): in the EROFS mode no layer read reaches the
+#                   daemon
 #   squashfs        the flattened rootfs as one squashfs (gzip) blob in the
 #                   registry, httpfs2 (over the proxy) + squashfuse_ll
 #   local           the workload in an already unpacked rootfs
@@ -359,6 +364,32 @@ v_clipfs_warm() {
 		MARKS=() EXTRA=''
 	fi
 	clipfs_run "$1" "$WORK/$1.clip" "$WORK/cache-cold"
+}
+# The cache of clipfs-layers: every layer fetched and its layer file
+# written, once per image (untimed; 10 minutes at most).
+fill_layer_files() {
+	local img=$1 cache=$WORK/cache-layers-$1 mnt=$WORK/mnt n want
+	want=$("$CLIPFS" inspect --json "$WORK/$img.clip" | jq '.layers | length')
+	n=$(find "$cache/layers" -name 'sha256-*' 2>/dev/null | wc -l)
+	[ "$n" -ge "$want" ] && return 0
+	mkdir -p "$cache" "$mnt"
+	"$CLIPFS" mount --cache-size 64G --background-fetch=4G --cache-dir "$cache" \
+		"$WORK/$img.clip" "$mnt" || return 1
+	for _ in $(seq 1 6000); do
+		n=$("$CLIPFS" stats --json "$mnt" | jq '.layer_files.written + .layer_files.errors')
+		[ "$n" -ge "$want" ] && break
+		sleep 0.1
+	done
+	"$CLIPFS" umount "$mnt" || return 1
+	n=$(find "$cache/layers" -name 'sha256-*' | wc -l)
+	[ "$n" -ge "$want" ] || { echo "only $n of $want layer files written" >&2; return 1; }
+	drop_caches
+	warm_registry
+	proxy_cmd reset >/dev/null
+}
+v_clipfs_layers() {
+	fill_layer_files "$1" || return 1
+	clipfs_run "$1" "$WORK/$1.clip" "$WORK/cache-layers-$1"
 }
 v_clipfs_prefetch() {
 	rm -rf "$WORK/cache-pf"

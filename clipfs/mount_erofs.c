@@ -218,6 +218,13 @@ erofs_mount_fd(const struct erofs_mount *em, const char *source, char *msg, size
 			goto out;
 		}
 	}
+	/* Every layer a local file: read them with direct I/O, so that file
+	 * data sits in the page cache once, the tree's, not also the layer
+	 * files' (buffered is EROFS's default).  A kernel without the option
+	 * (before 6.13) keeps buffered reads. */
+	if (em->local_fd != NULL && em->nlocal == em->nlayers && em->nlayers > 0 &&
+	    fsconfig(fsfd, FSCONFIG_SET_FLAG, "directio", NULL, 0) != 0)
+		kernel_words(fsfd, "directio", errno, msg, len);
 	if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) != 0) {
 		kernel_words(fsfd, "mounting the EROFS image", errno, msg, len);
 		goto out;

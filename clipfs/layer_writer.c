@@ -40,7 +40,8 @@ struct layer_writer {
 	const clip_index *idx;
 	clip_reader *reader;
 	struct layer_file_counts *counts;
-	int dirfd;
+	char *cache_dir;
+	int dirfd;                  /* cache_dir/layers, once there is one; or -1 */
 	uint8_t *state;             /* enum layer_state, per layer */
 	pthread_t tid;
 	pthread_mutex_t lock;
@@ -64,6 +65,28 @@ copy_fill(void *ctx, uint64_t off, uint8_t *buf, size_t len, struct clip_error *
 	return clip_reader_read_held(j->w->reader, j->layer, off, len, buf, err);
 }
 
+/* cache_dir/layers, made if needed (create); -1 if it is not there, or
+ * after a warning if it cannot be made. */
+static int
+open_layers_dir(const char *cache_dir, int create)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s/%s", cache_dir, CLIP_LAYER_FILES_DIR) >=
+	    (int)sizeof(path))
+		return -1;
+	if (!create)
+		return open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if ((mkdir(cache_dir, 0700) != 0 && errno != EEXIST) ||
+	    (mkdir(path, 0700) != 0 && errno != EEXIST) ||
+	    (fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		log_warn("layer files: %s: %s; not writing any", path, strerror(errno));
+		return -1;
+	}
+	return fd;
+}
+
 /* Layer l's file: there already, written now, or not yet possible.
  * 1 if the layer still waits for its spans. */
 static int
@@ -80,13 +103,20 @@ consider_layer(struct layer_writer *w, uint32_t l)
 		w->state[l] = LAYER_FAILED;
 		return 0;
 	}
-	if (clip_layer_file_open(w->dirfd, &id, 0, &fd, &err) == CLIP_OK) {
+	if (w->dirfd >= 0 && clip_layer_file_open(w->dirfd, &id, 0, &fd, &err) == CLIP_OK) {
 		close(fd);
 		w->state[l] = LAYER_DONE;
 		return 0;
 	}
 	if (!clip_reader_layer_held(w->reader, l))
 		return 1;
+	/* The directory is made when the first layer file is due, so a
+	 * cache that never holds a whole layer gets none. */
+	if (w->dirfd < 0 && (w->dirfd = open_layers_dir(w->cache_dir, 1)) < 0) {
+		atomic_fetch_add(&w->counts->errors, 1);
+		w->state[l] = LAYER_FAILED;
+		return 0;
+	}
 	clip_error_clear(&err);
 	rc = clip_layer_file_write(w->dirfd, &id, copy_fill, &job, &err);
 	if (rc == CLIP_OK) {
@@ -163,25 +193,6 @@ writer_thread(void *arg)
 	return NULL;
 }
 
-/* cache_dir/layers, made if needed; -1 after a warning. */
-static int
-open_layers_dir(const char *cache_dir)
-{
-	char path[PATH_MAX];
-	int fd;
-
-	if (snprintf(path, sizeof(path), "%s/%s", cache_dir, CLIP_LAYER_FILES_DIR) >=
-	    (int)sizeof(path))
-		return -1;
-	if ((mkdir(cache_dir, 0700) != 0 && errno != EEXIST) ||
-	    (mkdir(path, 0700) != 0 && errno != EEXIST) ||
-	    (fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-		log_warn("layer files: %s: %s; not writing any", path, strerror(errno));
-		return -1;
-	}
-	return fd;
-}
-
 struct layer_writer *
 layer_writer_start(const clip_index *idx, clip_reader *r, const char *cache_dir,
     struct layer_file_counts *counts)
@@ -190,14 +201,15 @@ layer_writer_start(const clip_index *idx, clip_reader *r, const char *cache_dir,
 	uint32_t n = clip_index_layer_count(idx);
 
 	if (w == NULL || (w->state = calloc(n ? n : 1, 1)) == NULL ||
-	    (w->dirfd = open_layers_dir(cache_dir)) < 0) {
+	    (w->cache_dir = strdup(cache_dir)) == NULL) {
 		if (w != NULL)
 			free(w->state);
 		free(w);
 		return NULL;
 	}
 	/* A write a crash interrupted leaves a temporary behind. */
-	clip_layer_files_sweep(w->dirfd, STALE_TMP_S);
+	if ((w->dirfd = open_layers_dir(cache_dir, 0)) >= 0)
+		clip_layer_files_sweep(w->dirfd, STALE_TMP_S);
 	w->idx = idx;
 	w->reader = r;
 	w->counts = counts;
@@ -205,7 +217,9 @@ layer_writer_start(const clip_index *idx, clip_reader *r, const char *cache_dir,
 	pthread_cond_init(&w->cond, NULL);
 	if (pthread_create(&w->tid, NULL, writer_thread, w) != 0) {
 		log_warn("layer files: cannot start the writer: %s", strerror(errno));
-		close(w->dirfd);
+		if (w->dirfd >= 0)
+			close(w->dirfd);
+		free(w->cache_dir);
 		free(w->state);
 		free(w);
 		return NULL;
@@ -237,7 +251,9 @@ layer_writer_stop(struct layer_writer *w)
 	pthread_join(w->tid, NULL);
 	pthread_cond_destroy(&w->cond);
 	pthread_mutex_destroy(&w->lock);
-	close(w->dirfd);
+	if (w->dirfd >= 0)
+		close(w->dirfd);
+	free(w->cache_dir);
 	free(w->state);
 	free(w);
 }

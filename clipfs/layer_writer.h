@@ -29,8 +29,8 @@ struct layer_file_counts {
 struct layer_writer;
 
 /* Starts the writer for idx's layers into cache_dir/layers (made 0700
- * if needed), counting into counts (which must outlive it).  NULL, after
- * a warning, if that directory cannot be had or the thread not started. */
+ * when the first layer file is due), counting into counts (which must
+ * outlive it).  NULL, after a warning, if the thread cannot start. */
 struct layer_writer *layer_writer_start(const clip_index *idx, clip_reader *r,
     const char *cache_dir, struct layer_file_counts *counts);
 

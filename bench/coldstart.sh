@@ -34,6 +34,11 @@
 #                   the metadata workload instead: ls -lR of the whole
 #                   tree (page cache dropped) in the local rootfs, and in
 #                   a clipfs mount of each mode (the mount is not timed)
+#   clipfs-layers   clipfs mount with a disk cache that holds every layer
+#                   whole, so every layer file is written (made once per
+#                   image, untimed, by a mount with a fast background
+#                   fetch): in the EROFS mode no layer read reaches the
+#                   daemon
 #   squashfs        the flattened rootfs as one squashfs (gzip) blob in the
 #                   registry, httpfs2 (over the proxy) + squashfuse_ll
 #   local           the workload in an already unpacked rootfs
@@ -52,7 +57,8 @@ RUNS=3
 RTTS="0 20"
 IMAGES="small big"
 RATE_MBIT=1000
-VARIANTS="pull-pigz pull-stream pull-umoci clipfs clipfs-warm clipfs-prefetch clipfs-fuse
+VARIANTS="pull-pigz pull-stream pull-umoci clipfs clipfs-warm clipfs-layers clipfs-prefetch
+	clipfs-fuse
 	clipfs-fuse-warm clipfs-fuse-prefetch squashfs local lsr-local lsr-clipfs lsr-clipfs-fuse"
 SPAN=
 INDEX_OPTS=
@@ -434,6 +440,32 @@ v_clipfs_prefetch() { clipfs_cold "$1" "$1-pf.clip" cache-pf; }
 v_clipfs_fuse() { clipfs_cold "$1" "$1.clip" cache-fuse --mode fuse; }
 v_clipfs_fuse_warm() { clipfs_warm "$1" "$1.clip" cache-fuse --mode fuse; }
 v_clipfs_fuse_prefetch() { clipfs_cold "$1" "$1-pf.clip" cache-fuse-pf --mode fuse; }
+# The cache of clipfs-layers: every layer fetched and its layer file
+# written, once per image (untimed; 10 minutes at most).
+fill_layer_files() {
+	local img=$1 cache=$WORK/cache-layers-$1 mnt=$WORK/mnt n want
+	want=$("$CLIPFS" inspect --json "$WORK/$img.clip" | jq '.layers | length')
+	n=$(find "$cache/layers" -name 'sha256-*' 2>/dev/null | wc -l)
+	[ "$n" -ge "$want" ] && return 0
+	mkdir -p "$cache" "$mnt"
+	"$CLIPFS" mount --cache-size 64G --background-fetch=4G --cache-dir "$cache" \
+		"$WORK/$img.clip" "$mnt" || return 1
+	for _ in $(seq 1 6000); do
+		n=$("$CLIPFS" stats --json "$mnt" | jq '.layer_files.written + .layer_files.errors')
+		[ "$n" -ge "$want" ] && break
+		sleep 0.1
+	done
+	"$CLIPFS" umount "$mnt" || return 1
+	n=$(find "$cache/layers" -name 'sha256-*' | wc -l)
+	[ "$n" -ge "$want" ] || { echo "only $n of $want layer files written" >&2; return 1; }
+	drop_caches
+	warm_registry
+	proxy_cmd reset >/dev/null
+}
+v_clipfs_layers() {
+	fill_layer_files "$1" || return 1
+	clipfs_run "$1" "$WORK/$1.clip" "$WORK/cache-layers-$1"
+}
 # The same three with the --base build; its own disk cache.
 v_base() { BIN=$BASE clipfs_cold "$1" "$1.clip" cache-base; }
 v_base_warm() { BIN=$BASE clipfs_warm "$1" "$1.clip" cache-base; }

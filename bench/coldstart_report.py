@@ -18,13 +18,15 @@ import subprocess
 import sys
 
 ORDER = ["pull-pigz", "pull-stream", "pull-umoci", "clipfs", "clipfs-prefetch",
-         "clipfs-warm", "clipfs-fuse", "clipfs-fuse-prefetch", "clipfs-fuse-warm",
+         "clipfs-warm", "clipfs-layers", "clipfs-fuse", "clipfs-fuse-prefetch", "clipfs-fuse-warm",
          "base", "base-prefetch", "base-warm", "squashfs", "local",
          "lsr-local", "lsr-clipfs", "lsr-clipfs-fuse"]
 PULLS = ("pull-pigz", "pull-stream")
 # With --base: each clipfs variant against the other build's, run for run.
 AGAINST_BASE = {"clipfs": "base", "clipfs-prefetch": "base-prefetch",
                 "clipfs-warm": "base-warm"}
+# Warm variants against the local rootfs, run for run.
+AGAINST_LOCAL = {"clipfs-warm": "local", "clipfs-layers": "local"}
 LABEL = {
     "pull-pigz": "full pull: skopeo + pigz|tar",
     "pull-stream": "full pull: parallel curl, streamed igzip|tar",
@@ -32,6 +34,7 @@ LABEL = {
     "clipfs": "clipfs, cold",
     "clipfs-prefetch": "clipfs + prefetch list, cold",
     "clipfs-warm": "clipfs, disk cache kept",
+    "clipfs-layers": "clipfs, disk cache kept with every layer file",
     "clipfs-fuse": "clipfs FUSE tree, cold",
     "clipfs-fuse-prefetch": "clipfs FUSE tree + prefetch list, cold",
     "clipfs-fuse-warm": "clipfs FUSE tree, disk cache kept",
@@ -195,6 +198,7 @@ def targets(images, rows):
                         "value": round(worst, 1), "met": worst <= 18.0})
     for num, den, goal, what in (
             ("clipfs-warm", "local", 1.1, "time"),
+            ("clipfs-layers", "local", 1.1, "time"),
             ("clipfs-fuse-warm", "local", 1.1, "time"),
             ("lsr-clipfs", "lsr-local", 0.7, "ls -lR time"),
             ("lsr-clipfs-fuse", "lsr-local", 0.7, "ls -lR time")):
@@ -206,7 +210,7 @@ def targets(images, rows):
     # Page cache per byte of file data read: the local rootfs run reads
     # the same files once from ext4, so its page cache stands for "the
     # bytes read" (with ext4's own readahead).
-    for v in ("clipfs-warm", "clipfs-fuse-warm", "clipfs"):
+    for v in ("clipfs-warm", "clipfs-layers", "clipfs-fuse-warm", "clipfs"):
         worst = worst_ratio(images, rtts, by, v, "local", "page_cache_median")
         if worst:
             out.append({"target": f"{v} page cache <= 1.1x the local rootfs run's "
@@ -313,18 +317,20 @@ plot {cols}
         print(f"coldstart_report: gnuplot failed: {e}", file=sys.stderr)
 
 
-def against_base(results):
+def against_base(results, pairs=None):
     """Per (image, RTT, variant): the median over rounds of this build's
     time over the base build's in the same round (they ran interleaved),
-    and the lowest and highest such ratio; None without --base."""
+    and the lowest and highest such ratio; None without --base.  With
+    pairs: the same for those variants against theirs (AGAINST_LOCAL)."""
+    pairs = pairs or AGAINST_BASE
     t = {(r["image"], r["rtt_ms"], r["run"], r["variant"]): r["seconds"]
          for r in results if r.get("ok")}
     out = []
-    keys = sorted({(img, rtt, v) for (img, rtt, _, v) in t if v in AGAINST_BASE})
+    keys = sorted({(img, rtt, v) for (img, rtt, _, v) in t if v in pairs})
     for img, rtt, v in keys:
-        ratios = [t[(img, rtt, run, v)] / t[(img, rtt, run, AGAINST_BASE[v])]
+        ratios = [t[(img, rtt, run, v)] / t[(img, rtt, run, pairs[v])]
                   for (i2, r2, run, v2) in t
-                  if (i2, r2, v2) == (img, rtt, v) and (img, rtt, run, AGAINST_BASE[v]) in t]
+                  if (i2, r2, v2) == (img, rtt, v) and (img, rtt, run, pairs[v]) in t]
         if ratios:
             out.append({"image": img, "rtt_ms": rtt, "variant": v, "rounds": len(ratios),
                         "ratio_median": med(ratios), "ratio_min": min(ratios),
@@ -332,9 +338,9 @@ def against_base(results):
     return out or None
 
 
-def base_text(meta, ab):
-    L = ["", f"Against the base build ({meta.get('base', '?')}), interleaved in the same rounds:",
-         "time of this build / time of the base, per round (below 1: faster)"]
+def base_text(meta, ab, title=None):
+    L = ["", title or f"Against the base build ({meta.get('base', '?')}), interleaved in the "
+         "same rounds:\ntime of this build / time of the base, per round (below 1: faster)"]
     for a in ab:
         L.append(f"  {a['image']:<6} {a['rtt_ms']:>4} ms {a['variant']:<16} "
                  f"median {a['ratio_median']:.2f} (min {a['ratio_min']:.2f}, "
@@ -351,11 +357,15 @@ def main():
     ab = against_base(results)
     if ab:
         txt += base_text(meta, ab)
+    al = against_base(results, AGAINST_LOCAL)
+    if al:
+        txt += base_text(meta, al, "Warm against the local rootfs, interleaved in the same "
+                         "rounds:\ntime of the variant / time of local, per round")
     with open(os.path.join(outdir, "coldstart.txt"), "w") as f:
         f.write(txt)
     with open(os.path.join(outdir, "coldstart.json"), "w") as f:
         json.dump({"meta": meta, "images": images, "rows": rows, "targets": tg,
-                   "against_base": ab}, f, indent=1)
+                   "against_base": ab, "against_local": al}, f, indent=1)
         f.write("\n")
     plot(rows, outdir)
     sys.stdout.write(txt)

@@ -86,6 +86,7 @@ struct mount_run {
 	struct clipfs_fs fs;
 	struct stats_server *stats;
 	struct prefetcher *prefetch;
+	struct layer_writer *layer_writer;
 	struct fuse_session *se;
 	clip_index *idx;
 	int mounted;
@@ -94,6 +95,7 @@ struct mount_run {
 	int report_fd;              /* the waiting parent's pipe (EROFS mode), or -1 */
 	int signalled;              /* the loop ended on SIGTERM, SIGINT or SIGHUP */
 	int tree_mounted;           /* the EROFS tree is at the mountpoint */
+	uint64_t tree_mnt_id;       /* ... as this mount */
 	int erofs_refused;          /* --mode auto: the kernel refused the tree */
 };
 
@@ -122,6 +124,12 @@ mount_check(const struct mount_opts *m, struct mount_run *mr)
 	if (mr->mode == MOUNT_MODE_EROFS &&
 	    (rc = erofs_mount_prepare(mr->idx, m->cache_dir, &mr->em)) != EXIT_OK)
 		return rc;
+	if (mr->mode == MOUNT_MODE_EROFS && erofs_mount_use_local(&mr->em, mr->idx,
+	    m->no_disk_cache ? NULL : m->cache_dir, m->check_layers) != 0) {
+		fprintf(stderr, "clipfs mount: out of memory\n");
+		return EXIT_FAILURE_GENERIC;
+	}
+	mr->fs.layer_files_damaged = mr->em.ndamaged;
 	mr->fs.erofs_image_fd = mr->em.image_fd;
 	mr->fs.erofs_image_size = mr->em.image_size;
 	return EXIT_OK;
@@ -165,6 +173,14 @@ mount_session(const struct mount_opts *m, struct mount_run *mr)
 	return EXIT_OK;
 }
 
+/* The background fetch has gone through a layer: it may be whole now. */
+static void
+poke_layer_writer(void *ctx, uint32_t layer)
+{
+	(void)layer;
+	layer_writer_poke(ctx);
+}
+
 /* In the daemon: the layer source, the reader, the trace, prefetching
  * and the stats socket.  An exit status. */
 static int
@@ -195,9 +211,13 @@ start_serving(const struct mount_opts *m, struct mount_run *mr)
 		fs_trace_close(mr->fs.trace);
 		mr->fs.trace = NULL;
 	}
+	if (!m->no_disk_cache)
+		mr->layer_writer = layer_writer_start(mr->idx, mr->fs.reader, m->cache_dir,
+		    &mr->fs.layer_files);
 	if (!m->no_prefetch || m->background_rate > 0)
 		mr->prefetch = prefetcher_start(mr->idx, mr->fs.reader,
 		    m->no_prefetch ? 0 : PREFETCH_WORKERS, m->background_rate);
+	prefetcher_on_layer_done(mr->prefetch, poke_layer_writer, mr->layer_writer);
 	mr->stats = stats_server_start(&mr->fs, m->mountpoint, m->index_path);
 	if (mr->stats == NULL)
 		log_warn("clipfs stats will not answer for %s: %s", m->mountpoint, strerror(errno));
@@ -319,10 +339,13 @@ attach_thread(void *arg)
 	 * set so that fuse_session_unmount frees what fuse_session_mount
 	 * kept (it finds the connection gone and unmounts nothing). */
 	mr->tree_mounted = 1;
+	mr->tree_mnt_id = erofs_tree_mount_id(job->mountpoint);
+	mr->fs.layer_files_local = mr->em.nlocal;
 	used = strlen(mr->fs.mode_why);
-	snprintf(mr->fs.mode_why + used, sizeof(mr->fs.mode_why) - used, "; the image %s",
+	snprintf(mr->fs.mode_why + used, sizeof(mr->fs.mode_why) - used, "; the image %s; "
+	    "%u of %u layers from local files",
 	    mr->em.image_served ? "served by the daemon (its directory cannot back EROFS)" :
-	    "read from its own file");
+	    "read from its own file", mr->em.nlocal, mr->em.nlayers);
 	mr->fs.ready_time = fs_now();
 	log_info("EROFS tree at %s (image built in %.3f s)", job->mountpoint,
 	    mr->em.build_seconds);
@@ -351,6 +374,7 @@ end_mount(struct mount_run *mr, const struct mount_opts *m)
 {
 	stats_server_stop(mr->stats);
 	prefetcher_stop(mr->prefetch);
+	layer_writer_stop(mr->layer_writer);
 	/* Asked to stop: the tree goes too, as a FUSE tree does. */
 	if (mr->tree_mounted && mr->signalled)
 		umount2(m->mountpoint, MNT_DETACH);
@@ -389,6 +413,26 @@ serve_fuse_instead(const struct mount_opts *m, struct mount_run *mr)
 	return rc == EXIT_OK ? serve(mr) : rc;
 }
 
+static int
+session_stopped(void *ctx)
+{
+	return fuse_session_exited(ctx);
+}
+
+/* EROFS mode: the layer loop ends once the kernel lets go of the daemon's
+ * files.  When every layer is a local file that is at once, with the tree
+ * still mounted: the daemon stays (clipfs stats, the layer writer) until
+ * the tree is unmounted or it is asked to stop. */
+static void
+wait_tree_unmounted(struct mount_run *mr)
+{
+	fuse_session_reset(mr->se);
+	if (erofs_mount_wait_gone(mr->tree_mnt_id, session_stopped, mr->se)) {
+		mr->signalled = 1;
+		log_info("asked to stop: unmounting");
+	}
+}
+
 /* In the daemon: serve, with the EROFS tree mounted beside the loop. */
 static int
 serve_mode(const struct mount_opts *m, struct mount_run *mr)
@@ -405,6 +449,8 @@ serve_mode(const struct mount_opts *m, struct mount_run *mr)
 	}
 	rc = serve(mr);
 	pthread_join(tid, NULL);
+	if (rc == EXIT_OK && mr->tree_mounted && !mr->signalled)
+		wait_tree_unmounted(mr);
 	if (rc == EXIT_OK && mr->erofs_refused && !mr->signalled)
 		rc = serve_fuse_instead(m, mr);
 	return rc;

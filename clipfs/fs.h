@@ -15,6 +15,7 @@
 
 #include "common/format/index.h"
 #include "common/reader/layer_reader.h"
+#include "clipfs/layer_writer.h"
 
 /* FUSE operations served, for clipfs stats. */
 struct fs_counters {
@@ -50,6 +51,11 @@ struct clipfs_fs {
 	/* The kernel can open files (dirs) without asking us; set in init. */
 	int no_open, no_opendir;
 	const struct clip_mirror_set *mirrors;   /* --mirror: per-host stats; or NULL */
+	/* Layer files (layer_writer.h): written by this daemon, and at mount
+	 * (EROFS mode) the layers given to the kernel as local files and
+	 * those --check-layers found damaged. */
+	struct layer_file_counts layer_files;
+	uint32_t layer_files_local, layer_files_damaged;
 };
 
 extern const struct fuse_lowlevel_ops clipfs_ops;

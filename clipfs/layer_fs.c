@@ -24,8 +24,8 @@
 
 #include "clipfs/fs.h"
 #include "clipfs/log.h"
+#include "common/reader/layer_file.h"
 
-#define LAYER_BLOCK 512u
 #define IMAGE_INO 2         /* the EROFS image; 1 is the root */
 #define LAYER_INO_FIRST 3   /* layer i is inode i + 3 */
 
@@ -35,10 +35,12 @@ lfs_of(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
+/* As a local layer file pads it (common/reader/layer_file.h), so the
+ * image addresses both alike. */
 uint64_t
 layer_fs_file_size(const struct clip_layer *l)
 {
-	return (l->uncompressed_size + LAYER_BLOCK - 1) / LAYER_BLOCK * LAYER_BLOCK;
+	return clip_layer_file_padded(l->uncompressed_size);
 }
 
 /* The layer of ino; -1 for the root or an unknown inode. */

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -229,6 +230,10 @@ layer_device(const struct erofs_mount *em, uint32_t i, char *dev, size_t len)
 {
 	if (em->loop_names != NULL)
 		snprintf(dev, len, "%s", em->loop_names[i + 1]);
+	else if (em->local_fd != NULL && em->local_fd[i] >= 0)
+		/* A local layer file by its descriptor: the file that was
+		 * checked, whatever its name points at by now. */
+		snprintf(dev, len, "/proc/self/fd/%d", em->local_fd[i]);
 	else
 		snprintf(dev, len, "%s/%u", em->layers, i);
 }
@@ -260,6 +265,15 @@ erofs_mount_fd(const struct erofs_mount *em, const char *source, char *msg, size
 			goto out;
 		}
 	}
+	/* Every layer a local file: read them with direct I/O, so that file
+	 * data sits in the page cache once, the tree's, not also the layer
+	 * files' (buffered is EROFS's default).  A kernel without the option
+	 * (before 6.13) keeps buffered reads.  Loop devices do their own
+	 * direct I/O. */
+	if (em->loop_names == NULL && em->local_fd != NULL && em->nlocal == em->nlayers &&
+	    em->nlayers > 0 &&
+	    fsconfig(fsfd, FSCONFIG_SET_FLAG, "directio", NULL, 0) != 0)
+		kernel_words(fsfd, "directio", errno, msg, len);
 	if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) != 0) {
 		kernel_words(fsfd, "mounting the EROFS image", errno, msg, len);
 		goto out;
@@ -296,7 +310,10 @@ loop_one(struct erofs_mount *em, uint32_t i, char *msg, size_t len)
 	char path[PATH_MAX + 16];
 	int fd = em->image_fd;
 
-	if (i > 0) {
+	if (i > 0 && em->local_fd != NULL && em->local_fd[i - 1] >= 0) {
+		fd = em->local_fd[i - 1];
+		snprintf(path, sizeof(path), "local layer file %u", i - 1);
+	} else if (i > 0) {
 		snprintf(path, sizeof(path), "%s/%u", em->layers, i - 1);
 		if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
 			snprintf(msg, len, "opening layer file %s: %s", path, strerror(errno));
@@ -307,7 +324,7 @@ loop_one(struct erofs_mount *em, uint32_t i, char *msg, size_t len)
 	if (em->loop_fds[i] < 0)
 		snprintf(msg, len, "setting up a loop device for %s: %s",
 		    i == 0 ? "the image" : path, strerror(errno));
-	if (i > 0)
+	if (fd != em->image_fd && (em->local_fd == NULL || fd != em->local_fd[i - 1]))
 		close(fd);
 	return em->loop_fds[i] < 0 ? -1 : 0;
 }
@@ -372,6 +389,58 @@ erofs_mount_attach(struct erofs_mount *em, const char *mountpoint, char *msg, si
 	 * by are no longer needed. */
 	erofs_mount_release_layers(em);
 	erofs_mount_unlink_image(em);
+	erofs_mount_close_local(em);
+	return 0;
+}
+
+uint64_t
+erofs_tree_mount_id(const char *mountpoint)
+{
+	struct statx stx;
+
+	if (statx(AT_FDCWD, mountpoint, AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &stx) != 0 ||
+	    !(stx.stx_mask & STATX_MNT_ID))
+		return 0;
+	return stx.stx_mnt_id;
+}
+
+/* Whether mount mnt_id is in the table open as f (rewound here: the
+ * rewind drops stdio's buffer, so each look reads the table anew). */
+static int
+mount_listed(FILE *f, uint64_t mnt_id)
+{
+	char line[4096];
+	unsigned long long id;
+
+	rewind(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "%llu ", &id) == 1 && id == mnt_id)
+			return 1;
+	return 0;
+}
+
+int
+erofs_mount_wait_gone(uint64_t mnt_id, int (*stopped)(void *ctx), void *ctx)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	struct pollfd p;
+
+	if (f == NULL || mnt_id == 0) {
+		if (f != NULL)
+			fclose(f);
+		return 0;   /* cannot tell: as if gone */
+	}
+	p.fd = fileno(f);
+	p.events = POLLPRI;
+	/* The table signals POLLPRI|POLLERR when it changes. */
+	while (mount_listed(f, mnt_id)) {
+		if (stopped(ctx)) {
+			fclose(f);
+			return 1;
+		}
+		poll(&p, 1, 1000);
+	}
+	fclose(f);
 	return 0;
 }
 
@@ -399,6 +468,7 @@ erofs_mount_cleanup(struct erofs_mount *em)
 {
 	erofs_mount_release_layers(em);
 	erofs_mount_unlink_image(em);
+	erofs_mount_close_local(em);
 	if (em->image_fd >= 0) {
 		close(em->image_fd);
 		em->image_fd = -1;

@@ -14,6 +14,7 @@
 
 #include <limits.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/format/index.h"
 
@@ -49,6 +50,9 @@ struct erofs_mount {
 	int use_loop;               /* EROFS_BACKING_LOOP */
 	int *loop_fds;              /* while mounting: the image's, then each layer's */
 	char (*loop_names)[32];
+	int *local_fd;              /* per layer: its sealed layer file, or -1 */
+	uint32_t nlocal;            /* layers given to the kernel as local files */
+	uint32_t ndamaged;          /* layer files --check-layers found damaged */
 };
 
 /* Where the layer files are mounted while the tree is being mounted. */
@@ -70,6 +74,31 @@ int erofs_mount_prepare(const clip_index *idx, const char *image_dir, struct ero
  * and removes the image's name.  0, or -1 with the kernel's words in msg.
  */
 int erofs_mount_attach(struct erofs_mount *em, const char *mountpoint, char *msg, size_t len);
+
+/*
+ * Opens the sealed layer files (common/reader/layer_file.h) of em's layers
+ * in cache_dir/layers (cache_dir NULL: none), each re-hashed first with
+ * check; attach gives those to the kernel instead of the daemon's files.
+ * A damaged one (check) is removed and counted.  0, or -1 out of memory.
+ * Call after prepare.
+ */
+int erofs_mount_use_local(struct erofs_mount *em, const clip_index *idx, const char *cache_dir,
+    int check);
+/* Closes them (the mounted tree holds its own references). */
+void erofs_mount_close_local(struct erofs_mount *em);
+
+/* The mount ID of the tree at mountpoint (statx), 0 if unknown: for
+ * erofs_mount_wait_gone. */
+uint64_t erofs_tree_mount_id(const char *mountpoint);
+
+/*
+ * Waits until the mount mnt_id is gone from this namespace's mount table
+ * (unmounted, also by umount -l), or stopped(ctx) says to stop (asked
+ * once a second and after each signal).  For a daemon whose FUSE
+ * connection no longer tells it that: when every layer is a local file,
+ * the kernel holds nothing of the daemon's.  1 if stopped, 0 if gone.
+ */
+int erofs_mount_wait_gone(uint64_t mnt_id, int (*stopped)(void *ctx), void *ctx);
 
 /* Detaches the layer mount (its connection ends once the kernel lets go
  * of the files) and removes its directory. */

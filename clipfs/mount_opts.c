@@ -25,7 +25,11 @@ static const struct opt_def mount_defs[] = {
 	{ "layout", K_PATH, AT(layout), 0, "DIR",
 	    "read layers from a local OCI layout, not a registry", 0 },
 	{ "cache-dir", K_PATH, AT(cache_dir), 0, "DIR", "disk cache of spans", 0 },
-	{ "no-disk-cache", K_FLAG, AT(no_disk_cache), 0, NULL, "memory cache only", 0 },
+	{ "no-disk-cache", K_FLAG, AT(no_disk_cache), 0, NULL,
+	    "memory cache only (and no layer files)", 0 },
+	{ "check-layers", K_FLAG, AT(check_layers), 0, NULL,
+	    "EROFS mode: re-hash each layer file against its seal before the kernel gets it "
+	    "(a damaged one is removed and the daemon serves that layer)", 0 },
 	{ "cache-size", K_SIZE, AT(reader.disk_cache_bytes), UINT64_MAX, "SIZE",
 	    "disk cache bound", 0 },
 	{ "mem-cache", K_SIZE, AT(reader.mem_cache_bytes), UINT64_MAX, "SIZE",

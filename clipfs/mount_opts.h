@@ -27,6 +27,7 @@ struct mount_opts {
 	struct registry_cli_opts registry;
 	const char *cache_dir;
 	int no_disk_cache;
+	int check_layers;           /* re-hash layer files before using them */
 	/* mem_cache_bytes, disk_cache_bytes, readahead_spans, predict_spans
 	 * and load_bytes are set by options; the rest stays as
 	 * clip_reader_opts_init made it. */

@@ -246,6 +246,9 @@ struct prefetcher {
 	unsigned nthreads;
 	pthread_t bg;
 	int bg_started;
+	/* Set before the background fetcher reaches its first layer's end. */
+	void (*_Atomic layer_done)(void *ctx, uint32_t layer);
+	void *_Atomic layer_done_ctx;
 };
 
 /* Compressed bytes of spans [first, last] of layer. */
@@ -430,6 +433,8 @@ background_worker(void *arg)
 				ahead -= 0.2;
 			}
 		}
+		if (!atomic_load(&p->stop) && atomic_load(&p->layer_done) != NULL)
+			atomic_load(&p->layer_done)(atomic_load(&p->layer_done_ctx), l);
 	}
 	log_info("background fetch done");
 	return NULL;
@@ -463,6 +468,16 @@ prefetcher_start(const clip_index *idx, clip_reader *r, unsigned workers, uint64
 	if (rate > 0 && pthread_create(&p->bg, NULL, background_worker, p) == 0)
 		p->bg_started = 1;
 	return p;
+}
+
+void
+prefetcher_on_layer_done(struct prefetcher *p, void (*layer_done)(void *ctx, uint32_t layer),
+    void *ctx)
+{
+	if (p == NULL)
+		return;
+	atomic_store(&p->layer_done_ctx, ctx);
+	atomic_store(&p->layer_done, layer_done);
 }
 
 void

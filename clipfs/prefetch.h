@@ -44,6 +44,11 @@ struct prefetcher;
  */
 struct prefetcher *prefetcher_start(const clip_index *idx, clip_reader *r, unsigned workers,
     uint64_t background_rate);
+/* Calls layer_done(ctx, layer) (from the background fetcher's thread)
+ * each time the background fetch has gone through a layer.  Before any
+ * layer is done: call it right after prefetcher_start.  Accepts NULL. */
+void prefetcher_on_layer_done(struct prefetcher *p, void (*layer_done)(void *ctx, uint32_t layer),
+    void *ctx);
 /* Stops (between requests) and joins.  Accepts NULL. */
 void prefetcher_stop(struct prefetcher *p);
 

@@ -155,6 +155,11 @@ stats_json(const struct stats_server *s)
 	    "p50", (json_int_t)clip_reader_stats_latency_quantile(&rs, 0.50),
 	    "p90", (json_int_t)clip_reader_stats_latency_quantile(&rs, 0.90),
 	    "p99", (json_int_t)clip_reader_stats_latency_quantile(&rs, 0.99)));
+	json_object_set_new(j, "layer_files", json_pack("{s:I,s:I,s:I,s:I}",
+	    "written", (json_int_t)atomic_load(&fs->layer_files.written),
+	    "errors", (json_int_t)atomic_load(&fs->layer_files.errors),
+	    "local", (json_int_t)fs->layer_files_local,
+	    "damaged", (json_int_t)fs->layer_files_damaged));
 	json_set_path(j, "errors.read_eio",
 	    json_integer((json_int_t)atomic_load(&fs->counters.read_errors)));
 	if (fs->mirrors != NULL)
@@ -383,6 +388,10 @@ print_stats_text(json_t *j)
 	    (long long)jint(j, "fetch_latency_us", "p90"),
 	    (long long)jint(j, "fetch_latency_us", "p99"));
 	printf("EIO replies:     %lld\n", (long long)jint(j, "errors", "read_eio"));
+	printf("layer files:     %lld written, %lld write errors; at mount %lld local, "
+	    "%lld damaged\n", (long long)jint(j, "layer_files", "written"),
+	    (long long)jint(j, "layer_files", "errors"), (long long)jint(j, "layer_files", "local"),
+	    (long long)jint(j, "layer_files", "damaged"));
 	for (k = 0; k < json_array_size(json_object_get(j, "hosts")); k++) {
 		json_t *h = json_array_get(json_object_get(j, "hosts"), k);
 		printf("host:            %s: %lld reads, %lld bytes, %lld failed (%lld wrong bytes)\n",

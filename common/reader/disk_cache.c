@@ -24,11 +24,12 @@
 #include <openssl/evp.h>
 
 #include "common/reader/disk_cache.h"
+#include "common/reader/layer_file.h"
+#include "common/util/fd_io.h"
 
 #define SPAN_FILE_MAGIC   "CLIPSPAN"
 #define SPAN_FILE_VERSION 2       /* 2: per-block hashes */
 #define DC_BLOCK          (64u * 1024)   /* verified unit of a partial read */
-#define DIGEST_MAX        128     /* longest layer digest we put in a name */
 #define NAME_LEN          256
 #define TMP_PREFIX        "tmp-"
 #define STALE_TMP_SECS    3600    /* older temporaries are crash leftovers */
@@ -88,26 +89,9 @@ hex(char *out, const uint8_t *b, size_t n)
 static int
 entry_name(const struct disk_cache_key *k, char *name)
 {
-	char sha[65], dig[DIGEST_MAX + 1];
-	size_t i, n = k->layer_digest ? strlen(k->layer_digest) : 0;
-	int colon = 0;
+	char sha[65], dig[CLIP_LAYER_FILE_NAME_MAX];
 
-	if (n == 0 || n > DIGEST_MAX)
-		return 0;
-	for (i = 0; i < n; i++) {
-		char c = k->layer_digest[i];
-		if (c == ':' && !colon && i > 0) {
-			colon = 1;
-			dig[i] = '-';
-		} else if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		    (colon && ((c >= 'A' && c <= 'Z') || c == '_' || c == '=' || c == '-'))) {
-			dig[i] = c;
-		} else {
-			return 0;
-		}
-	}
-	dig[n] = '\0';
-	if (!colon)
+	if (clip_layer_file_name(k->layer_digest, dig, sizeof(dig)) != 0)
 		return 0;
 	hex(sha, k->span_sha256, 32);
 	snprintf(name, NAME_LEN, "%s.%u.%s", dig, k->span, sha);
@@ -321,24 +305,6 @@ disk_cache_close(disk_cache *dc)
 
 /* ---- get ------------------------------------------------------------------- */
 
-static int
-read_full(int fd, void *buf, size_t len, uint64_t off)
-{
-	uint8_t *p = buf;
-	size_t done = 0;
-	ssize_t n;
-
-	while (done < len) {
-		n = pread(fd, p + done, len - done, (off_t)(off + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -1 : 0;
-		done += (size_t)n;
-	}
-	return 1;
-}
-
 /*
  * Deletes the damaged file open as fd, if the name still points to it.
  * Two readers can find the same damage at once, and by the time the second
@@ -423,7 +389,7 @@ entry_open(disk_cache *dc, const struct disk_cache_key *key, size_t len, struct 
 	}
 	if (fstat(oe->fd, &st) != 0 || !S_ISREG(st.st_mode))
 		goto damaged;
-	r = read_full(oe->fd, &h, sizeof(h), 0);
+	r = clip_pread_full(oe->fd, &h, sizeof(h), 0);
 	if (r < 0)
 		goto io_error;
 	if (r == 0 || memcmp(h.magic, SPAN_FILE_MAGIC, 8) != 0 ||
@@ -440,7 +406,7 @@ entry_open(disk_cache *dc, const struct disk_cache_key *key, size_t len, struct 
 		close(oe->fd);
 		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
 	}
-	r = read_full(oe->fd, oe->table, 32 * oe->nblocks, sizeof(h));
+	r = clip_pread_full(oe->fd, oe->table, 32 * oe->nblocks, sizeof(h));
 	if (r < 0)
 		goto io_error;
 	if (r == 0 || EVP_Digest(oe->table, 32 * oe->nblocks, md, &mdlen, EVP_sha256(), NULL) != 1 ||
@@ -470,7 +436,7 @@ read_blocks(struct open_entry *oe, size_t len, size_t b0, size_t b1, uint8_t *bu
 
 	if (last > len)
 		last = len;
-	r = read_full(oe->fd, buf, last - first, data_at + first);
+	r = clip_pread_full(oe->fd, buf, last - first, data_at + first);
 	if (r <= 0)
 		return r;
 	for (b = b0; b <= b1; b++) {
@@ -581,27 +547,6 @@ disk_cache_read(disk_cache *dc, const struct disk_cache_key *key, size_t len, si
 	return CLIP_OK;
 }
 
-static int
-write_full(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-	ssize_t n;
-
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n == 0)
-				errno = EIO;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 clip_err
 disk_cache_put(disk_cache *dc, const struct disk_cache_key *key, const uint8_t *data,
     size_t len, int *stored, struct clip_error *err)
@@ -667,8 +612,8 @@ disk_cache_put(disk_cache *dc, const struct disk_cache_key *key, const uint8_t *
 	if (fchmod(fd, 0600) != 0)   /* whatever the umask says */
 		goto fail;
 	what = "write";
-	if (write_full(fd, &h, sizeof(h)) != 0 || write_full(fd, table, 32 * nb) != 0 ||
-	    write_full(fd, data, len) != 0)
+	if (clip_write_full(fd, &h, sizeof(h)) != 0 || clip_write_full(fd, table, 32 * nb) != 0 ||
+	    clip_write_full(fd, data, len) != 0)
 		goto fail;
 	what = "close";
 	e = close(fd);
@@ -707,6 +652,16 @@ disk_cache_contains(disk_cache *dc, const struct disk_cache_key *key)
 	struct stat st;
 
 	return entry_name(key, name) && fstatat(dc->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+int
+disk_cache_holds(disk_cache *dc, const struct disk_cache_key *key, size_t len)
+{
+	char name[NAME_LEN];
+	struct stat st;
+
+	return entry_name(key, name) && fstatat(dc->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    (uint64_t)st.st_size == sizeof(struct span_file_header) + 32 * (uint64_t)nblocks(len) + len;
 }
 
 void

@@ -88,6 +88,10 @@ clip_err disk_cache_put(disk_cache *dc, const struct disk_cache_key *key,
 /* 1 if a file for key is there (whole or prefix; not checked). */
 int disk_cache_contains(disk_cache *dc, const struct disk_cache_key *key);
 
+/* 1 if a file for key holds the whole span of len bytes (by its size;
+ * the bytes are checked when read). */
+int disk_cache_holds(disk_cache *dc, const struct disk_cache_key *key, size_t len);
+
 /* Bytes and files this process accounts for. */
 void disk_cache_usage(disk_cache *dc, uint64_t *bytes, uint64_t *files);
 

@@ -84,6 +84,17 @@ reader_worth_loading(clip_reader *r, const struct clip_layer *L, uint32_t s,
 	return r->disk == NULL || !disk_cache_contains(r->disk, &key);
 }
 
+clip_err
+reader_span_at(clip_reader *r, const struct clip_layer *L, uint32_t i, uint64_t pos,
+    struct clip_checkpoint *cp, struct clip_error *err)
+{
+	if (clip_index_checkpoint(r->idx, L->index, i, cp) != CLIP_OK ||
+	    cp->out_offset > pos || cp->out_end <= pos)
+		return clip_error_set(err, CLIP_ERR_FORMAT, "layer %s: spans do not cover offset "
+		    "%llu", L->digest.ptr, (unsigned long long)pos);
+	return CLIP_OK;
+}
+
 /* ---- the disk cache writer --------------------------------------------------- */
 
 struct write_job {
@@ -348,11 +359,8 @@ clip_reader_read_extent(clip_reader *r, uint32_t layer, uint64_t off, size_t len
 
 	first = i;
 	for (pos = off; pos < end; i++) {
-		if (clip_index_checkpoint(r->idx, layer, i, &cp) != CLIP_OK ||
-		    cp.out_offset > pos || cp.out_end <= pos)
-			return clip_error_set(err, CLIP_ERR_FORMAT,
-			    "layer %s: spans do not cover offset %llu", L.digest.ptr,
-			    (unsigned long long)pos);
+		if ((rc = reader_span_at(r, &L, i, pos, &cp, err)) != CLIP_OK)
+			return rc;
 		n = (end < cp.out_end ? end : cp.out_end) - pos;
 		if (!read_from_disk(r, &L, i, &cp, pos - cp.out_offset, (size_t)n,
 		    buf + (pos - off)) &&

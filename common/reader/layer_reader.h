@@ -184,6 +184,22 @@ clip_err clip_reader_read_extent(clip_reader *r, uint32_t layer, uint64_t off, s
 clip_err clip_reader_prefetch(clip_reader *r, uint32_t layer, uint32_t first, uint32_t count,
     uint64_t max_request, struct clip_error *err);
 
+/* 1 if every span of layer is held: ready or loading in memory, or
+ * whole in the disk cache (by size; the bytes are checked when read).
+ * Never loads anything. */
+int clip_reader_layer_held(clip_reader *r, uint32_t layer);
+
+/*
+ * Copies bytes [off, off + len) of layer, which must lie inside it, from
+ * what the reader holds only: spans ready in memory, or the disk cache
+ * (each 64 KiB block checked, as on a read).  Never loads, fetches or
+ * fills the memory cache, and is not counted as a read: for copying
+ * verified layers elsewhere (layer_file.h).  CLIP_ERR_NOTFOUND if a span
+ * is not held (any more), CLIP_ERR_INVALID, CLIP_ERR_IO, CLIP_ERR_NOMEM.
+ */
+clip_err clip_reader_read_held(clip_reader *r, uint32_t layer, uint64_t off, size_t len,
+    uint8_t *buf, struct clip_error *err);
+
 /* Never waits for a load, a fetch or a disk write. */
 void clip_reader_stats(const clip_reader *r, struct clip_reader_stats *out);
 

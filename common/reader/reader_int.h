@@ -53,6 +53,10 @@ uint64_t reader_span_key(uint32_t layer, uint32_t span);
 /* The disk cache key of span i of L, whose checkpoint is cp. */
 struct disk_cache_key reader_disk_key(const struct clip_layer *L, uint32_t i,
     const struct clip_checkpoint *cp);
+/* Span i of L into *cp, which must hold offset pos (CLIP_ERR_FORMAT if
+ * the index's spans do not). */
+clip_err reader_span_at(clip_reader *r, const struct clip_layer *L, uint32_t i, uint64_t pos,
+    struct clip_checkpoint *cp, struct clip_error *err);
 /* Whether span s of L is worth loading ahead of need: not in memory or
  * being loaded, and not on disk (where reads are served from the blocks
  * they touch). */

@@ -25,6 +25,7 @@
 #include "common/gzip/gzindex.h"
 #include "common/format/index.h"
 #include "common/format/index_write.h"
+#include "common/reader/layer_file.h"
 #include "common/reader/layer_reader.h"
 #include "tests/unit/testutil.h"
 #include "tests/unit/test.h"
@@ -1997,8 +1998,180 @@ TEST(test_prefetch_publishes_early)
 	free(g);
 }
 
+/* ---- layer files ----------------------------------------------------------- */
+
+static clip_err
+fill_held(void *ctx, uint64_t off, uint8_t *buf, size_t len, struct clip_error *err)
+{
+	return clip_reader_read_held(ctx, 0, off, len, buf, err);
+}
+
+static clip_err
+fill_failing(void *ctx, uint64_t off, uint8_t *buf, size_t len, struct clip_error *err)
+{
+	(void)ctx; (void)buf; (void)len;
+	if (off >= MiB)
+		return clip_error_set(err, CLIP_ERR_NETWORK, "injected failure");
+	memset(buf, 'x', len);
+	return CLIP_OK;
+}
+
+/* 1 if path holds data (len bytes), zeros to the block, then a seal. */
+static int
+layer_file_holds(const char *path, const uint8_t *data, size_t len)
+{
+	size_t padded = (size_t)clip_layer_file_padded(len), i;
+	uint8_t *buf = malloc(padded + CLIP_LAYER_SEAL_SIZE + 1);
+	FILE *fp = fopen(path, "rb");
+	int ok = buf != NULL && fp != NULL &&
+	    fread(buf, 1, padded + CLIP_LAYER_SEAL_SIZE + 1, fp) == padded + CLIP_LAYER_SEAL_SIZE &&
+	    memcmp(buf, data, len) == 0;
+
+	for (i = len; ok && i < padded; i++)
+		ok = buf[i] == 0;
+	if (fp != NULL)
+		fclose(fp);
+	free(buf);
+	return ok;
+}
+
+static int
+flip_byte(const char *path, off_t at)
+{
+	int fd = open(path, O_RDWR);
+	uint8_t b;
+	int ok = fd >= 0 && pread(fd, &b, 1, at) == 1 && (b ^= 0x20, pwrite(fd, &b, 1, at) == 1);
+
+	if (fd >= 0)
+		close(fd);
+	return ok ? 0 : -1;
+}
+
+/* Opens id's file (check or not) and returns the result code. */
+static clip_err
+layer_file_try(int dirfd, const struct clip_layer_file_id *id, int check)
+{
+	struct clip_error e;
+	clip_err rc;
+	int fd;
+
+	clip_error_clear(&e);
+	rc = clip_layer_file_open(dirfd, id, check, &fd, &e);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+TEST(test_layer_files)
+{
+	struct layer_fx *f = malloc(sizeof(*f));
+	struct clip_layer_file_id id, other;
+	struct clip_error err;
+	struct clip_blob_source lsrc;
+	struct clip_reader_opts o;
+	clip_layout_source *ls = NULL;
+	clip_reader *r = NULL;
+	char name[CLIP_LAYER_FILE_NAME_MAX], path[300], other_path[300];
+	uint64_t size;
+	int dirfd;
+
+	CHECK(f != NULL);
+	/* Not a whole number of 512-byte blocks: the file pads it. */
+	CHECK_OK(make_layer(f, CLIP_COMPRESSION_GZIP, 2 * MiB + 777, 15, &err), &err);
+	CHECK_OK(clip_layout_source_new("layout", &ls, &lsrc, &err), &err);
+	opts_quiet(&o);
+	o.disk_cache_dir = "cache";
+	CHECK_OK(clip_reader_new(f->idx, &lsrc, &o, &r, &err), &err);
+	CHECK(clip_reader_layer_held(r, 0) == 0);
+	CHECK(clip_reader_read_held(r, 0, 0, 100, f->data, &err) == CLIP_ERR_NOTFOUND);
+	CHECK_MSG(read_all(r, f, &err) == 0, "%s", clip_error_message(&err));
+	clip_reader_flush(r);
+	clip_reader_free(r);
+
+	/* A new reader finds the layer whole on disk, and copies it out. */
+	o.mem_cache_bytes = 0;
+	CHECK_OK(clip_reader_new(f->idx, &lsrc, &o, &r, &err), &err);
+	CHECK(clip_reader_layer_held(r, 0) == 1);
+	CHECK(mkdir("cache/" CLIP_LAYER_FILES_DIR, 0700) == 0);
+	CHECK((dirfd = open("cache/" CLIP_LAYER_FILES_DIR, O_RDONLY | O_DIRECTORY)) >= 0);
+	CHECK_OK(clip_layer_file_id_of(f->idx, 0, &id, &err), &err);
+	CHECK(layer_file_try(dirfd, &id, 0) == CLIP_ERR_NOTFOUND);
+	CHECK_OK(clip_layer_file_write(dirfd, &id, fill_held, r, &err), &err);
+	CHECK(clip_layer_file_name(id.digest, name, sizeof(name)) == 0);
+	CHECK(strncmp(name, "sha256-", 7) == 0 && strchr(name, ':') == NULL);
+	snprintf(path, sizeof(path), "cache/" CLIP_LAYER_FILES_DIR "/%s", name);
+	CHECK(mode_of(path) == 0600);
+	CHECK(layer_file_holds(path, f->data, f->len));
+	CHECK(layer_file_try(dirfd, &id, 0) == CLIP_OK);
+	CHECK(layer_file_try(dirfd, &id, 1) == CLIP_OK);
+
+	/* The seal binds the digest and the index's description. */
+	other = id;
+	other.index_sha256[5] ^= 1;
+	CHECK(layer_file_try(dirfd, &other, 0) == CLIP_ERR_FORMAT);
+	other = id;
+	other.stream_size--;
+	CHECK(layer_file_try(dirfd, &other, 0) == CLIP_ERR_FORMAT);
+	other.stream_size = id.stream_size;
+	other.digest = "sha256:00000000000000000000000000000000000000000000000000000000000000ff";
+	CHECK(clip_layer_file_name(other.digest, name, sizeof(name)) == 0);
+	snprintf(other_path, sizeof(other_path), "cache/" CLIP_LAYER_FILES_DIR "/%s", name);
+	CHECK(link(path, other_path) == 0);
+	CHECK(layer_file_try(dirfd, &other, 0) == CLIP_ERR_FORMAT);
+	CHECK(layer_file_try(dirfd, &other, 1) == CLIP_ERR_FORMAT);
+	CHECK(unlink(other_path) == 0);
+
+	/* A flipped stream byte: the seal alone does not see it, the check
+	 * does, and removes the file. */
+	CHECK(flip_byte(path, 1000) == 0);
+	CHECK(layer_file_try(dirfd, &id, 0) == CLIP_OK);
+	CHECK(layer_file_try(dirfd, &id, 1) == CLIP_ERR_CHECKSUM);
+	CHECK(access(path, F_OK) != 0 && errno == ENOENT);
+	/* So is a padding byte that is not zero. */
+	CHECK_OK(clip_layer_file_write(dirfd, &id, fill_held, r, &err), &err);
+	CHECK(flip_byte(path, (off_t)f->len + 3) == 0);
+	CHECK(layer_file_try(dirfd, &id, 1) == CLIP_ERR_CHECKSUM);
+
+	/* Truncated, unsealed, a damaged seal: never used. */
+	size = clip_layer_file_padded(f->len) + CLIP_LAYER_SEAL_SIZE;
+	CHECK_OK(clip_layer_file_write(dirfd, &id, fill_held, r, &err), &err);
+	CHECK(truncate(path, (off_t)size - 1) == 0);
+	CHECK(layer_file_try(dirfd, &id, 0) == CLIP_ERR_FORMAT);
+	CHECK(truncate(path, (off_t)clip_layer_file_padded(f->len)) == 0);
+	CHECK(layer_file_try(dirfd, &id, 1) == CLIP_ERR_FORMAT);
+	CHECK_OK(clip_layer_file_write(dirfd, &id, fill_held, r, &err), &err);
+	CHECK(flip_byte(path, (off_t)size - 100) == 0);
+	CHECK(layer_file_try(dirfd, &id, 0) == CLIP_ERR_FORMAT);
+	CHECK(access(path, F_OK) == 0);   /* left for the next write */
+
+	/* Temporaries: an old one (a crash's) is swept, a young one not. */
+	{
+		struct timespec old[2] = { { 1000, 0 }, { 1000, 0 } };
+		int t = openat(dirfd, "tmp-old", O_WRONLY | O_CREAT, 0600);
+		int y = openat(dirfd, "tmp-young", O_WRONLY | O_CREAT, 0600);
+		CHECK(t >= 0 && y >= 0 && futimens(t, old) == 0);
+		close(t);
+		close(y);
+		CHECK(clip_layer_files_sweep(dirfd, 3600) == 1);
+		CHECK(faccessat(dirfd, "tmp-old", F_OK, 0) != 0);
+		CHECK(unlinkat(dirfd, "tmp-young", 0) == 0);
+	}
+
+	/* A write that fails leaves the old file and no temporary. */
+	CHECK(unlink(path) == 0);
+	CHECK(clip_layer_file_write(dirfd, &id, fill_failing, NULL, &err) == CLIP_ERR_NETWORK);
+	CHECK(cache_files("cache/" CLIP_LAYER_FILES_DIR, (char (*)[300])path, 1) == 0);
+
+	close(dirfd);
+	clip_reader_free(r);
+	clip_layout_source_free(ls);
+	free_layer(f);
+	free(f);
+}
+
 TEST_MAIN(test_random_reads, test_counters_exact, test_threads_single_flight,
     test_corrupt_source, test_failing_source, test_disk_cache, test_disk_cache_bound,
     test_disk_cache_unusable, test_readahead, test_readahead_extent, test_predict, test_requests_never_overlap,
     test_stored_layer, test_no_memory_cache, test_prefetch, test_stream_loads,
-    test_load_runs, test_prefetch_publishes_early, test_hosts_streamed, test_hosts_exact)
+    test_load_runs, test_prefetch_publishes_early, test_hosts_streamed, test_hosts_exact,
+    test_layer_files)

@@ -1,0 +1,19 @@
+/*
+ * fd_io.h - whole reads and writes on a file descriptor, retried across
+ * EINTR and short transfers.
+ */
+#ifndef CLIP_FD_IO_H
+#define CLIP_FD_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Reads len bytes at off: 1 if all came, 0 if the file ended first, -1
+ * on an error (errno set). */
+int clip_pread_full(int fd, void *buf, size_t len, uint64_t off);
+
+/* Writes len bytes at the file position: 0, or -1 with errno set (EIO
+ * for a write that wrote nothing). */
+int clip_write_full(int fd, const void *buf, size_t len);
+
+#endif

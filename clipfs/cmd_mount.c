@@ -4,9 +4,11 @@
  *
  * Everything that can be checked is checked before anything is mounted
  * (the index, the mountpoint, where the layers come from), so a failure
- * is an exit status, not a broken mount.  The daemon detaches once the
- * mount is ready; threads and network handles start only after that
- * (threads do not survive fork).
+ * is an exit status, not a broken mount.  The process detaches once the
+ * mount is ready and becomes the mount's keeper (keeper.h), which forks
+ * the serving daemon, and a new one whenever it dies; threads and
+ * network handles start only in the daemon (threads do not survive
+ * fork).
  */
 #include "config.h"
 
@@ -30,6 +32,7 @@
 
 #include "clipfs/cli.h"
 #include "clipfs/fs.h"
+#include "clipfs/keeper.h"
 #include "clipfs/log.h"
 #include "clipfs/mount_erofs.h"
 #include "clipfs/mount_opts.h"
@@ -95,6 +98,9 @@ struct mount_run {
 	int signalled;              /* the loop ended on SIGTERM, SIGINT or SIGHUP */
 	int tree_mounted;           /* the EROFS tree is at the mountpoint */
 	int erofs_refused;          /* --mode auto: the kernel refused the tree */
+	int foreground;             /* -f: stdio stays where it is */
+	int handlers;               /* libfuse's signal handlers are set for se */
+	const struct mount_opts *m;
 };
 
 /* Everything that can fail on the user's input, before anything is
@@ -127,41 +133,84 @@ mount_check(const struct mount_opts *m, struct mount_run *mr)
 	return EXIT_OK;
 }
 
-/* The FUSE session, mounted: the tree at the mountpoint, or in the EROFS
- * mode the layer files in their private directory.  An exit status. */
+/* A new FUSE session with the mode's operations, not mounted yet.  An
+ * exit status. */
 static int
-mount_session(const struct mount_opts *m, struct mount_run *mr)
+session_create(const struct mount_opts *m, struct mount_run *mr, struct fuse_session **se)
 {
 	const struct fuse_lowlevel_ops *ops = &clipfs_ops;
-	const char *where = m->mountpoint;
 	char opts[4352];
 
 	if (mr->mode == MOUNT_MODE_EROFS) {
 		ops = &clipfs_layer_ops;
-		where = mr->em.layers;
 		snprintf(opts, sizeof(opts), "ro,fsname=clipfs-layers,subtype=clipfs");
 	} else {
 		snprintf(opts, sizeof(opts), "ro,default_permissions,fsname=clipfs,subtype=clipfs%s",
 		    m->fuse_opts);
 	}
+	fuse_opt_free_args(&mr->args);
+	mr->args = (struct fuse_args)FUSE_ARGS_INIT(0, NULL);
 	if (fuse_opt_add_arg(&mr->args, "clipfs") != 0 || fuse_opt_add_arg(&mr->args, "-o") != 0 ||
 	    fuse_opt_add_arg(&mr->args, opts) != 0 ||
 	    (m->debug && fuse_opt_add_arg(&mr->args, "-d") != 0))
 		return EXIT_FAILURE_GENERIC;
 	mr->fs.idx = mr->idx;
 	mr->fs.entry_timeout = 365.0 * 24 * 3600;
-	mr->se = fuse_session_new(&mr->args, ops, sizeof(*ops), &mr->fs);
-	if (mr->se == NULL) {
+	*se = fuse_session_new(&mr->args, ops, sizeof(*ops), &mr->fs);
+	if (*se == NULL) {
 		fprintf(stderr, "clipfs mount: bad FUSE options: %s\n", opts);
 		return EXIT_USAGE;
 	}
-	if (fuse_set_signal_handlers(mr->se) != 0 || fuse_session_mount(mr->se, where) != 0) {
+	return EXIT_OK;
+}
+
+/* The FUSE session, mounted: the tree at the mountpoint, or in the EROFS
+ * mode the layer files in their private directory.  An exit status. */
+static int
+mount_session(const struct mount_opts *m, struct mount_run *mr)
+{
+	const char *where = mr->mode == MOUNT_MODE_EROFS ? mr->em.layers : m->mountpoint;
+	int rc;
+
+	if ((rc = session_create(m, mr, &mr->se)) != EXIT_OK)
+		return rc;
+	mr->handlers = fuse_set_signal_handlers(mr->se) == 0;
+	if (!mr->handlers || fuse_session_mount(mr->se, where) != 0) {
 		fprintf(stderr, "clipfs mount: cannot mount on %s\n", where);
 		return EXIT_MOUNT;
 	}
 	mr->mounted = 1;
 	if (mr->mode == MOUNT_MODE_FUSE)
 		mr->fs.ready_time = fs_now();
+	return EXIT_OK;
+}
+
+/* In a daemon: a session of its own on the keeper's connection, which
+ * negotiates what the first daemon did from the kernel's saved INIT (a
+ * later daemon's reply goes to a request the kernel has forgotten, and
+ * libfuse drops the ENOENT quietly).  An exit status. */
+static int
+adopt_session(const struct mount_opts *m, struct mount_run *mr, const struct keeper *k)
+{
+	struct fuse_buf buf;
+	char where[32];
+	int rc;
+
+	memset(&buf, 0, sizeof(buf));
+	buf.mem = (void *)keeper_init_request(k, &buf.size);
+	if ((rc = session_create(m, mr, &mr->se)) != EXIT_OK)
+		return rc;
+	snprintf(where, sizeof(where), "/dev/fd/%d", keeper_fd(k));
+	mr->handlers = fuse_set_signal_handlers(mr->se) == 0;
+	if (!mr->handlers || fuse_session_mount(mr->se, where) != 0) {
+		log_error("cannot start a session on the mount's connection (%s)", where);
+		return EXIT_MOUNT;
+	}
+	fuse_session_process_buf(mr->se, &buf);
+	if (fuse_session_exited(mr->se)) {
+		log_error("the mount's connection refused the saved INIT");
+		return EXIT_MOUNT;
+	}
 	return EXIT_OK;
 }
 
@@ -186,10 +235,13 @@ start_serving(const struct mount_opts *m, struct mount_run *mr)
 		log_error("%s", clip_error_message(&err));
 		return EXIT_FAILURE_GENERIC;
 	}
+	/* A restarted daemon appends to the trace of the ones before it. */
 	if (m->trace != NULL && (mr->fs.trace = fs_trace_open(m->trace,
-	    clip_index_inode_count(mr->idx))) == NULL)
+	    clip_index_inode_count(mr->idx), mr->fs.restarts > 0)) == NULL)
 		log_warn("--trace %s: %s; not tracing", m->trace, strerror(errno));
-	if (mr->fs.trace != NULL && mr->mode == MOUNT_MODE_EROFS &&
+	/* The FUSE tree learns paths at lookup; a restarted daemon gets no
+	 * lookups for what the kernel has cached, so it learns them all. */
+	if (mr->fs.trace != NULL && (mr->mode == MOUNT_MODE_EROFS || mr->fs.restarts > 0) &&
 	    fs_trace_map_layers(mr->fs.trace, mr->idx) != 0) {
 		log_warn("--trace %s: out of memory; not tracing", m->trace);
 		fs_trace_close(mr->fs.trace);
@@ -267,7 +319,7 @@ report_to_parent(struct mount_run *mr, int status)
 
 	if (mr->report_fd < 0)
 		return;
-	if (status == EXIT_OK && (null = open("/dev/null", O_RDWR)) >= 0) {
+	if (status == EXIT_OK && !mr->foreground && (null = open("/dev/null", O_RDWR)) >= 0) {
 		dup2(null, STDIN_FILENO);
 		dup2(null, STDOUT_FILENO);
 		dup2(null, STDERR_FILENO);
@@ -330,6 +382,16 @@ attach_thread(void *arg)
 	return NULL;
 }
 
+/* Gives SIGTERM, SIGINT and SIGHUP back to their default (libfuse
+ * complains when asked twice). */
+static void
+remove_handlers(struct mount_run *mr)
+{
+	if (mr->handlers)
+		fuse_remove_signal_handlers(mr->se);
+	mr->handlers = 0;
+}
+
 /* Ends the FUSE session (its mount too, if it is still there). */
 static void
 session_end(struct mount_run *mr)
@@ -337,7 +399,7 @@ session_end(struct mount_run *mr)
 	if (mr->se != NULL) {
 		if (mr->mounted)
 			fuse_session_unmount(mr->se);
-		fuse_remove_signal_handlers(mr->se);
+		remove_handlers(mr);
 		fuse_session_destroy(mr->se);
 		mr->se = NULL;
 	}
@@ -346,23 +408,32 @@ session_end(struct mount_run *mr)
 	mr->args = (struct fuse_args)FUSE_ARGS_INIT(0, NULL);
 }
 
+/* In the keeper, once every daemon is gone. */
 static void
-end_mount(struct mount_run *mr, const struct mount_opts *m)
+end_mount(struct mount_run *mr)
+{
+	session_end(mr);
+	erofs_mount_cleanup(&mr->em);
+	mount_source_close(&mr->ds);
+	clip_index_close(mr->idx);
+}
+
+/* In a daemon, as it exits: what it started, and its own session (the
+ * connection and the mount stay with the keeper). */
+static void
+daemon_end(struct mount_run *mr)
 {
 	stats_server_stop(mr->stats);
 	prefetcher_stop(mr->prefetch);
-	/* Asked to stop: the tree goes too, as a FUSE tree does. */
-	if (mr->tree_mounted && mr->signalled)
-		umount2(m->mountpoint, MNT_DETACH);
+	mr->mounted = 0;
 	session_end(mr);
-	erofs_mount_cleanup(&mr->em);
 	fs_trace_close(mr->fs.trace);
 	clip_reader_free(mr->fs.reader);
 	mount_source_close(&mr->ds);
 	clip_index_close(mr->idx);
 }
 
-/* Into the daemon, FUSE mode: the mount is ready before the parent goes. */
+/* Into the background, FUSE mode: the mount is ready before the parent goes. */
 static int
 daemonize_fuse(const struct mount_opts *m)
 {
@@ -373,23 +444,8 @@ daemonize_fuse(const struct mount_opts *m)
 	return EXIT_OK;
 }
 
-/* --mode auto, after the kernel refused the EROFS tree: the same reader
- * serves the FUSE tree at the mountpoint instead.  An exit status. */
-static int
-serve_fuse_instead(const struct mount_opts *m, struct mount_run *mr)
-{
-	int rc;
-
-	session_end(mr);
-	erofs_mount_cleanup(&mr->em);
-	mr->mode = MOUNT_MODE_FUSE;
-	mr->fs.mode = "fuse";
-	rc = mount_session(m, mr);
-	report_to_parent(mr, rc);
-	return rc == EXIT_OK ? serve(mr) : rc;
-}
-
-/* In the daemon: serve, with the EROFS tree mounted beside the loop. */
+/* In a daemon: serve, with the EROFS tree mounted beside the loop by the
+ * first daemon (later ones find it mounted). */
 static int
 serve_mode(const struct mount_opts *m, struct mount_run *mr)
 {
@@ -397,7 +453,7 @@ serve_mode(const struct mount_opts *m, struct mount_run *mr)
 	pthread_t tid;
 	int rc;
 
-	if (mr->mode == MOUNT_MODE_FUSE)
+	if (mr->mode == MOUNT_MODE_FUSE || mr->fs.restarts > 0)
 		return serve(mr);
 	if (pthread_create(&tid, NULL, attach_thread, &job) != 0) {
 		report_to_parent(mr, EXIT_FAILURE_GENERIC);
@@ -405,9 +461,141 @@ serve_mode(const struct mount_opts *m, struct mount_run *mr)
 	}
 	rc = serve(mr);
 	pthread_join(tid, NULL);
-	if (rc == EXIT_OK && mr->erofs_refused && !mr->signalled)
-		rc = serve_fuse_instead(m, mr);
 	return rc;
+}
+
+/* Fault injection for tests/restart.test: a restarted daemon that dies
+ * at once, so that the keeper's give-up can be seen. */
+static int
+crash_injected(const struct mount_run *mr)
+{
+	const char *v = getenv("CLIPFS_TEST_CRASH_RESTARTED");
+
+	return v != NULL && strcmp(v, "1") == 0 && mr->fs.restarts > 0;
+}
+
+/* The keeper's serve hook: one daemon's life, in the forked child.  The
+ * first one reports to the keeper when the mount is ready.  Its exit
+ * status. */
+static int
+daemon_main(void *ctx, struct keeper *k)
+{
+	struct mount_run *mr = ctx;
+	const struct mount_opts *m = mr->m;
+	int rc;
+
+	mr->se = NULL;          /* the keeper's own session: not this one's */
+	mr->mounted = 0;
+	mr->handlers = 0;
+	mr->report_fd = keeper_ready_fd(k);
+	mr->fs.keeper_pid = keeper_pid(k);
+	mr->fs.restarts = keeper_restarts(k);
+	if (crash_injected(mr))
+		_exit(EXIT_FAILURE_GENERIC);
+	rc = adopt_session(m, mr, k);
+	/* Span buffers are megabytes and short-lived.  With a fixed mmap
+	 * threshold they go back to the kernel when freed; glibc's sliding
+	 * threshold would otherwise keep them in per-thread arenas, and the
+	 * daemon's memory would grow well past --mem-cache. */
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);
+	if (rc == EXIT_OK)
+		rc = start_serving(m, mr);
+	if (rc == EXIT_OK && mr->fs.restarts > 0 && keeper_notify_resend(keeper_fd(k)) != 0)
+		log_warn("cannot ask the kernel to resend what the last daemon held (%s; needs "
+		    "Linux 6.9): those requests wait until the mount ends", strerror(errno));
+	if (rc == EXIT_OK && mr->mode == MOUNT_MODE_FUSE)
+		report_to_parent(mr, EXIT_OK);
+	if (rc == EXIT_OK)
+		rc = serve_mode(m, mr);
+	report_to_parent(mr, rc == EXIT_OK ? EXIT_MOUNT : rc);
+	daemon_end(mr);
+	return rc == EXIT_OK && mr->erofs_refused && !mr->signalled ? KEEPER_EXIT_FALLBACK : rc;
+}
+
+/* The keeper's ready hook: the first daemon's report, passed on to the
+ * waiting clipfs mount. */
+static void
+keeper_ready(void *ctx, int status)
+{
+	struct mount_run *mr = ctx;
+
+	if (status == EXIT_OK && mr->mode == MOUNT_MODE_EROFS) {
+		/* The daemon detached the layer mount and removed the names. */
+		mr->tree_mounted = 1;
+		mr->em.layers[0] = '\0';
+		mr->em.image_path[0] = '\0';
+		mr->fs.ready_time = fs_now();
+	}
+	report_to_parent(mr, status);
+}
+
+/* --mode auto, after the kernel refused the EROFS tree: the FUSE tree at
+ * the mountpoint instead, on a new connection.  An exit status. */
+static int
+fuse_instead(const struct mount_opts *m, struct mount_run *mr)
+{
+	int rc;
+
+	session_end(mr);
+	erofs_mount_cleanup(&mr->em);
+	mr->mode = MOUNT_MODE_FUSE;
+	mr->fs.mode = "fuse";
+	snprintf(mr->fs.mode_why, sizeof(mr->fs.mode_why), "auto: the kernel refused the EROFS "
+	    "tree (its words are in the daemon's log)");
+	if ((rc = mount_session(m, mr)) != EXIT_OK)
+		report_to_parent(mr, rc);
+	return rc;
+}
+
+/* Stops the mount on a signal: the tree goes, as a FUSE tree does. */
+static void
+stop_mount(const struct mount_opts *m, struct mount_run *mr)
+{
+	if (mr->tree_mounted)
+		umount2(m->mountpoint, MNT_DETACH);
+	session_end(mr);
+}
+
+/* The keeper: runs daemons on the mount's connection until it ends.  An
+ * exit status. */
+static int
+keep_mount(const struct mount_opts *m, struct mount_run *mr)
+{
+	const struct keeper_hooks hooks = { daemon_main, keeper_ready, mr };
+	struct keeper *k;
+	enum keeper_end end;
+	int status;
+
+	for (;;) {
+		/* The keeper reads the stop signals itself; daemons set them. */
+		remove_handlers(mr);
+		if ((k = keeper_new(fuse_session_fd(mr->se), &hooks)) == NULL) {
+			log_error("cannot read the kernel's INIT request: %s", strerror(errno));
+			report_to_parent(mr, EXIT_MOUNT);
+			return EXIT_MOUNT;
+		}
+		end = keeper_run(k, &status);
+		keeper_free(k);
+		if (end != KEEPER_FALLBACK)
+			break;
+		log_info("the kernel refused the EROFS tree; serving the FUSE tree");
+		if ((status = fuse_instead(m, mr)) != EXIT_OK)
+			return status;
+	}
+	switch (end) {
+	case KEEPER_STOP:
+		stop_mount(m, mr);
+		return EXIT_OK;
+	case KEEPER_GAVE_UP:
+		mr->mounted = 0;    /* closing the connection fails what waits on it */
+		return EXIT_FAILURE_GENERIC;
+	case KEEPER_FAILED:
+		return status == EXIT_OK ? EXIT_MOUNT : status;
+	case KEEPER_UNMOUNTED:
+	case KEEPER_FALLBACK:
+		break;
+	}
+	return EXIT_OK;
 }
 
 static int
@@ -418,6 +606,8 @@ run_mount(struct mount_opts *m)
 
 	memset(&mr, 0, sizeof(mr));
 	mr.report_fd = -1;
+	mr.m = m;
+	mr.foreground = m->foreground;
 	mr.args = (struct fuse_args)FUSE_ARGS_INIT(0, NULL);
 	mr.fs.start_time = fs_now();
 	mr.idx = m->fetched;   /* mount REF: already open; end_mount closes it */
@@ -425,23 +615,14 @@ run_mount(struct mount_opts *m)
 	rc = mount_check(m, &mr);
 	if (rc == EXIT_OK)
 		rc = mount_session(m, &mr);
-	/* Returns in the child; the parent exits once the mount is ready. */
+	/* Returns in the keeper; the parent exits once the mount is ready. */
 	if (rc == EXIT_OK)
 		rc = mr.mode == MOUNT_MODE_EROFS ? (daemon_fork(&mr, m->foreground) == 0 ?
 		    EXIT_OK : EXIT_MOUNT) : daemonize_fuse(m);
-	if (rc == EXIT_OK) {
-		/* Span buffers are megabytes and short-lived.  With a fixed
-		 * mmap threshold they go back to the kernel when freed; glibc's
-		 * sliding threshold would otherwise keep them in per-thread
-		 * arenas, and the daemon's memory would grow well past
-		 * --mem-cache. */
-		mallopt(M_MMAP_THRESHOLD, 1 << 20);
-		rc = start_serving(m, &mr);
-	}
 	if (rc == EXIT_OK)
-		rc = serve_mode(m, &mr);
+		rc = keep_mount(m, &mr);
 	report_to_parent(&mr, rc == EXIT_OK ? EXIT_MOUNT : rc);
-	end_mount(&mr, m);
+	end_mount(&mr);
 	return rc;
 }
 
@@ -488,18 +669,19 @@ process_gone(pid_t pid)
 	return gone;
 }
 
-/* The daemon's PID, from its stats socket; 0 if it does not answer. */
-static pid_t
-daemon_pid(const char *mountpoint)
+/* The daemon's and its keeper's PIDs, from its stats socket; 0 if it
+ * does not answer. */
+static void
+daemon_pids(const char *mountpoint, pid_t pids[2])
 {
 	size_t len;
 	char *buf = stats_query(mountpoint, &len);
 	json_t *j = buf ? json_loads(buf, 0, NULL) : NULL;
-	pid_t pid = j ? (pid_t)json_integer_value(json_object_get(j, "pid")) : 0;
 
+	pids[0] = j ? (pid_t)json_integer_value(json_object_get(j, "pid")) : 0;
+	pids[1] = j ? (pid_t)json_integer_value(json_object_get(j, "keeper_pid")) : 0;
 	json_decref(j);
 	free(buf);
-	return pid;
 }
 
 #define UMOUNT_WAIT_MS 10000
@@ -514,18 +696,22 @@ is_erofs(const char *mp)
 	return statfs(mp, &sf) == 0 && (uint32_t)sf.f_type == EROFS_MAGIC;
 }
 
-/* So that "unmounted" also means "the daemon has let go of everything". */
+/* So that "unmounted" also means "the daemon and its keeper have let go
+ * of everything". */
 static int
-wait_daemon_gone(pid_t pid)
+wait_daemon_gone(const pid_t pids[2])
 {
-	int waited;
+	int waited, i;
 
-	for (waited = 0; pid > 0 && !process_gone(pid) && waited < UMOUNT_WAIT_MS; waited += 10)
-		usleep(10 * 1000);
-	if (pid > 0 && !process_gone(pid)) {
-		fprintf(stderr, "clipfs umount: unmounted, but daemon %d has not exited yet\n",
-		    (int)pid);
-		return EXIT_FAILURE_GENERIC;
+	for (i = 0; i < 2; i++) {
+		pid_t pid = pids[i];
+		for (waited = 0; pid > 0 && !process_gone(pid) && waited < UMOUNT_WAIT_MS; waited += 10)
+			usleep(10 * 1000);
+		if (pid > 0 && !process_gone(pid)) {
+			fprintf(stderr, "clipfs umount: unmounted, but %s %d has not exited yet\n",
+			    i == 0 ? "daemon" : "keeper", (int)pid);
+			return EXIT_FAILURE_GENERIC;
+		}
 	}
 	return EXIT_OK;
 }
@@ -533,25 +719,26 @@ wait_daemon_gone(pid_t pid)
 int
 cmd_umount(int argc, char **argv)
 {
-	pid_t pid, child;
+	pid_t pids[2], child;
 	int status;
 
 	if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
 		printf("Usage: clipfs umount MOUNTPOINT\n\nUnmount a clipfs mount (fusermount3 -u; "
-		    "umount(2) for an EROFS tree) and wait (up to 10 s) for its daemon to exit.\n");
+		    "umount(2) for an EROFS tree) and wait (up to 10 s) for its daemon and its "
+		    "keeper to exit.\n");
 		return EXIT_OK;
 	}
 	if (argc != 2) {
 		fprintf(stderr, "Usage: clipfs umount MOUNTPOINT\n");
 		return EXIT_USAGE;
 	}
-	pid = daemon_pid(argv[1]);
+	daemon_pids(argv[1], pids);
 	if (is_erofs(argv[1])) {
 		if (umount2(argv[1], 0) != 0) {
 			fprintf(stderr, "clipfs umount: %s: %s\n", argv[1], strerror(errno));
 			return EXIT_MOUNT;
 		}
-		return wait_daemon_gone(pid);
+		return wait_daemon_gone(pids);
 	}
 	child = fork();
 	if (child < 0) {
@@ -565,7 +752,7 @@ cmd_umount(int argc, char **argv)
 	}
 	if (waitpid(child, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		return EXIT_MOUNT;
-	return wait_daemon_gone(pid);
+	return wait_daemon_gone(pids);
 }
 
 /* Options mount(8) itself understands and hands on to helpers anyway;

@@ -1,0 +1,358 @@
+/*
+ * keeper.c - the process that keeps a clipfs mount alive (keeper.h).
+ *
+ * One loop over a signalfd (SIGCHLD, and the stop signals) and the first
+ * daemon's report pipe; a timeout only while a restart is waiting out
+ * its back-off.  Nothing here reads a request or an image.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fuse.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clipfs/cli.h"
+#include "clipfs/keeper.h"
+#include "clipfs/log.h"
+
+/* FUSE_NOTIFY_RESEND (protocol 7.40): Debian 12's linux/fuse.h is 7.38. */
+#define NOTIFY_RESEND 7
+/* Enough for any request the kernel may queue first (libfuse's size). */
+#define INIT_READ_MAX (256u * 4096u + 4096u)
+
+struct keeper {
+	int fd;
+	unsigned char *init;
+	size_t init_len;
+	struct keeper_hooks hooks;
+	pid_t self;
+	pid_t daemon;           /* 0: none running */
+	long long started_ms;   /* when it was forked */
+	long long restart_at;   /* no daemon: when to fork the next */
+	unsigned restarts;
+	unsigned quick;         /* quick deaths in a row */
+	int sfd;                /* signalfd */
+	sigset_t old_mask;
+	int ready_rfd, ready_wfd;
+	int ready;              /* the first daemon reported the mount ready */
+	int reported;           /* the ready hook ran */
+	int first_status;       /* what the first daemon reported, if not ready */
+	int stopping;
+};
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct keeper *
+keeper_new(int fd, const struct keeper_hooks *hooks)
+{
+	struct keeper *k = calloc(1, sizeof(*k));
+	const struct fuse_in_header *in;
+	ssize_t n;
+
+	if (k == NULL || (k->init = malloc(INIT_READ_MAX)) == NULL) {
+		free(k);
+		errno = ENOMEM;
+		return NULL;
+	}
+	k->fd = fd;
+	k->hooks = *hooks;
+	k->sfd = k->ready_rfd = k->ready_wfd = -1;
+	do
+		n = read(fd, k->init, INIT_READ_MAX);
+	while (n < 0 && errno == EINTR);
+	in = (const struct fuse_in_header *)k->init;
+	if (n < (ssize_t)sizeof(*in) || in->opcode != FUSE_INIT || in->len != (uint32_t)n) {
+		if (n >= 0)
+			errno = EPROTO;
+		keeper_free(k);
+		return NULL;
+	}
+	k->init_len = (size_t)n;
+	return k;
+}
+
+void
+keeper_free(struct keeper *k)
+{
+	if (k == NULL)
+		return;
+	if (k->sfd >= 0)
+		close(k->sfd);
+	if (k->ready_rfd >= 0)
+		close(k->ready_rfd);
+	free(k->init);
+	free(k);
+}
+
+int keeper_fd(const struct keeper *k) { return k->fd; }
+unsigned keeper_restarts(const struct keeper *k) { return k->restarts; }
+pid_t keeper_pid(const struct keeper *k) { return k->self; }
+int keeper_ready_fd(const struct keeper *k) { return k->ready_wfd; }
+
+const void *
+keeper_init_request(const struct keeper *k, size_t *len)
+{
+	*len = k->init_len;
+	return k->init;
+}
+
+int
+keeper_notify_resend(int fd)
+{
+	struct fuse_out_header oh = { sizeof(oh), NOTIFY_RESEND, 0 };
+
+	return write(fd, &oh, sizeof(oh)) == (ssize_t)sizeof(oh) ? 0 : -1;
+}
+
+/* In the child: becomes the daemon, and never returns. */
+static void
+daemon_child(struct keeper *k)
+{
+	close(k->sfd);
+	k->sfd = -1;
+	if (k->ready_rfd >= 0)
+		close(k->ready_rfd);
+	k->ready_rfd = -1;
+	/* The daemon goes with its keeper: without it, nobody could restart
+	 * the next one, and the connection ends cleanly instead. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != k->self)
+		_exit(EXIT_FAILURE_GENERIC);
+	sigprocmask(SIG_SETMASK, &k->old_mask, NULL);
+	exit(k->hooks.serve(k->hooks.ctx, k));
+}
+
+/* Forks the next daemon.  0, or -1 (errno set). */
+static int
+start_daemon(struct keeper *k)
+{
+	int p[2] = { -1, -1 };
+	pid_t pid;
+
+	if (!k->ready && pipe2(p, O_CLOEXEC) != 0)
+		return -1;
+	k->ready_rfd = p[0];
+	k->ready_wfd = p[1];
+	fflush(NULL);   /* nothing buffered is written twice */
+	if ((pid = fork()) < 0) {
+		if (p[0] >= 0) {
+			close(p[0]);
+			close(p[1]);
+		}
+		k->ready_rfd = k->ready_wfd = -1;
+		return -1;
+	}
+	if (pid == 0)
+		daemon_child(k);
+	if (p[1] >= 0)
+		close(p[1]);
+	k->ready_wfd = -1;
+	k->daemon = pid;
+	k->started_ms = now_ms();
+	log_info("serving daemon %d started (restarts so far: %u)", (int)pid, k->restarts);
+	return 0;
+}
+
+/* The first daemon's report, if it sent one (never blocks once it has
+ * exited; else called when poll says the pipe is readable). */
+static void
+read_ready(struct keeper *k)
+{
+	unsigned char c;
+	ssize_t n;
+
+	if (k->ready_rfd < 0)
+		return;
+	do
+		n = read(k->ready_rfd, &c, 1);
+	while (n < 0 && errno == EINTR);
+	close(k->ready_rfd);
+	k->ready_rfd = -1;
+	if (n != 1)
+		return;
+	k->ready = c == EXIT_OK;
+	k->first_status = c;
+	k->reported = 1;
+	k->hooks.ready(k->hooks.ctx, c);
+}
+
+/* Whether the connection has ended (unmounted, or aborted). */
+static int
+connection_gone(const struct keeper *k)
+{
+	struct pollfd p = { k->fd, 0, 0 };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLNVAL)) != 0;
+}
+
+static void
+describe_death(int st, char *buf, size_t len)
+{
+	if (WIFSIGNALED(st))
+		snprintf(buf, len, "was killed by signal %d", WTERMSIG(st));
+	else
+		snprintf(buf, len, "exited with status %d", WEXITSTATUS(st));
+}
+
+/* A crash after the mount was ready: schedules the next daemon, or gives
+ * up.  -1 to go on, else the end. */
+static int
+schedule_restart(struct keeper *k, pid_t pid, int st)
+{
+	long long lived = now_ms() - k->started_ms;
+	long long delay;
+	char how[64];
+
+	describe_death(st, how, sizeof(how));
+	k->quick = lived < KEEPER_QUICK_MS ? k->quick + 1 : 0;
+	if (k->quick > KEEPER_MAX_QUICK) {
+		log_error("the serving daemon %s %u times in a row within %d ms of its start: "
+		    "giving up; the mount fails its reads until clipfs umount",
+		    how, k->quick, KEEPER_QUICK_MS);
+		return KEEPER_GAVE_UP;
+	}
+	delay = k->quick > 0 ? 100LL << (k->quick - 1) : 0;
+	log_warn("the serving daemon %d %s after %lld ms; starting a new one in %lld ms",
+	    (int)pid, how, lived, delay);
+	k->restarts++;
+	k->restart_at = now_ms() + delay;
+	return -1;
+}
+
+/* The daemon has exited with st.  -1 to go on, else the end. */
+static int
+daemon_died(struct keeper *k, pid_t pid, int st, int *status)
+{
+	int code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+
+	read_ready(k);
+	if (k->stopping)
+		return connection_gone(k) ? KEEPER_UNMOUNTED : KEEPER_STOP;
+	if (code == KEEPER_EXIT_FALLBACK)
+		return KEEPER_FALLBACK;
+	if (!k->ready) {
+		*status = k->reported ? k->first_status : code > 0 ? code : EXIT_MOUNT;
+		if (!k->reported)
+			k->hooks.ready(k->hooks.ctx, *status);
+		return KEEPER_FAILED;
+	}
+	if (code == 0 || connection_gone(k))
+		return connection_gone(k) ? KEEPER_UNMOUNTED : KEEPER_STOP;
+	return schedule_restart(k, pid, st);
+}
+
+/* Reads what the signalfd has.  -1 to go on, else the end. */
+static int
+take_signals(struct keeper *k, int *status)
+{
+	struct signalfd_siginfo si;
+	int st, end;
+	pid_t pid;
+
+	while (read(k->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo != SIGCHLD) {
+			log_info("signal %u: stopping the mount", si.ssi_signo);
+			k->stopping = 1;
+			if (k->daemon == 0)
+				return KEEPER_STOP;
+			kill(k->daemon, SIGTERM);
+		}
+	}
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		if (pid != k->daemon)
+			continue;
+		k->daemon = 0;
+		if ((end = daemon_died(k, pid, st, status)) >= 0)
+			return end;
+	}
+	return -1;
+}
+
+/* Blocks the signals the loop reads; the stop signals only where they
+ * are not ignored (as libfuse does).  0, or -1. */
+static int
+take_over_signals(struct keeper *k)
+{
+	static const int stops[] = { SIGTERM, SIGINT, SIGHUP };
+	struct sigaction sa;
+	sigset_t set;
+	size_t i;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	for (i = 0; i < sizeof(stops) / sizeof(stops[0]); i++)
+		if (sigaction(stops[i], NULL, &sa) == 0 && sa.sa_handler != SIG_IGN)
+			sigaddset(&set, stops[i]);
+	if (sigprocmask(SIG_BLOCK, &set, &k->old_mask) != 0)
+		return -1;
+	k->sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	return k->sfd < 0 ? -1 : 0;
+}
+
+/* The daemon ends with its keeper's end, whatever it is. */
+static enum keeper_end
+keeper_finish(struct keeper *k, int end)
+{
+	int st;
+
+	if (k->daemon > 0) {
+		kill(k->daemon, SIGKILL);
+		waitpid(k->daemon, &st, 0);
+		k->daemon = 0;
+	}
+	sigprocmask(SIG_SETMASK, &k->old_mask, NULL);
+	return (enum keeper_end)end;
+}
+
+enum keeper_end
+keeper_run(struct keeper *k, int *status)
+{
+	struct pollfd p[2];
+	int timeout, end;
+
+	*status = EXIT_OK;
+	k->self = getpid();
+	if (take_over_signals(k) != 0 || start_daemon(k) != 0) {
+		log_error("cannot start the serving daemon: %s", strerror(errno));
+		*status = EXIT_FAILURE_GENERIC;
+		if (!k->reported)
+			k->hooks.ready(k->hooks.ctx, *status);
+		return keeper_finish(k, KEEPER_FAILED);
+	}
+	for (;;) {
+		timeout = -1;
+		if (k->daemon == 0) {
+			timeout = (int)(k->restart_at - now_ms());
+			if (timeout <= 0 && start_daemon(k) != 0) {
+				log_error("cannot start a new daemon: %s; giving up", strerror(errno));
+				return keeper_finish(k, KEEPER_GAVE_UP);
+			}
+			if (timeout <= 0)
+				continue;
+		}
+		p[0] = (struct pollfd){ k->sfd, POLLIN, 0 };
+		p[1] = (struct pollfd){ k->ready_rfd, POLLIN, 0 };
+		if (poll(p, k->ready_rfd >= 0 ? 2 : 1, timeout) < 0 && errno != EINTR)
+			return keeper_finish(k, KEEPER_GAVE_UP);
+		if (k->ready_rfd >= 0 && p[1].revents)
+			read_ready(k);
+		if (p[0].revents && (end = take_signals(k, status)) >= 0)
+			return keeper_finish(k, end);
+	}
+}

@@ -278,10 +278,12 @@ serve(struct mount_run *mr)
 	return ret == 0 || mr->signalled ? EXIT_OK : EXIT_FAILURE_GENERIC;
 }
 
-/* EROFS mode: the parent waits for the tree to be mounted, which needs
- * the daemon serving the layer files already, so fuse_daemonize (which
- * lets the parent go at once) does not fit.  Returns in the daemon (0),
- * or -1; the parent exits with the status the daemon reports. */
+/* Into the background: the parent waits until the first daemon reports
+ * the mount ready (in the EROFS mode the tree is mounted, which needs the
+ * daemon serving the layer files already; in both, clipfs stats answers),
+ * so fuse_daemonize (which lets the parent go at once) does not fit.
+ * Returns in the keeper (0), or -1; the parent exits with the status the
+ * daemon reports. */
 static int
 daemon_fork(struct mount_run *mr, int foreground)
 {
@@ -433,17 +435,6 @@ daemon_end(struct mount_run *mr)
 	clip_index_close(mr->idx);
 }
 
-/* Into the background, FUSE mode: the mount is ready before the parent goes. */
-static int
-daemonize_fuse(const struct mount_opts *m)
-{
-	if (fuse_daemonize(m->foreground) != 0)
-		return EXIT_MOUNT;
-	if (!m->foreground)
-		log_use_syslog();
-	return EXIT_OK;
-}
-
 /* In a daemon: serve, with the EROFS tree mounted beside the loop by the
  * first daemon (later ones find it mounted). */
 static int
@@ -507,9 +498,12 @@ daemon_main(void *ctx, struct keeper *k)
 		report_to_parent(mr, EXIT_OK);
 	if (rc == EXIT_OK)
 		rc = serve_mode(m, mr);
-	report_to_parent(mr, rc == EXIT_OK ? EXIT_MOUNT : rc);
+	if (rc == EXIT_OK && mr->erofs_refused && !mr->signalled)
+		rc = KEEPER_EXIT_FALLBACK;   /* the keeper reports once the FUSE tree is up */
+	else
+		report_to_parent(mr, rc == EXIT_OK ? EXIT_MOUNT : rc);
 	daemon_end(mr);
-	return rc == EXIT_OK && mr->erofs_refused && !mr->signalled ? KEEPER_EXIT_FALLBACK : rc;
+	return rc;
 }
 
 /* The keeper's ready hook: the first daemon's report, passed on to the
@@ -616,9 +610,8 @@ run_mount(struct mount_opts *m)
 	if (rc == EXIT_OK)
 		rc = mount_session(m, &mr);
 	/* Returns in the keeper; the parent exits once the mount is ready. */
-	if (rc == EXIT_OK)
-		rc = mr.mode == MOUNT_MODE_EROFS ? (daemon_fork(&mr, m->foreground) == 0 ?
-		    EXIT_OK : EXIT_MOUNT) : daemonize_fuse(m);
+	if (rc == EXIT_OK && daemon_fork(&mr, m->foreground) != 0)
+		rc = EXIT_MOUNT;
 	if (rc == EXIT_OK)
 		rc = keep_mount(m, &mr);
 	report_to_parent(&mr, rc == EXIT_OK ? EXIT_MOUNT : rc);

@@ -491,10 +491,9 @@ daemon_main(void *ctx, struct keeper *k)
 	mallopt(M_MMAP_THRESHOLD, 1 << 20);
 	if (rc == EXIT_OK)
 		rc = start_serving(m, mr);
-	if (rc == EXIT_OK && mr->fs.restarts > 0 && keeper_notify_resend(keeper_fd(k)) != 0)
-		log_warn("cannot ask the kernel to resend what the last daemon held (%s; needs "
-		    "Linux 6.9): those requests wait until the mount ends", strerror(errno));
-	if (rc == EXIT_OK && mr->mode == MOUNT_MODE_FUSE)
+	/* Ready: the FUSE tree, and any later daemon (a handover waits for
+	 * it); the first EROFS daemon once the tree is attached. */
+	if (rc == EXIT_OK && (mr->mode == MOUNT_MODE_FUSE || mr->fs.restarts > 0))
 		report_to_parent(mr, EXIT_OK);
 	if (rc == EXIT_OK)
 		rc = serve_mode(m, mr);
@@ -640,112 +639,6 @@ cmd_mount(int argc, char **argv)
 		rc = mount_opts_absolute(&m) != 0 ? EXIT_FAILURE_GENERIC : run_mount(&m);
 	mount_opts_free(&m);
 	return rc;
-}
-
-/* Whether pid is gone (or a zombie nobody reaped yet). */
-static int
-process_gone(pid_t pid)
-{
-	char path[64], line[256];
-	FILE *f;
-	int gone = 1;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return 1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strncmp(line, "State:", 6) == 0) {
-			gone = strchr(line, 'Z') != NULL;
-			break;
-		}
-	fclose(f);
-	return gone;
-}
-
-/* The daemon's and its keeper's PIDs, from its stats socket; 0 if it
- * does not answer. */
-static void
-daemon_pids(const char *mountpoint, pid_t pids[2])
-{
-	size_t len;
-	char *buf = stats_query(mountpoint, &len);
-	json_t *j = buf ? json_loads(buf, 0, NULL) : NULL;
-
-	pids[0] = j ? (pid_t)json_integer_value(json_object_get(j, "pid")) : 0;
-	pids[1] = j ? (pid_t)json_integer_value(json_object_get(j, "keeper_pid")) : 0;
-	json_decref(j);
-	free(buf);
-}
-
-#define UMOUNT_WAIT_MS 10000
-#define EROFS_MAGIC 0xE0F5E1E2u
-
-/* Whether the tree at mp is the kernel's (the EROFS mode). */
-static int
-is_erofs(const char *mp)
-{
-	struct statfs sf;
-
-	return statfs(mp, &sf) == 0 && (uint32_t)sf.f_type == EROFS_MAGIC;
-}
-
-/* So that "unmounted" also means "the daemon and its keeper have let go
- * of everything". */
-static int
-wait_daemon_gone(const pid_t pids[2])
-{
-	int waited, i;
-
-	for (i = 0; i < 2; i++) {
-		pid_t pid = pids[i];
-		for (waited = 0; pid > 0 && !process_gone(pid) && waited < UMOUNT_WAIT_MS; waited += 10)
-			usleep(10 * 1000);
-		if (pid > 0 && !process_gone(pid)) {
-			fprintf(stderr, "clipfs umount: unmounted, but %s %d has not exited yet\n",
-			    i == 0 ? "daemon" : "keeper", (int)pid);
-			return EXIT_FAILURE_GENERIC;
-		}
-	}
-	return EXIT_OK;
-}
-
-int
-cmd_umount(int argc, char **argv)
-{
-	pid_t pids[2], child;
-	int status;
-
-	if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
-		printf("Usage: clipfs umount MOUNTPOINT\n\nUnmount a clipfs mount (fusermount3 -u; "
-		    "umount(2) for an EROFS tree) and wait (up to 10 s) for its daemon and its "
-		    "keeper to exit.\n");
-		return EXIT_OK;
-	}
-	if (argc != 2) {
-		fprintf(stderr, "Usage: clipfs umount MOUNTPOINT\n");
-		return EXIT_USAGE;
-	}
-	daemon_pids(argv[1], pids);
-	if (is_erofs(argv[1])) {
-		if (umount2(argv[1], 0) != 0) {
-			fprintf(stderr, "clipfs umount: %s: %s\n", argv[1], strerror(errno));
-			return EXIT_MOUNT;
-		}
-		return wait_daemon_gone(pids);
-	}
-	child = fork();
-	if (child < 0) {
-		fprintf(stderr, "clipfs umount: fork: %s\n", strerror(errno));
-		return EXIT_FAILURE_GENERIC;
-	}
-	if (child == 0) {
-		execlp("fusermount3", "fusermount3", "-u", argv[1], (char *)NULL);
-		fprintf(stderr, "clipfs umount: cannot run fusermount3: %s\n", strerror(errno));
-		_exit(127);
-	}
-	if (waitpid(child, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		return EXIT_MOUNT;
-	return wait_daemon_gone(pids);
 }
 
 /* Options mount(8) itself understands and hands on to helpers anyway;

@@ -1,9 +1,11 @@
 /*
  * keeper.c - the process that keeps a clipfs mount alive (keeper.h).
  *
- * One loop over a signalfd (SIGCHLD, and the stop signals) and the first
- * daemon's report pipe; a timeout only while a restart is waiting out
- * its back-off.  Nothing here reads a request or an image.
+ * One loop over a signalfd (SIGCHLD, SIGUSR1 for a handover, and the
+ * stop signals) and the report pipe of the daemon starting up; a timeout
+ * only while a restart is waiting out its back-off.  Nothing here reads
+ * a request or an image.  FUSE_NOTIFY_RESEND is written here, once a
+ * daemon is gone: then nothing can still answer what it held.
  */
 #include "config.h"
 
@@ -37,6 +39,9 @@ struct keeper {
 	struct keeper_hooks hooks;
 	pid_t self;
 	pid_t daemon;           /* 0: none running */
+	pid_t next;             /* a handover: the new daemon, not ready yet */
+	pid_t retiring;         /* a handover: the old one, finishing */
+	long long retire_by;    /* then SIGKILL: what it holds is resent */
 	long long started_ms;   /* when it was forked */
 	long long restart_at;   /* no daemon: when to fork the next */
 	unsigned restarts;
@@ -48,6 +53,8 @@ struct keeper {
 	int reported;           /* the ready hook ran */
 	int first_status;       /* what the first daemon reported, if not ready */
 	int stopping;
+	int resend_warned;
+	int pipe_handover;      /* the report pipe is a handover's */
 };
 
 static long long
@@ -113,7 +120,10 @@ keeper_init_request(const struct keeper *k, size_t *len)
 	return k->init;
 }
 
-int
+/* Asks the kernel to queue again, for fd's connection, the requests a
+ * dead daemon read but never answered (FUSE_NOTIFY_RESEND, Linux 6.9).
+ * 0, or -1 with errno (EINVAL on older kernels). */
+static int
 keeper_notify_resend(int fd)
 {
 	struct fuse_out_header oh = { sizeof(oh), NOTIFY_RESEND, 0 };
@@ -138,14 +148,15 @@ daemon_child(struct keeper *k)
 	exit(k->hooks.serve(k->hooks.ctx, k));
 }
 
-/* Forks the next daemon.  0, or -1 (errno set). */
-static int
-start_daemon(struct keeper *k)
+/* Forks a daemon; with a report pipe for the first one and a handover's.
+ * Its PID, or -1 (errno set). */
+static pid_t
+start_daemon(struct keeper *k, int report)
 {
 	int p[2] = { -1, -1 };
 	pid_t pid;
 
-	if (!k->ready && pipe2(p, O_CLOEXEC) != 0)
+	if (report && pipe2(p, O_CLOEXEC) != 0)
 		return -1;
 	k->ready_rfd = p[0];
 	k->ready_wfd = p[1];
@@ -163,14 +174,63 @@ start_daemon(struct keeper *k)
 	if (p[1] >= 0)
 		close(p[1]);
 	k->ready_wfd = -1;
-	k->daemon = pid;
 	k->started_ms = now_ms();
 	log_info("serving daemon %d started (restarts so far: %u)", (int)pid, k->restarts);
-	return 0;
+	return pid;
 }
 
-/* The first daemon's report, if it sent one (never blocks once it has
- * exited; else called when poll says the pipe is readable). */
+/* The kernel queues again what a daemon that is gone had read. */
+static void
+resend(struct keeper *k)
+{
+	if (keeper_notify_resend(k->fd) == 0 || k->resend_warned)
+		return;
+	k->resend_warned = 1;
+	log_warn("cannot ask the kernel to resend what a dead daemon held (%s; needs Linux "
+	    "6.9): those requests wait until the mount ends", strerror(errno));
+}
+
+/* SIGUSR1 (clipfs restart): a new daemon beside the serving one, which
+ * is asked to finish once the new one is ready. */
+static void
+start_handover(struct keeper *k)
+{
+	pid_t pid;
+
+	if (k->daemon == 0 || k->next != 0 || k->retiring != 0 || !k->ready) {
+		log_warn("restart asked for while a daemon is starting or finishing: ignored");
+		return;
+	}
+	k->restarts++;
+	if ((pid = start_daemon(k, 1)) < 0) {
+		k->restarts--;
+		log_error("cannot start a new daemon for the restart: %s", strerror(errno));
+		return;
+	}
+	k->next = pid;
+	k->pipe_handover = 1;
+}
+
+/* The handover's new daemon reported: on success the old one finishes
+ * what it holds (SIGTERM ends its loop once its requests are answered). */
+static void
+handover_ready(struct keeper *k, int status)
+{
+	if (status != EXIT_OK) {
+		log_error("the new daemon %d failed (status %d); the old one goes on", (int)k->next,
+		    status);
+		return;   /* it exits; reaped as next */
+	}
+	log_info("daemon %d takes over from %d", (int)k->next, (int)k->daemon);
+	k->retiring = k->daemon;
+	k->daemon = k->next;
+	k->next = 0;
+	k->retire_by = now_ms() + KEEPER_RETIRE_MS;
+	kill(k->retiring, SIGTERM);
+}
+
+/* The starting daemon's report, if it sent one (never blocks once it
+ * has exited; else called when poll says the pipe is readable). */
 static void
 read_ready(struct keeper *k)
 {
@@ -184,6 +244,12 @@ read_ready(struct keeper *k)
 	while (n < 0 && errno == EINTR);
 	close(k->ready_rfd);
 	k->ready_rfd = -1;
+	if (k->pipe_handover) {
+		k->pipe_handover = 0;
+		if (n == 1 && k->next != 0)
+			handover_ready(k, c);
+		return;
+	}
 	if (n != 1)
 		return;
 	k->ready = c == EXIT_OK;
@@ -227,6 +293,7 @@ schedule_restart(struct keeper *k, pid_t pid, int st)
 		    how, k->quick, KEEPER_QUICK_MS);
 		return KEEPER_GAVE_UP;
 	}
+	resend(k);
 	delay = k->quick > 0 ? 100LL << (k->quick - 1) : 0;
 	log_warn("the serving daemon %d %s after %lld ms; starting a new one in %lld ms",
 	    (int)pid, how, lived, delay);
@@ -241,9 +308,19 @@ daemon_died(struct keeper *k, pid_t pid, int st, int *status)
 {
 	int code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 
-	read_ready(k);
+	if (!k->pipe_handover)
+		read_ready(k);
 	if (k->stopping)
 		return connection_gone(k) ? KEEPER_UNMOUNTED : KEEPER_STOP;
+	if (k->next != 0) {
+		/* Died during a handover: the new one serves alone. */
+		log_warn("the serving daemon %d died during a restart; %d takes over", (int)pid,
+		    (int)k->next);
+		k->daemon = k->next;
+		k->next = 0;
+		resend(k);
+		return -1;
+	}
 	if (code == KEEPER_EXIT_FALLBACK)
 		return KEEPER_FALLBACK;
 	if (!k->ready) {
@@ -266,15 +343,32 @@ take_signals(struct keeper *k, int *status)
 	pid_t pid;
 
 	while (read(k->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-		if (si.ssi_signo != SIGCHLD) {
+		if (si.ssi_signo == SIGUSR1 && !k->stopping)
+			start_handover(k);
+		else if (si.ssi_signo != SIGCHLD && si.ssi_signo != SIGUSR1) {
 			log_info("signal %u: stopping the mount", si.ssi_signo);
 			k->stopping = 1;
 			if (k->daemon == 0)
 				return KEEPER_STOP;
 			kill(k->daemon, SIGTERM);
+			if (k->next != 0)
+				kill(k->next, SIGTERM);
 		}
 	}
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		if (pid == k->retiring) {
+			k->retiring = 0;
+			resend(k);
+			continue;
+		}
+		if (pid == k->next) {
+			read_ready(k);
+			k->next = 0;
+			k->restarts--;
+			log_error("the new daemon %d exited before it was ready; the old one goes on",
+			    (int)pid);
+			continue;
+		}
 		if (pid != k->daemon)
 			continue;
 		k->daemon = 0;
@@ -296,6 +390,7 @@ take_over_signals(struct keeper *k)
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGUSR1);
 	for (i = 0; i < sizeof(stops) / sizeof(stops[0]); i++)
 		if (sigaction(stops[i], NULL, &sa) == 0 && sa.sa_handler != SIG_IGN)
 			sigaddset(&set, stops[i]);
@@ -305,30 +400,76 @@ take_over_signals(struct keeper *k)
 	return k->sfd < 0 ? -1 : 0;
 }
 
-/* The daemon ends with its keeper's end, whatever it is. */
-static enum keeper_end
-keeper_finish(struct keeper *k, int end)
+/* Ends a child of the keeper, if there is one. */
+static void
+end_child(pid_t *pid)
 {
 	int st;
 
-	if (k->daemon > 0) {
-		kill(k->daemon, SIGKILL);
-		waitpid(k->daemon, &st, 0);
-		k->daemon = 0;
+	if (*pid > 0) {
+		kill(*pid, SIGKILL);
+		waitpid(*pid, &st, 0);
 	}
+	*pid = 0;
+}
+
+/* The daemons end with their keeper's end, whatever it is. */
+static enum keeper_end
+keeper_finish(struct keeper *k, int end)
+{
+	end_child(&k->daemon);
+	end_child(&k->next);
+	end_child(&k->retiring);
 	sigprocmask(SIG_SETMASK, &k->old_mask, NULL);
 	return (enum keeper_end)end;
+}
+
+/* What is due: a restart that waited out its back-off, a handover's old
+ * daemon past its time.  -1 to go on, else the end. */
+static int
+run_timers(struct keeper *k)
+{
+	long long now = now_ms();
+
+	if (k->retiring != 0 && now >= k->retire_by) {
+		/* Stuck on a request (a stalled registry): it goes, and the new
+		 * daemon gets what it held. */
+		log_warn("daemon %d did not finish within %d ms of the restart: killed",
+		    (int)k->retiring, KEEPER_RETIRE_MS);
+		kill(k->retiring, SIGKILL);
+		k->retire_by = now + 60000;
+	}
+	if (k->daemon == 0 && now >= k->restart_at && (k->daemon = start_daemon(k, 0)) < 0) {
+		k->daemon = 0;
+		log_error("cannot start a new daemon: %s; giving up", strerror(errno));
+		return KEEPER_GAVE_UP;
+	}
+	return -1;
+}
+
+/* How long the loop may wait: until the next timer, or -1. */
+static int
+poll_timeout(const struct keeper *k)
+{
+	long long now = now_ms(), next = -1;
+
+	if (k->daemon == 0)
+		next = k->restart_at;
+	if (k->retiring != 0 && (next < 0 || k->retire_by < next))
+		next = k->retire_by;
+	return next < 0 ? -1 : next <= now ? 0 : (int)(next - now);
 }
 
 enum keeper_end
 keeper_run(struct keeper *k, int *status)
 {
 	struct pollfd p[2];
-	int timeout, end;
+	int end;
 
 	*status = EXIT_OK;
 	k->self = getpid();
-	if (take_over_signals(k) != 0 || start_daemon(k) != 0) {
+	if (take_over_signals(k) != 0 || (k->daemon = start_daemon(k, 1)) < 0) {
+		k->daemon = 0;
 		log_error("cannot start the serving daemon: %s", strerror(errno));
 		*status = EXIT_FAILURE_GENERIC;
 		if (!k->reported)
@@ -336,19 +477,11 @@ keeper_run(struct keeper *k, int *status)
 		return keeper_finish(k, KEEPER_FAILED);
 	}
 	for (;;) {
-		timeout = -1;
-		if (k->daemon == 0) {
-			timeout = (int)(k->restart_at - now_ms());
-			if (timeout <= 0 && start_daemon(k) != 0) {
-				log_error("cannot start a new daemon: %s; giving up", strerror(errno));
-				return keeper_finish(k, KEEPER_GAVE_UP);
-			}
-			if (timeout <= 0)
-				continue;
-		}
+		if ((end = run_timers(k)) >= 0)
+			return keeper_finish(k, end);
 		p[0] = (struct pollfd){ k->sfd, POLLIN, 0 };
 		p[1] = (struct pollfd){ k->ready_rfd, POLLIN, 0 };
-		if (poll(p, k->ready_rfd >= 0 ? 2 : 1, timeout) < 0 && errno != EINTR)
+		if (poll(p, k->ready_rfd >= 0 ? 2 : 1, poll_timeout(k)) < 0 && errno != EINTR)
 			return keeper_finish(k, KEEPER_GAVE_UP);
 		if (k->ready_rfd >= 0 && p[1].revents)
 			read_ready(k);

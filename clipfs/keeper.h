@@ -6,11 +6,15 @@
  * queues requests meanwhile.  The keeper holds that fd and the kernel's
  * INIT request (the kernel sends it once), and runs the serving daemon
  * as its child: when the daemon dies, a new one is forked within a
- * second, starts a session on the same fd, is fed the saved INIT so that
- * it negotiates what the first one did, and asks the kernel to queue
- * again the requests the dead one had read but not answered
- * (FUSE_NOTIFY_RESEND).  The keeper itself opens no network connection,
- * reads no image data and serves no request: it waits, forks and counts.
+ * second, starts a session on the same fd and is fed the saved INIT so
+ * that it negotiates what the first one did; the keeper asks the kernel
+ * to queue again the requests the dead one had read but not answered
+ * (FUSE_NOTIFY_RESEND, once the dead one is reaped).  On SIGUSR1 (clipfs restart) the keeper starts a new daemon
+ * beside the serving one, and once the new one reports ready, ends the
+ * old one with SIGTERM: its loop stops reading and answers what it holds
+ * before it exits; whatever it still held is resent all the same.  The
+ * keeper itself opens no network connection, reads no image data and
+ * serves no request: it waits, forks and counts.
  *
  * Repeated quick deaths back off (KEEPER_QUICK_MS, KEEPER_MAX_QUICK);
  * past the limit the keeper gives up and closes the connection, so that
@@ -29,6 +33,9 @@
 /* Quick deaths in a row the keeper restarts after; one more and it gives
  * up.  The n-th one in a row waits 100 ms << (n - 1) before the restart. */
 #define KEEPER_MAX_QUICK 5
+/* A handover's old daemon that has not finished this long after the new
+ * one took over is killed (its requests are resent to the new one). */
+#define KEEPER_RETIRE_MS 3000
 /* A daemon's exit status that asks the keeper to serve the FUSE tree
  * instead (--mode auto, the kernel refused the EROFS tree). */
 #define KEEPER_EXIT_FALLBACK 99
@@ -74,17 +81,12 @@ enum keeper_end keeper_run(struct keeper *k, int *status);
 int keeper_fd(const struct keeper *k);
 unsigned keeper_restarts(const struct keeper *k);
 pid_t keeper_pid(const struct keeper *k);
-/* The first daemon's pipe to report on (one byte, an exit status), else -1. */
+/* The pipe to report on (one byte, an exit status) for the first daemon
+ * and a handover's new one; else -1. */
 int keeper_ready_fd(const struct keeper *k);
 
 /* The saved INIT request, for the daemon's session to process. */
 const void *keeper_init_request(const struct keeper *k, size_t *len);
 
-/*
- * Asks the kernel to queue again, for fd's connection, the requests a
- * dead daemon read but never answered (FUSE_NOTIFY_RESEND, Linux 6.9).
- * 0, or -1 with errno (EINVAL on older kernels).
- */
-int keeper_notify_resend(int fd);
 
 #endif

@@ -478,6 +478,8 @@ daemon_main(void *ctx, struct keeper *k)
 	mr->se = NULL;          /* the keeper's own session: not this one's */
 	mr->mounted = 0;
 	mr->handlers = 0;
+	if (mr->report_fd >= 0)
+		close(mr->report_fd);   /* the keeper's pipe to clipfs mount */
 	mr->report_fd = keeper_ready_fd(k);
 	mr->fs.keeper_pid = keeper_pid(k);
 	mr->fs.restarts = keeper_restarts(k);

@@ -100,6 +100,7 @@ struct mount_run {
 	int erofs_refused;          /* --mode auto: the kernel refused the tree */
 	int foreground;             /* -f: stdio stays where it is */
 	int handlers;               /* libfuse's signal handlers are set for se */
+	struct fuse_session *keeper_se;   /* in a daemon: the keeper's, left alone */
 	const struct mount_opts *m;
 };
 
@@ -475,7 +476,10 @@ daemon_main(void *ctx, struct keeper *k)
 	const struct mount_opts *m = mr->m;
 	int rc;
 
-	mr->se = NULL;          /* the keeper's own session: not this one's */
+	/* The keeper's own session is not this one's to end (that would
+	 * unmount); kept referenced, it is not a leak to LeakSanitizer. */
+	mr->keeper_se = mr->se;
+	mr->se = NULL;
 	mr->mounted = 0;
 	mr->handlers = 0;
 	if (mr->report_fd >= 0)
@@ -542,6 +546,22 @@ fuse_instead(const struct mount_opts *m, struct mount_run *mr)
 	return rc;
 }
 
+/* The keeper gave up: closing the connection fails what waits on it, at
+ * once, and leaves the mount for clipfs umount.  libfuse frees the
+ * session's mountpoint only when it unmounts, so the session is kept,
+ * referenced, instead of destroyed. */
+static struct fuse_session *volatile abandoned_session;   /* volatile: kept */
+
+static void
+abandon_session(struct mount_run *mr)
+{
+	remove_handlers(mr);
+	close(fuse_session_fd(mr->se));
+	abandoned_session = mr->se;
+	mr->se = NULL;
+	mr->mounted = 0;
+}
+
 /* Stops the mount on a signal: the tree goes, as a FUSE tree does. */
 static void
 stop_mount(const struct mount_opts *m, struct mount_run *mr)
@@ -582,7 +602,7 @@ keep_mount(const struct mount_opts *m, struct mount_run *mr)
 		stop_mount(m, mr);
 		return EXIT_OK;
 	case KEEPER_GAVE_UP:
-		mr->mounted = 0;    /* closing the connection fails what waits on it */
+		abandon_session(mr);
 		return EXIT_FAILURE_GENERIC;
 	case KEEPER_FAILED:
 		return status == EXIT_OK ? EXIT_MOUNT : status;

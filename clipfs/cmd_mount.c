@@ -101,6 +101,7 @@ struct mount_run {
 	int foreground;             /* -f: stdio stays where it is */
 	int handlers;               /* libfuse's signal handlers are set for se */
 	struct fuse_session *keeper_se;   /* in a daemon: the keeper's, left alone */
+	char cwd[PATH_MAX];         /* where clipfs mount ran: its argv's paths */
 	const struct mount_opts *m;
 };
 
@@ -571,15 +572,62 @@ stop_mount(const struct mount_opts *m, struct mount_run *mr)
 	session_end(mr);
 }
 
+/* The command line clipfs mount ran with (argv[0] the subcommand), for
+ * a daemon run as another binary (clipfs restart --binary). */
+static char **mount_argv;
+
+static void
+save_mount_argv(int argc, char **argv)
+{
+	int i;
+
+	if ((mount_argv = calloc((size_t)argc + 2, sizeof(*mount_argv))) == NULL)
+		return;
+	mount_argv[1] = "mount";   /* argv[0] is "clipfs mount" from mount.clipfs */
+	for (i = 1; i < argc; i++)
+		mount_argv[i + 1] = strdup(argv[i]);
+}
+
+/* The keeper's exec hook: the daemon as another binary, which finds the
+ * connection, the keeper and the mode in KEEPER_ENV.  Returns only on
+ * failure. */
+static int
+daemon_exec(void *ctx, struct keeper *k, const char *binary)
+{
+	struct mount_run *mr = ctx;
+	char env[16384];
+	size_t used;
+
+	if (mount_argv == NULL || keeper_env(k, env, sizeof(env)) != 0)
+		return EXIT_FAILURE_GENERIC;
+	used = strlen(env);
+	if (snprintf(env + used, sizeof(env) - used, ",mode=%s,image=%d,image_size=%llu,syslog=%d",
+	    mr->mode == MOUNT_MODE_EROFS ? "erofs" : "fuse", mr->fs.erofs_image_fd,
+	    (unsigned long long)mr->fs.erofs_image_size, !mr->foreground) >= (int)(sizeof(env) - used))
+		return EXIT_FAILURE_GENERIC;
+	if (mr->fs.erofs_image_fd >= 0)
+		fcntl(mr->fs.erofs_image_fd, F_SETFD, 0);
+	mount_argv[0] = (char *)binary;
+	if (setenv(KEEPER_ENV, env, 1) != 0 || chdir(mr->cwd) != 0)
+		return EXIT_FAILURE_GENERIC;
+	execv(binary, mount_argv);
+	log_error("cannot run %s as the daemon: %s", binary, strerror(errno));
+	return EXIT_FAILURE_GENERIC;
+}
+
 /* The keeper: runs daemons on the mount's connection until it ends.  An
  * exit status. */
 static int
 keep_mount(const struct mount_opts *m, struct mount_run *mr)
 {
-	const struct keeper_hooks hooks = { daemon_main, keeper_ready, mr };
+	char binary_file[PATH_MAX];
+	struct keeper_hooks hooks = { daemon_main, keeper_ready, daemon_exec, mr, NULL };
 	struct keeper *k;
 	enum keeper_end end;
 	int status;
+
+	if (stats_binary_path(m->mountpoint, binary_file, sizeof(binary_file)) == 0)
+		hooks.binary_file = binary_file;
 
 	for (;;) {
 		/* The keeper reads the stop signals itself; daemons set them. */
@@ -613,12 +661,67 @@ keep_mount(const struct mount_opts *m, struct mount_run *mr)
 	return EXIT_OK;
 }
 
+/* A value of KEEPER_ENV's, after "key=". */
+static const char *
+env_value(const char *env, const char *key)
+{
+	const char *p = strstr(env, key);
+
+	return p != NULL ? p + strlen(key) : "";
+}
+
+/* The daemon, run as another binary by the keeper (clipfs restart
+ * --binary): what the keeper's fork would have had, from the command
+ * line and KEEPER_ENV.  An exit status. */
+static int
+run_takeover(struct mount_opts *m, const char *env)
+{
+	struct mount_run mr;
+	struct keeper *k = keeper_from_env(env);
+	int rc;
+
+	memset(&mr, 0, sizeof(mr));
+	mr.report_fd = -1;
+	mr.m = m;
+	mr.foreground = 1;    /* stdio is the keeper's already */
+	mr.args = (struct fuse_args)FUSE_ARGS_INIT(0, NULL);
+	mr.fs.start_time = mr.fs.ready_time = fs_now();
+	mr.idx = m->fetched;
+	m->fetched = NULL;
+	if (atoi(env_value(env, ",syslog=")) == 1)
+		log_use_syslog();
+	if (k == NULL || chdir("/") != 0) {
+		log_error("%s: not what a keeper sets", KEEPER_ENV);
+		keeper_free(k);
+		return EXIT_FAILURE_GENERIC;
+	}
+	unsetenv(KEEPER_ENV);
+	mr.mode = strncmp(env_value(env, ",mode="), "erofs", 5) == 0 ? MOUNT_MODE_EROFS :
+	    MOUNT_MODE_FUSE;
+	mr.fs.mode = mr.mode == MOUNT_MODE_EROFS ? "erofs" : "fuse";
+	snprintf(mr.fs.mode_why, sizeof(mr.fs.mode_why), "the mount's, kept by clipfs restart "
+	    "--binary");
+	mr.fs.erofs_image_fd = atoi(env_value(env, ",image="));
+	mr.fs.erofs_image_size = strtoull(env_value(env, ",image_size="), NULL, 10);
+	rc = mr.idx == NULL ? clipfs_index_open(m->index_path, &mr.idx) : EXIT_OK;
+	if (rc == EXIT_OK)
+		rc = mount_source_prepare(m, mr.idx, &mr.ds) != 0 ? EXIT_FAILURE_GENERIC : EXIT_OK;
+	if (rc == EXIT_OK)
+		rc = daemon_main(&mr, k);
+	else
+		report_to_parent(&mr, rc);
+	keeper_free(k);
+	return rc;
+}
+
 static int
 run_mount(struct mount_opts *m)
 {
 	struct mount_run mr;
 	int rc;
 
+	if (getenv(KEEPER_ENV) != NULL)
+		return run_takeover(m, getenv(KEEPER_ENV));
 	memset(&mr, 0, sizeof(mr));
 	mr.report_fd = -1;
 	mr.m = m;
@@ -627,6 +730,8 @@ run_mount(struct mount_opts *m)
 	mr.fs.start_time = fs_now();
 	mr.idx = m->fetched;   /* mount REF: already open; end_mount closes it */
 	m->fetched = NULL;
+	if (getcwd(mr.cwd, sizeof(mr.cwd)) == NULL)
+		snprintf(mr.cwd, sizeof(mr.cwd), "/");
 	rc = mount_check(m, &mr);
 	if (rc == EXIT_OK)
 		rc = mount_session(m, &mr);
@@ -647,6 +752,7 @@ cmd_mount(int argc, char **argv)
 	int rc;
 
 	mount_opts_init(&m);
+	save_mount_argv(argc, argv);   /* before the secrets in it are hidden */
 	rc = mount_opts_parse(argc, argv, &m);
 	if (rc != 0)
 		return rc > 0 ? EXIT_OK : EXIT_USAGE;

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -154,21 +155,62 @@ wait_handover(const char *mountpoint, const struct mount_procs *before)
 	return 0;
 }
 
+/* --binary PATH: left where the keeper takes it at the SIGUSR1.  An exit
+ * status. */
+static int
+leave_binary(const char *mountpoint, const char *binary)
+{
+	char file[4096], *path = realpath(binary, NULL);
+	int fd, ok;
+
+	if (path == NULL || access(path, X_OK) != 0) {
+		fprintf(stderr, "clipfs restart: --binary %s: %s\n", binary, strerror(errno));
+		free(path);
+		return EXIT_USAGE;
+	}
+	ok = stats_binary_path(mountpoint, file, sizeof(file)) == 0 &&
+	    (fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600)) >= 0;
+	if (ok) {
+		ok = write(fd, path, strlen(path)) == (ssize_t)strlen(path);
+		ok = close(fd) == 0 && ok;
+	}
+	if (!ok)
+		fprintf(stderr, "clipfs restart: cannot leave the binary's path for the keeper: %s\n",
+		    strerror(errno));
+	free(path);
+	return ok ? EXIT_OK : EXIT_FAILURE_GENERIC;
+}
+
+static void
+restart_usage(FILE *out)
+{
+	fprintf(out, "Usage: clipfs restart [--binary PATH] MOUNTPOINT\n");
+}
+
 int
 cmd_restart(int argc, char **argv)
 {
 	struct mount_procs before;
+	const char *binary = NULL;
 	pid_t pid;
+	int rc;
 
 	if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
-		printf("Usage: clipfs restart MOUNTPOINT\n\nReplace the daemon serving a clipfs "
-		    "mount with a new one, without failing a request: the new daemon starts\n"
-		    "beside the old one, which finishes what it holds and exits.  Waits (up to "
-		    "10 s) for the handover.\n");
+		restart_usage(stdout);
+		printf("\nReplace the daemon serving a clipfs mount with a new one, without failing "
+		    "a request: the new daemon starts\nbeside the old one, which finishes what it "
+		    "holds and exits.  Waits (up to 10 s) for the handover.\n\n"
+		    "  --binary PATH   the new daemon, and every later one, runs PATH (an upgraded "
+		    "clipfs)\n");
 		return EXIT_OK;
 	}
+	if (argc == 4 && strcmp(argv[1], "--binary") == 0) {
+		binary = argv[2];
+		argv += 2;
+		argc -= 2;
+	}
 	if (argc != 2) {
-		fprintf(stderr, "Usage: clipfs restart MOUNTPOINT\n");
+		restart_usage(stderr);
 		return EXIT_USAGE;
 	}
 	mount_procs(argv[1], &before);
@@ -177,6 +219,8 @@ cmd_restart(int argc, char **argv)
 		    "mountpoint\n", argv[1]);
 		return EXIT_MOUNT;
 	}
+	if (binary != NULL && (rc = leave_binary(argv[1], binary)) != EXIT_OK)
+		return rc;
 	if (kill(before.pids[1], SIGUSR1) != 0) {
 		fprintf(stderr, "clipfs restart: keeper %d: %s\n", (int)before.pids[1],
 		    strerror(errno));

@@ -55,6 +55,8 @@ struct keeper {
 	int stopping;
 	int resend_warned;
 	int pipe_handover;      /* the report pipe is a handover's */
+	char *binary;           /* clipfs restart --binary: daemons run this */
+	char *pending_binary;   /* ... from the handover under way on */
 };
 
 static long long
@@ -104,8 +106,70 @@ keeper_free(struct keeper *k)
 		close(k->sfd);
 	if (k->ready_rfd >= 0)
 		close(k->ready_rfd);
+	free(k->binary);
+	free(k->pending_binary);
 	free(k->init);
 	free(k);
+}
+
+int
+keeper_env(const struct keeper *k, char *buf, size_t len)
+{
+	size_t used, i;
+
+	used = (size_t)snprintf(buf, len, "fd=%d,keeper=%d,restarts=%u,ready=%d,init=", k->fd,
+	    (int)k->self, k->restarts, k->ready_wfd);
+	if (used + 2 * k->init_len >= len)
+		return -1;
+	for (i = 0; i < k->init_len; i++)
+		used += (size_t)snprintf(buf + used, len - used, "%02x", k->init[i]);
+	fcntl(k->fd, F_SETFD, 0);
+	if (k->ready_wfd >= 0)
+		fcntl(k->ready_wfd, F_SETFD, 0);
+	return 0;
+}
+
+/* The INIT request from its hex; 0, or -1. */
+static int
+init_from_hex(struct keeper *k, const char *hex)
+{
+	size_t n = strcspn(hex, ","), i;
+	unsigned v;
+
+	if (n == 0 || n % 2 != 0 || n / 2 > INIT_READ_MAX || (k->init = malloc(n / 2)) == NULL)
+		return -1;
+	for (i = 0; i < n / 2; i++) {
+		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
+			return -1;
+		k->init[i] = (unsigned char)v;
+	}
+	k->init_len = n / 2;
+	return 0;
+}
+
+struct keeper *
+keeper_from_env(const char *value)
+{
+	struct keeper *k = calloc(1, sizeof(*k));
+	int fd = -1, self = 0, ready = -1;
+	unsigned restarts = 0;
+	const char *init = value ? strstr(value, "init=") : NULL;
+
+	if (k == NULL || init == NULL ||
+	    sscanf(value, "fd=%d,keeper=%d,restarts=%u,ready=%d,", &fd, &self, &restarts,
+	    &ready) != 4 || fd < 0 || self <= 0 || init_from_hex(k, init + 5) != 0) {
+		keeper_free(k);
+		return NULL;
+	}
+	k->fd = fd;
+	k->self = self;
+	k->restarts = restarts;
+	k->sfd = k->ready_rfd = -1;
+	k->ready_wfd = ready;
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	if (ready >= 0)
+		fcntl(ready, F_SETFD, FD_CLOEXEC);
+	return k;
 }
 
 int keeper_fd(const struct keeper *k) { return k->fd; }
@@ -145,7 +209,47 @@ daemon_child(struct keeper *k)
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != k->self)
 		_exit(EXIT_FAILURE_GENERIC);
 	sigprocmask(SIG_SETMASK, &k->old_mask, NULL);
+	if (k->pending_binary != NULL || k->binary != NULL)
+		exit(k->hooks.exec(k->hooks.ctx, k, k->pending_binary != NULL ? k->pending_binary :
+		    k->binary));
 	exit(k->hooks.serve(k->hooks.ctx, k));
+}
+
+/* clipfs restart --binary: the path it left, taken (and removed). */
+static void
+take_binary(struct keeper *k)
+{
+	char path[4096];
+	ssize_t n;
+	int fd;
+
+	if (k->hooks.binary_file == NULL || (fd = open(k->hooks.binary_file,
+	    O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return;
+	n = read(fd, path, sizeof(path) - 1);
+	close(fd);
+	unlink(k->hooks.binary_file);
+	if (n <= 0 || path[0] != '/')
+		return;
+	path[n] = '\0';
+	free(k->pending_binary);
+	k->pending_binary = strdup(path);
+}
+
+/* The handover ended: a new binary is kept only if its daemon took over. */
+static void
+settle_binary(struct keeper *k, int took_over)
+{
+	if (k->pending_binary == NULL)
+		return;
+	if (took_over) {
+		free(k->binary);
+		k->binary = k->pending_binary;
+		log_info("daemons from now on run %s", k->binary);
+	} else {
+		free(k->pending_binary);
+	}
+	k->pending_binary = NULL;
 }
 
 /* Forks a daemon; with a report pipe for the first one and a handover's.
@@ -201,6 +305,7 @@ start_handover(struct keeper *k)
 		log_warn("restart asked for while a daemon is starting or finishing: ignored");
 		return;
 	}
+	take_binary(k);
 	k->restarts++;
 	if ((pid = start_daemon(k, 1)) < 0) {
 		k->restarts--;
@@ -216,6 +321,7 @@ start_handover(struct keeper *k)
 static void
 handover_ready(struct keeper *k, int status)
 {
+	settle_binary(k, status == EXIT_OK);
 	if (status != EXIT_OK) {
 		log_error("the new daemon %d failed (status %d); the old one goes on", (int)k->next,
 		    status);
@@ -363,6 +469,7 @@ take_signals(struct keeper *k, int *status)
 		}
 		if (pid == k->next) {
 			read_ready(k);
+			settle_binary(k, 0);
 			k->next = 0;
 			k->restarts--;
 			log_error("the new daemon %d exited before it was ready; the old one goes on",

@@ -50,7 +50,14 @@ struct keeper_hooks {
 	/* In the keeper: the first daemon's report (an exit status; 0: the
 	 * mount is ready). */
 	void (*ready)(void *ctx, int status);
+	/* In the forked daemon, once clipfs restart --binary named a binary:
+	 * run it as the daemon (keeper_env tells it what it takes over).
+	 * Returns only on failure, with an exit status. */
+	int (*exec)(void *ctx, struct keeper *k, const char *binary);
 	void *ctx;
+	/* A file clipfs restart --binary writes the binary's path to before
+	 * its SIGUSR1, or NULL. */
+	const char *binary_file;
 };
 
 enum keeper_end {
@@ -87,6 +94,22 @@ int keeper_ready_fd(const struct keeper *k);
 
 /* The saved INIT request, for the daemon's session to process. */
 const void *keeper_init_request(const struct keeper *k, size_t *len);
+
+/* The environment variable through which a daemon the keeper runs as
+ * another binary learns what it takes over. */
+#define KEEPER_ENV "CLIPFS_TAKEOVER"
+
+/*
+ * In the forked daemon, before exec: what keeper_from_env needs, as
+ * "fd=N,keeper=PID,restarts=R,ready=FD,init=HEX", into buf; the fds are
+ * made to survive exec.  0, or -1 if it does not fit.
+ */
+int keeper_env(const struct keeper *k, char *buf, size_t len);
+
+/* In a daemon run as another binary: its keeper, from KEEPER_ENV's value
+ * (unknown keys are skipped); NULL if it is malformed.  keeper_free
+ * frees it; keeper_run is not for it. */
+struct keeper *keeper_from_env(const char *value);
 
 
 #endif

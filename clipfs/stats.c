@@ -118,6 +118,17 @@ hosts_json(const struct clip_mirror_set *m)
 	return a;
 }
 
+int
+stats_binary_path(const char *mountpoint, char *buf, size_t len)
+{
+	size_t n;
+
+	if (stats_socket_path(mountpoint, buf, len) != 0)
+		return -1;
+	n = strlen(buf);
+	return snprintf(buf + n, len - n, ".binary") >= (int)(len - n) ? -1 : 0;
+}
+
 /* Never waits for the reader's loads or writes: the counters as they are. */
 static json_t *
 stats_json(const struct stats_server *s)

@@ -301,11 +301,12 @@ start_handover(struct keeper *k)
 {
 	pid_t pid;
 
+	take_binary(k);
 	if (k->daemon == 0 || k->next != 0 || k->retiring != 0 || !k->ready) {
 		log_warn("restart asked for while a daemon is starting or finishing: ignored");
+		settle_binary(k, 0);
 		return;
 	}
-	take_binary(k);
 	k->restarts++;
 	if ((pid = start_daemon(k, 1)) < 0) {
 		k->restarts--;

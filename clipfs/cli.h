@@ -67,6 +67,7 @@ int clipfs_push_index(const char *path, const char *ref, const struct registry_c
 /* Resolves LIST against the index and stores it (clipfs prefetch). */
 int prefetch_apply(const char *index_path, const char *list);
 int cmd_umount(int argc, char **argv);
+int cmd_restart(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
 int mount_helper_main(int argc, char **argv);
 

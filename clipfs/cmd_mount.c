@@ -1,47 +1,34 @@
 /*
- * cmd_mount.c - clipfs mount: serve an index over FUSE; clipfs umount;
- * and mount.clipfs, the helper mount(8) runs for "-t clipfs".
+ * cmd_mount.c - clipfs mount: serve an index over FUSE; and mount.clipfs,
+ * the helper mount(8) runs for "-t clipfs".
  *
  * Everything that can be checked is checked before anything is mounted
  * (the index, the mountpoint, where the layers come from), so a failure
- * is an exit status, not a broken mount.  The daemon detaches once the
- * mount is ready; threads and network handles start only after that
- * (threads do not survive fork).
+ * is an exit status, not a broken mount.  The process detaches once the
+ * mount is ready and becomes the mount's keeper (keeper.h), which forks
+ * the serving daemon (mount_daemon.c), and a new one whenever it dies;
+ * threads and network handles start only in the daemon (threads do not
+ * survive fork).
  */
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
-#include <fcntl.h>
-#include <malloc.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <jansson.h>
-
 #include "clipfs/cli.h"
-#include "clipfs/fs.h"
 #include "clipfs/log.h"
-#include "clipfs/mount_erofs.h"
-#include "clipfs/mount_opts.h"
 #include "clipfs/mount_ref.h"
-#include "clipfs/mount_source.h"
-#include "clipfs/prefetch.h"
+#include "clipfs/mount_run.h"
 #include "clipfs/stats.h"
-
-/* Prefetch requests in flight: fetch and inflate overlap, and demand reads
- * keep 2 of the reader's 8 loader threads (the choice is measured in
- * bench/COLDSTART.md, item 14). */
-#define PREFETCH_WORKERS 6
 
 /* A clear error before mounting on something missing or already mounted. */
 static int
@@ -71,33 +58,6 @@ check_mountpoint(const char *mp)
 	}
 	return 0;
 }
-
-static void
-reader_warn(void *ctx, const char *msg)
-{
-	(void)ctx;
-	log_warn("%s", msg);
-}
-
-/* What a mount holds, from start to unmount. */
-struct mount_run {
-	struct fuse_args args;
-	struct mount_source ds;
-	struct clipfs_fs fs;
-	struct stats_server *stats;
-	struct prefetcher *prefetch;
-	struct layer_writer *layer_writer;
-	struct fuse_session *se;
-	clip_index *idx;
-	int mounted;
-	enum mount_mode mode;
-	struct erofs_mount em;      /* the EROFS mode's image and layer directory */
-	int report_fd;              /* the waiting parent's pipe (EROFS mode), or -1 */
-	int signalled;              /* the loop ended on SIGTERM, SIGINT or SIGHUP */
-	int tree_mounted;           /* the EROFS tree is at the mountpoint */
-	uint64_t tree_mnt_id;       /* ... as this mount */
-	int erofs_refused;          /* --mode auto: the kernel refused the tree */
-};
 
 /* Everything that can fail on the user's input, before anything is
  * mounted: the index, the mountpoint, the layer source, the mode (and in
@@ -135,35 +95,49 @@ mount_check(const struct mount_opts *m, struct mount_run *mr)
 	return EXIT_OK;
 }
 
-/* The FUSE session, mounted: the tree at the mountpoint, or in the EROFS
- * mode the layer files in their private directory.  An exit status. */
-static int
-mount_session(const struct mount_opts *m, struct mount_run *mr)
+/* A new FUSE session with the mode's operations, not mounted yet.  An
+ * exit status. */
+int
+session_create(const struct mount_opts *m, struct mount_run *mr, struct fuse_session **se)
 {
 	const struct fuse_lowlevel_ops *ops = &clipfs_ops;
-	const char *where = m->mountpoint;
 	char opts[4352];
 
 	if (mr->mode == MOUNT_MODE_EROFS) {
 		ops = &clipfs_layer_ops;
-		where = mr->em.layers;
 		snprintf(opts, sizeof(opts), "ro,fsname=clipfs-layers,subtype=clipfs");
 	} else {
 		snprintf(opts, sizeof(opts), "ro,default_permissions,fsname=clipfs,subtype=clipfs%s",
 		    m->fuse_opts);
 	}
+	fuse_opt_free_args(&mr->args);
+	mr->args = (struct fuse_args)FUSE_ARGS_INIT(0, NULL);
 	if (fuse_opt_add_arg(&mr->args, "clipfs") != 0 || fuse_opt_add_arg(&mr->args, "-o") != 0 ||
 	    fuse_opt_add_arg(&mr->args, opts) != 0 ||
 	    (m->debug && fuse_opt_add_arg(&mr->args, "-d") != 0))
 		return EXIT_FAILURE_GENERIC;
 	mr->fs.idx = mr->idx;
 	mr->fs.entry_timeout = 365.0 * 24 * 3600;
-	mr->se = fuse_session_new(&mr->args, ops, sizeof(*ops), &mr->fs);
-	if (mr->se == NULL) {
+	*se = fuse_session_new(&mr->args, ops, sizeof(*ops), &mr->fs);
+	if (*se == NULL) {
 		fprintf(stderr, "clipfs mount: bad FUSE options: %s\n", opts);
 		return EXIT_USAGE;
 	}
-	if (fuse_set_signal_handlers(mr->se) != 0 || fuse_session_mount(mr->se, where) != 0) {
+	return EXIT_OK;
+}
+
+/* The FUSE session, mounted: the tree at the mountpoint, or in the EROFS
+ * mode the layer files in their private directory.  An exit status. */
+static int
+mount_session(const struct mount_opts *m, struct mount_run *mr)
+{
+	const char *where = mr->mode == MOUNT_MODE_EROFS ? mr->em.layers : m->mountpoint;
+	int rc;
+
+	if ((rc = session_create(m, mr, &mr->se)) != EXIT_OK)
+		return rc;
+	mr->handlers = fuse_set_signal_handlers(mr->se) == 0;
+	if (!mr->handlers || fuse_session_mount(mr->se, where) != 0) {
 		fprintf(stderr, "clipfs mount: cannot mount on %s\n", where);
 		return EXIT_MOUNT;
 	}
@@ -173,83 +147,12 @@ mount_session(const struct mount_opts *m, struct mount_run *mr)
 	return EXIT_OK;
 }
 
-/* The background fetch has gone through a layer: it may be whole now. */
-static void
-poke_layer_writer(void *ctx, uint32_t layer)
-{
-	(void)layer;
-	layer_writer_poke(ctx);
-}
-
-/* In the daemon: the layer source, the reader, the trace, prefetching
- * and the stats socket.  An exit status. */
-static int
-start_serving(const struct mount_opts *m, struct mount_run *mr)
-{
-	struct clip_reader_opts ro;
-	struct clip_error err;
-
-	clip_error_clear(&err);
-	if (mount_source_open(m, &mr->ds, &err) != CLIP_OK) {
-		log_error("cannot open the layer source: %s", clip_error_message(&err));
-		return EXIT_REGISTRY;
-	}
-	mr->fs.mirrors = mr->ds.mirrors;
-	ro = m->reader;
-	ro.warn = reader_warn;
-	ro.disk_cache_dir = m->no_disk_cache ? NULL : m->cache_dir;
-	if (clip_reader_new(mr->idx, &mr->ds.src, &ro, &mr->fs.reader, &err) != CLIP_OK) {
-		log_error("%s", clip_error_message(&err));
-		return EXIT_FAILURE_GENERIC;
-	}
-	if (m->trace != NULL && (mr->fs.trace = fs_trace_open(m->trace,
-	    clip_index_inode_count(mr->idx))) == NULL)
-		log_warn("--trace %s: %s; not tracing", m->trace, strerror(errno));
-	if (mr->fs.trace != NULL && mr->mode == MOUNT_MODE_EROFS &&
-	    fs_trace_map_layers(mr->fs.trace, mr->idx) != 0) {
-		log_warn("--trace %s: out of memory; not tracing", m->trace);
-		fs_trace_close(mr->fs.trace);
-		mr->fs.trace = NULL;
-	}
-	if (!m->no_disk_cache)
-		mr->layer_writer = layer_writer_start(mr->idx, mr->fs.reader, m->cache_dir,
-		    &mr->fs.layer_files);
-	if (!m->no_prefetch || m->background_rate > 0)
-		mr->prefetch = prefetcher_start(mr->idx, mr->fs.reader,
-		    m->no_prefetch ? 0 : PREFETCH_WORKERS, m->background_rate);
-	prefetcher_on_layer_done(mr->prefetch, poke_layer_writer, mr->layer_writer);
-	mr->stats = stats_server_start(&mr->fs, m->mountpoint, m->index_path);
-	if (mr->stats == NULL)
-		log_warn("clipfs stats will not answer for %s: %s", m->mountpoint, strerror(errno));
-	log_info("serving %s at %s", m->index_path, m->mountpoint);
-	return EXIT_OK;
-}
-
-/* Serves until unmounted or asked to stop.  An exit status. */
-static int
-serve(struct mount_run *mr)
-{
-	struct fuse_loop_config *loop = fuse_loop_cfg_create();
-	int ret;
-
-	if (loop == NULL)
-		return EXIT_FAILURE_GENERIC;
-	fuse_loop_cfg_set_idle_threads(loop, 16);
-	/* libfuse's signal handlers end the loop with the signal's number as
-	 * its result (3.x: se->error = sig); SIGTERM, SIGINT and SIGHUP are
-	 * how a daemon is asked to stop, so that is a clean exit. */
-	ret = fuse_session_loop_mt(mr->se, loop);
-	fuse_loop_cfg_destroy(loop);
-	mr->signalled = ret == SIGTERM || ret == SIGINT || ret == SIGHUP;
-	if (mr->signalled)
-		log_info("signal %d: unmounting", ret);
-	return ret == 0 || mr->signalled ? EXIT_OK : EXIT_FAILURE_GENERIC;
-}
-
-/* EROFS mode: the parent waits for the tree to be mounted, which needs
- * the daemon serving the layer files already, so fuse_daemonize (which
- * lets the parent go at once) does not fit.  Returns in the daemon (0),
- * or -1; the parent exits with the status the daemon reports. */
+/* Into the background: the parent waits until the first daemon reports
+ * the mount ready (in the EROFS mode the tree is mounted, which needs the
+ * daemon serving the layer files already; in both, clipfs stats answers),
+ * so fuse_daemonize (which lets the parent go at once) does not fit.
+ * Returns in the keeper (0), or -1; the parent exits with the status the
+ * daemon reports. */
 static int
 daemon_fork(struct mount_run *mr, int foreground)
 {
@@ -279,7 +182,7 @@ daemon_fork(struct mount_run *mr, int foreground)
 
 /* Tells the waiting parent how the mount went, and lets go of the
  * terminal. */
-static void
+void
 report_to_parent(struct mount_run *mr, int status)
 {
 	unsigned char c = (unsigned char)status;
@@ -287,7 +190,7 @@ report_to_parent(struct mount_run *mr, int status)
 
 	if (mr->report_fd < 0)
 		return;
-	if (status == EXIT_OK && (null = open("/dev/null", O_RDWR)) >= 0) {
+	if (status == EXIT_OK && !mr->foreground && (null = open("/dev/null", O_RDWR)) >= 0) {
 		dup2(null, STDIN_FILENO);
 		dup2(null, STDOUT_FILENO);
 		dup2(null, STDERR_FILENO);
@@ -301,66 +204,24 @@ report_to_parent(struct mount_run *mr, int status)
 	mr->report_fd = -1;
 }
 
-struct attach_job {
-	struct mount_run *mr;
-	const char *mountpoint;
-	int fallback;               /* --mode auto: a refusal means the FUSE tree */
-};
-
-/* EROFS mode, beside the FUSE loop: mounts the tree (the kernel opens the
- * layer files through the loop), then reports. */
-static void *
-attach_thread(void *arg)
+/* Gives SIGTERM, SIGINT and SIGHUP back to their default (libfuse
+ * complains when asked twice). */
+void
+remove_handlers(struct mount_run *mr)
 {
-	struct attach_job *job = arg;
-	struct mount_run *mr = job->mr;
-	char msg[1024];
-	size_t used;
-
-	if (erofs_mount_attach(&mr->em, job->mountpoint, msg, sizeof(msg)) != 0) {
-		if (job->fallback) {
-			/* The FUSE tree takes over once the layer loop ends. */
-			log_warn("the kernel refused the EROFS tree: %s; serving the FUSE tree",
-			    msg);
-			snprintf(mr->fs.mode_why, sizeof(mr->fs.mode_why), "auto: the kernel "
-			    "refused the EROFS tree (%.180s)", msg);
-			mr->erofs_refused = 1;
-			erofs_mount_release_layers(&mr->em);
-			return NULL;
-		}
-		log_error("cannot mount the EROFS tree: %s (--mode fuse serves the tree without "
-		    "it)", msg);
-		report_to_parent(mr, EXIT_MOUNT);
-		erofs_mount_release_layers(&mr->em);   /* ends the connection, and so the loop */
-		mr->mounted = 0;
-		return NULL;
-	}
-	/* The layer mount is detached and ends with the tree; mounted stays
-	 * set so that fuse_session_unmount frees what fuse_session_mount
-	 * kept (it finds the connection gone and unmounts nothing). */
-	mr->tree_mounted = 1;
-	mr->tree_mnt_id = erofs_tree_mount_id(job->mountpoint);
-	mr->fs.layer_files_local = mr->em.nlocal;
-	used = strlen(mr->fs.mode_why);
-	snprintf(mr->fs.mode_why + used, sizeof(mr->fs.mode_why) - used, "; the image %s; "
-	    "%u of %u layers from local files",
-	    mr->em.image_served ? "served by the daemon (its directory cannot back EROFS)" :
-	    "read from its own file", mr->em.nlocal, mr->em.nlayers);
-	mr->fs.ready_time = fs_now();
-	log_info("EROFS tree at %s (image built in %.3f s)", job->mountpoint,
-	    mr->em.build_seconds);
-	report_to_parent(mr, EXIT_OK);
-	return NULL;
+	if (mr->handlers)
+		fuse_remove_signal_handlers(mr->se);
+	mr->handlers = 0;
 }
 
 /* Ends the FUSE session (its mount too, if it is still there). */
-static void
+void
 session_end(struct mount_run *mr)
 {
 	if (mr->se != NULL) {
 		if (mr->mounted)
 			fuse_session_unmount(mr->se);
-		fuse_remove_signal_handlers(mr->se);
+		remove_handlers(mr);
 		fuse_session_destroy(mr->se);
 		mr->se = NULL;
 	}
@@ -369,38 +230,37 @@ session_end(struct mount_run *mr)
 	mr->args = (struct fuse_args)FUSE_ARGS_INIT(0, NULL);
 }
 
+/* In the keeper, once every daemon is gone. */
 static void
-end_mount(struct mount_run *mr, const struct mount_opts *m)
+end_mount(struct mount_run *mr)
 {
-	stats_server_stop(mr->stats);
-	prefetcher_stop(mr->prefetch);
-	layer_writer_stop(mr->layer_writer);
-	/* Asked to stop: the tree goes too, as a FUSE tree does. */
-	if (mr->tree_mounted && mr->signalled)
-		umount2(m->mountpoint, MNT_DETACH);
 	session_end(mr);
 	erofs_mount_cleanup(&mr->em);
-	fs_trace_close(mr->fs.trace);
-	clip_reader_free(mr->fs.reader);
 	mount_source_close(&mr->ds);
 	clip_index_close(mr->idx);
 }
 
-/* Into the daemon, FUSE mode: the mount is ready before the parent goes. */
-static int
-daemonize_fuse(const struct mount_opts *m)
+/* The keeper's ready hook: the first daemon's report, passed on to the
+ * waiting clipfs mount. */
+static void
+keeper_ready(void *ctx, int status)
 {
-	if (fuse_daemonize(m->foreground) != 0)
-		return EXIT_MOUNT;
-	if (!m->foreground)
-		log_use_syslog();
-	return EXIT_OK;
+	struct mount_run *mr = ctx;
+
+	if (status == EXIT_OK && mr->mode == MOUNT_MODE_EROFS) {
+		/* The daemon detached the layer mount and removed the names. */
+		mr->tree_mounted = 1;
+		mr->em.layers[0] = '\0';
+		mr->em.image_path[0] = '\0';
+		mr->fs.ready_time = fs_now();
+	}
+	report_to_parent(mr, status);
 }
 
-/* --mode auto, after the kernel refused the EROFS tree: the same reader
- * serves the FUSE tree at the mountpoint instead.  An exit status. */
+/* --mode auto, after the kernel refused the EROFS tree: the FUSE tree at
+ * the mountpoint instead, on a new connection.  An exit status. */
 static int
-serve_fuse_instead(const struct mount_opts *m, struct mount_run *mr)
+fuse_instead(const struct mount_opts *m, struct mount_run *mr)
 {
 	int rc;
 
@@ -408,52 +268,82 @@ serve_fuse_instead(const struct mount_opts *m, struct mount_run *mr)
 	erofs_mount_cleanup(&mr->em);
 	mr->mode = MOUNT_MODE_FUSE;
 	mr->fs.mode = "fuse";
-	rc = mount_session(m, mr);
-	report_to_parent(mr, rc);
-	return rc == EXIT_OK ? serve(mr) : rc;
-}
-
-static int
-session_stopped(void *ctx)
-{
-	return fuse_session_exited(ctx);
-}
-
-/* EROFS mode: the layer loop ends once the kernel lets go of the daemon's
- * files.  When every layer is a local file that is at once, with the tree
- * still mounted: the daemon stays (clipfs stats, the layer writer) until
- * the tree is unmounted or it is asked to stop. */
-static void
-wait_tree_unmounted(struct mount_run *mr)
-{
-	fuse_session_reset(mr->se);
-	if (erofs_mount_wait_gone(mr->tree_mnt_id, session_stopped, mr->se)) {
-		mr->signalled = 1;
-		log_info("asked to stop: unmounting");
-	}
-}
-
-/* In the daemon: serve, with the EROFS tree mounted beside the loop. */
-static int
-serve_mode(const struct mount_opts *m, struct mount_run *mr)
-{
-	struct attach_job job = { mr, m->mountpoint, strcmp(m->mode, "auto") == 0 };
-	pthread_t tid;
-	int rc;
-
-	if (mr->mode == MOUNT_MODE_FUSE)
-		return serve(mr);
-	if (pthread_create(&tid, NULL, attach_thread, &job) != 0) {
-		report_to_parent(mr, EXIT_FAILURE_GENERIC);
-		return EXIT_FAILURE_GENERIC;
-	}
-	rc = serve(mr);
-	pthread_join(tid, NULL);
-	if (rc == EXIT_OK && mr->tree_mounted && !mr->signalled)
-		wait_tree_unmounted(mr);
-	if (rc == EXIT_OK && mr->erofs_refused && !mr->signalled)
-		rc = serve_fuse_instead(m, mr);
+	snprintf(mr->fs.mode_why, sizeof(mr->fs.mode_why), "auto: the kernel refused the EROFS "
+	    "tree (its words are in the daemon's log)");
+	if ((rc = mount_session(m, mr)) != EXIT_OK)
+		report_to_parent(mr, rc);
 	return rc;
+}
+
+/* The keeper gave up: closing the connection fails what waits on it, at
+ * once, and leaves the mount for clipfs umount.  libfuse frees the
+ * session's mountpoint only when it unmounts, so the session is kept,
+ * referenced, instead of destroyed. */
+static struct fuse_session *volatile abandoned_session;   /* volatile: kept */
+
+static void
+abandon_session(struct mount_run *mr)
+{
+	remove_handlers(mr);
+	close(fuse_session_fd(mr->se));
+	abandoned_session = mr->se;
+	mr->se = NULL;
+	mr->mounted = 0;
+}
+
+/* Stops the mount on a signal: the tree goes, as a FUSE tree does. */
+static void
+stop_mount(const struct mount_opts *m, struct mount_run *mr)
+{
+	if (mr->tree_mounted)
+		umount2(m->mountpoint, MNT_DETACH);
+	session_end(mr);
+}
+
+/* The keeper: runs daemons on the mount's connection until it ends.  An
+ * exit status. */
+static int
+keep_mount(const struct mount_opts *m, struct mount_run *mr)
+{
+	char binary_file[PATH_MAX];
+	struct keeper_hooks hooks = { daemon_main, keeper_ready, daemon_exec, mr, NULL };
+	struct keeper *k;
+	enum keeper_end end;
+	int status;
+
+	if (stats_binary_path(m->mountpoint, binary_file, sizeof(binary_file)) == 0)
+		hooks.binary_file = binary_file;
+
+	for (;;) {
+		/* The keeper reads the stop signals itself; daemons set them. */
+		remove_handlers(mr);
+		if ((k = keeper_new(fuse_session_fd(mr->se), &hooks)) == NULL) {
+			log_error("cannot read the kernel's INIT request: %s", strerror(errno));
+			report_to_parent(mr, EXIT_MOUNT);
+			return EXIT_MOUNT;
+		}
+		end = keeper_run(k, &status);
+		keeper_free(k);
+		if (end != KEEPER_FALLBACK)
+			break;
+		log_info("the kernel refused the EROFS tree; serving the FUSE tree");
+		if ((status = fuse_instead(m, mr)) != EXIT_OK)
+			return status;
+	}
+	switch (end) {
+	case KEEPER_STOP:
+		stop_mount(m, mr);
+		return EXIT_OK;
+	case KEEPER_GAVE_UP:
+		abandon_session(mr);
+		return EXIT_FAILURE_GENERIC;
+	case KEEPER_FAILED:
+		return status == EXIT_OK ? EXIT_MOUNT : status;
+	case KEEPER_UNMOUNTED:
+	case KEEPER_FALLBACK:
+		break;
+	}
+	return EXIT_OK;
 }
 
 static int
@@ -462,32 +352,28 @@ run_mount(struct mount_opts *m)
 	struct mount_run mr;
 	int rc;
 
+	if (getenv(KEEPER_ENV) != NULL)
+		return run_takeover(m, getenv(KEEPER_ENV));
 	memset(&mr, 0, sizeof(mr));
 	mr.report_fd = -1;
+	mr.m = m;
+	mr.foreground = m->foreground;
 	mr.args = (struct fuse_args)FUSE_ARGS_INIT(0, NULL);
 	mr.fs.start_time = fs_now();
 	mr.idx = m->fetched;   /* mount REF: already open; end_mount closes it */
 	m->fetched = NULL;
+	if (getcwd(mr.cwd, sizeof(mr.cwd)) == NULL)
+		snprintf(mr.cwd, sizeof(mr.cwd), "/");
 	rc = mount_check(m, &mr);
 	if (rc == EXIT_OK)
 		rc = mount_session(m, &mr);
-	/* Returns in the child; the parent exits once the mount is ready. */
+	/* Returns in the keeper; the parent exits once the mount is ready. */
+	if (rc == EXIT_OK && daemon_fork(&mr, m->foreground) != 0)
+		rc = EXIT_MOUNT;
 	if (rc == EXIT_OK)
-		rc = mr.mode == MOUNT_MODE_EROFS ? (daemon_fork(&mr, m->foreground) == 0 ?
-		    EXIT_OK : EXIT_MOUNT) : daemonize_fuse(m);
-	if (rc == EXIT_OK) {
-		/* Span buffers are megabytes and short-lived.  With a fixed
-		 * mmap threshold they go back to the kernel when freed; glibc's
-		 * sliding threshold would otherwise keep them in per-thread
-		 * arenas, and the daemon's memory would grow well past
-		 * --mem-cache. */
-		mallopt(M_MMAP_THRESHOLD, 1 << 20);
-		rc = start_serving(m, &mr);
-	}
-	if (rc == EXIT_OK)
-		rc = serve_mode(m, &mr);
+		rc = keep_mount(m, &mr);
 	report_to_parent(&mr, rc == EXIT_OK ? EXIT_MOUNT : rc);
-	end_mount(&mr, m);
+	end_mount(&mr);
 	return rc;
 }
 
@@ -498,6 +384,7 @@ cmd_mount(int argc, char **argv)
 	int rc;
 
 	mount_opts_init(&m);
+	save_mount_argv(argc, argv);   /* before the secrets in it are hidden */
 	rc = mount_opts_parse(argc, argv, &m);
 	if (rc != 0)
 		return rc > 0 ? EXIT_OK : EXIT_USAGE;
@@ -512,106 +399,6 @@ cmd_mount(int argc, char **argv)
 		rc = mount_opts_absolute(&m) != 0 ? EXIT_FAILURE_GENERIC : run_mount(&m);
 	mount_opts_free(&m);
 	return rc;
-}
-
-/* Whether pid is gone (or a zombie nobody reaped yet). */
-static int
-process_gone(pid_t pid)
-{
-	char path[64], line[256];
-	FILE *f;
-	int gone = 1;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	if ((f = fopen(path, "r")) == NULL)
-		return 1;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strncmp(line, "State:", 6) == 0) {
-			gone = strchr(line, 'Z') != NULL;
-			break;
-		}
-	fclose(f);
-	return gone;
-}
-
-/* The daemon's PID, from its stats socket; 0 if it does not answer. */
-static pid_t
-daemon_pid(const char *mountpoint)
-{
-	size_t len;
-	char *buf = stats_query(mountpoint, &len);
-	json_t *j = buf ? json_loads(buf, 0, NULL) : NULL;
-	pid_t pid = j ? (pid_t)json_integer_value(json_object_get(j, "pid")) : 0;
-
-	json_decref(j);
-	free(buf);
-	return pid;
-}
-
-#define UMOUNT_WAIT_MS 10000
-#define EROFS_MAGIC 0xE0F5E1E2u
-
-/* Whether the tree at mp is the kernel's (the EROFS mode). */
-static int
-is_erofs(const char *mp)
-{
-	struct statfs sf;
-
-	return statfs(mp, &sf) == 0 && (uint32_t)sf.f_type == EROFS_MAGIC;
-}
-
-/* So that "unmounted" also means "the daemon has let go of everything". */
-static int
-wait_daemon_gone(pid_t pid)
-{
-	int waited;
-
-	for (waited = 0; pid > 0 && !process_gone(pid) && waited < UMOUNT_WAIT_MS; waited += 10)
-		usleep(10 * 1000);
-	if (pid > 0 && !process_gone(pid)) {
-		fprintf(stderr, "clipfs umount: unmounted, but daemon %d has not exited yet\n",
-		    (int)pid);
-		return EXIT_FAILURE_GENERIC;
-	}
-	return EXIT_OK;
-}
-
-int
-cmd_umount(int argc, char **argv)
-{
-	pid_t pid, child;
-	int status;
-
-	if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
-		printf("Usage: clipfs umount MOUNTPOINT\n\nUnmount a clipfs mount (fusermount3 -u; "
-		    "umount(2) for an EROFS tree) and wait (up to 10 s) for its daemon to exit.\n");
-		return EXIT_OK;
-	}
-	if (argc != 2) {
-		fprintf(stderr, "Usage: clipfs umount MOUNTPOINT\n");
-		return EXIT_USAGE;
-	}
-	pid = daemon_pid(argv[1]);
-	if (is_erofs(argv[1])) {
-		if (umount2(argv[1], 0) != 0) {
-			fprintf(stderr, "clipfs umount: %s: %s\n", argv[1], strerror(errno));
-			return EXIT_MOUNT;
-		}
-		return wait_daemon_gone(pid);
-	}
-	child = fork();
-	if (child < 0) {
-		fprintf(stderr, "clipfs umount: fork: %s\n", strerror(errno));
-		return EXIT_FAILURE_GENERIC;
-	}
-	if (child == 0) {
-		execlp("fusermount3", "fusermount3", "-u", argv[1], (char *)NULL);
-		fprintf(stderr, "clipfs umount: cannot run fusermount3: %s\n", strerror(errno));
-		_exit(127);
-	}
-	if (waitpid(child, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		return EXIT_MOUNT;
-	return wait_daemon_gone(pid);
 }
 
 /* Options mount(8) itself understands and hands on to helpers anyway;

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include <fuse_lowlevel.h>
 
@@ -56,6 +57,8 @@ struct clipfs_fs {
 	 * those --check-layers found damaged. */
 	struct layer_file_counts layer_files;
 	uint32_t layer_files_local, layer_files_damaged;
+	pid_t keeper_pid;       /* the mount's keeper (keeper.h) */
+	unsigned restarts;      /* daemons the keeper started before this one */
 };
 
 extern const struct fuse_lowlevel_ops clipfs_ops;
@@ -70,8 +73,9 @@ uint64_t layer_fs_file_size(const struct clip_layer *l);
 /* A monotonic clock in seconds. */
 double fs_now(void);
 
-/* Trace: open FILE for writing; NULL on failure (errno set). */
-struct fs_trace *fs_trace_open(const char *path, uint32_t ninodes);
+/* Trace: open FILE for writing, or (append: a restarted daemon) for
+ * appending; NULL on failure (errno set). */
+struct fs_trace *fs_trace_open(const char *path, uint32_t ninodes, int append);
 void fs_trace_close(struct fs_trace *t);
 /* Records the first access of ino (at off) in the trace, if any. */
 void fs_trace_access(struct clipfs_fs *fs, fuse_ino_t ino, off_t off);

@@ -102,14 +102,14 @@ fs_trace_access(struct clipfs_fs *fs, fuse_ino_t ino, off_t off)
 }
 
 struct fs_trace *
-fs_trace_open(const char *path, uint32_t ninodes)
+fs_trace_open(const char *path, uint32_t ninodes, int append)
 {
 	struct fs_trace *t = calloc(1, sizeof(*t));
 
 	if (t == NULL)
 		return NULL;
 	t->ninodes = ninodes;
-	t->out = fopen(path, "w");
+	t->out = fopen(path, append ? "a" : "w");
 	t->seen = calloc((size_t)ninodes / 8 + 1, 1);
 	t->paths = calloc((size_t)ninodes + 1, sizeof(*t->paths));
 	if (t->out == NULL || t->seen == NULL || t->paths == NULL) {
@@ -118,7 +118,8 @@ fs_trace_open(const char *path, uint32_t ninodes)
 	}
 	pthread_mutex_init(&t->lock, NULL);
 	t->start = fs_now();
-	fprintf(t->out, "# path\tseconds\toffset\n");
+	if (!append)
+		fprintf(t->out, "# path\tseconds\toffset\n");
 	return t;
 }
 

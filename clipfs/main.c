@@ -24,6 +24,7 @@ static const struct subcommand subcommands[] = {
 	{ "prefetch", cmd_prefetch, "store a prefetch list (e.g. a --trace file) in an index" },
 	{ "push",    cmd_push,    "store an index in its image's repository (an OCI artifact)" },
 	{ "umount",  cmd_umount,  "unmount a clipfs mount" },
+	{ "restart", cmd_restart, "replace a mount's daemon, failing no request" },
 	{ "stats",   cmd_stats,   "show the counters of a mounted clipfs" },
 };
 

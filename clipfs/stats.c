@@ -119,6 +119,17 @@ hosts_json(const struct clip_mirror_set *m)
 	return a;
 }
 
+int
+stats_binary_path(const char *mountpoint, char *buf, size_t len)
+{
+	size_t n;
+
+	if (stats_socket_path(mountpoint, buf, len) != 0)
+		return -1;
+	n = strlen(buf);
+	return snprintf(buf + n, len - n, ".binary") >= (int)(len - n) ? -1 : 0;
+}
+
 /* Never waits for the reader's loads or writes: the counters as they are. */
 static json_t *
 stats_json(const struct stats_server *s)
@@ -135,6 +146,8 @@ stats_json(const struct stats_server *s)
 	clip_json_set_bytes(j, "mountpoint", s->mountpoint, strlen(s->mountpoint));
 	clip_json_set_bytes(j, "index", s->index_path, strlen(s->index_path));
 	json_object_set_new(j, "pid", json_integer(getpid()));
+	json_object_set_new(j, "keeper_pid", json_integer(fs->keeper_pid));
+	json_object_set_new(j, "restarts", json_integer(fs->restarts));
 	json_object_set_new(j, "mode", json_string(fs->mode != NULL ? fs->mode : "fuse"));
 	json_object_set_new(j, "mode_why", json_string(fs->mode_why));
 	json_object_set_new(j, "uptime_seconds", json_real(fs_now() - fs->start_time));
@@ -373,6 +386,8 @@ print_stats_text(json_t *j)
 	print_path("mountpoint:      ", j, "mountpoint");
 	print_path("index:           ", j, "index");
 	printf("pid:             %lld\n", (long long)jint(j, "pid", NULL));
+	printf("keeper pid:      %lld (daemons restarted: %lld)\n",
+	    (long long)jint(j, "keeper_pid", NULL), (long long)jint(j, "restarts", NULL));
 	mode = json_string_value(json_object_get(j, "mode"));
 	why = json_string_value(json_object_get(j, "mode_why"));
 	printf("mode:            %s (%s)\n", mode ? mode : "fuse", why ? why : "?");

@@ -17,6 +17,10 @@ struct stats_server;
  * does not fit. */
 int stats_socket_path(const char *mountpoint, char *buf, size_t len);
 
+/* Where clipfs restart --binary leaves the binary's path for the mount's
+ * keeper: the socket's path and ".binary".  -1 if it does not fit. */
+int stats_binary_path(const char *mountpoint, char *buf, size_t len);
+
 /* Starts answering; NULL on failure (errno set). */
 struct stats_server *stats_server_start(struct clipfs_fs *fs, const char *mountpoint,
     const char *index_path);

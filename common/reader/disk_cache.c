@@ -437,6 +437,10 @@ read_blocks(struct open_entry *oe, size_t len, size_t b0, size_t b1, uint8_t *bu
 	if (last > len)
 		last = len;
 	r = clip_pread_full(oe->fd, buf, last - first, data_at + first);
+	/* What is read here is kept where it is served from (the daemon's
+	 * memory cache, or the kernel's page cache of the tree): the span
+	 * file's own pages would be a second copy. */
+	posix_fadvise(oe->fd, (off_t)(data_at + first), (off_t)(last - first), POSIX_FADV_DONTNEED);
 	if (r <= 0)
 		return r;
 	for (b = b0; b <= b1; b++) {
@@ -531,6 +535,9 @@ disk_cache_read(disk_cache *dc, const struct disk_cache_key *key, size_t len, si
 	}
 	b0 = off / DC_BLOCK;
 	b1 = (off + n - 1) / DC_BLOCK;
+	/* Only the blocks asked for: the kernel's readahead would bring in
+	 * (and cache) more of the span than the read needs. */
+	posix_fadvise(oe.fd, 0, 0, POSIX_FADV_RANDOM);
 	buf = malloc((b1 - b0 + 1) * DC_BLOCK);
 	if (buf == NULL) {
 		entry_free(&oe);

@@ -130,10 +130,6 @@ conf_mirrors(const clip_regconf *conf, const char *registry, const char *reposit
 		return clip_error_set(err, CLIP_ERR_INVALID, "registries.conf blocks %s/%s "
 		    "([[registry]] prefix %.100s, line %u)", registry, repository, reg->prefix,
 		    reg->line);
-	if (reg->location != NULL && strcmp(reg->location, reg->prefix) != 0)
-		fprintf(stderr, "clipfs: warning: registries.conf moves %.100s to %.100s; clipfs "
-		    "does not follow that and asks %s (its mirrors are used)\n", reg->prefix,
-		    reg->location, registry);
 	rc = clip_regconf_mirrors(reg, registry, repository, by_digest, out + *n,
 	    CLIP_MIRRORS_MAX - *n, &got, err);
 	*n += got;

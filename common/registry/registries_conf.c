@@ -243,5 +243,14 @@ clip_regconf_mirrors(const struct clip_regconf_registry *reg, const char *regist
 			    repository);
 		(*n)++;
 	}
+	/* A registry moved elsewhere: its new location after the mirrors
+	 * (the caller keeps the image's own registry last, as a fallback). */
+	if (reg->location != NULL && strcmp(reg->location, reg->prefix) != 0 && *n < max) {
+		if (!split_into(&out[*n], reg->location, rest, reg->insecure))
+			return clip_error_set(err, CLIP_ERR_INVALID, "registries.conf: location "
+			    "%.100s of %.100s: no repository for %s/%s", reg->location, reg->prefix,
+			    registry, repository);
+		(*n)++;
+	}
 	return CLIP_OK;
 }

@@ -99,6 +99,38 @@ TEST(test_parse_and_match)
 	clip_regconf_free(&c);
 }
 
+/* A [[registry]] location other than its prefix: the moved registry is
+ * asked after the mirrors (with its own insecure). */
+TEST(test_moved_registry)
+{
+	static const char conf[] =
+	    "[[registry]]\n"
+	    "prefix = \"old.example/proj\"\n"
+	    "location = \"new.example:5000/moved/proj\"\n"
+	    "insecure = true\n"
+	    "[[registry.mirror]]\n"
+	    "location = \"cache.local/c\"\n";
+	clip_regconf c = { NULL, 0 };
+	const struct clip_regconf_registry *r;
+	struct clip_mirror_host h[4];
+	struct clip_error err;
+	size_t n;
+
+	clip_error_clear(&err);
+	CHECK_OK(clip_regconf_parse(&c, "moved.conf", conf, strlen(conf), &err), &err);
+	r = clip_regconf_find(&c, "old.example", "proj/app");
+	CHECK(r != NULL);
+	CHECK_OK(clip_regconf_mirrors(r, "old.example", "proj/app", 0, h, 4, &n, &err), &err);
+	CHECK(n == 2 && strcmp(h[0].host, "cache.local") == 0 &&
+	    strcmp(h[0].repository, "c/app") == 0 && !h[0].insecure);
+	CHECK(strcmp(h[1].host, "new.example:5000") == 0 &&
+	    strcmp(h[1].repository, "moved/proj/app") == 0 && h[1].insecure);
+	/* no room left: the mirrors first */
+	CHECK_OK(clip_regconf_mirrors(r, "old.example", "proj/app", 0, h, 1, &n, &err), &err);
+	CHECK(n == 1 && strcmp(h[0].host, "cache.local") == 0);
+	clip_regconf_free(&c);
+}
+
 struct bad_case {
 	const char *text;
 	unsigned line;
@@ -192,4 +224,4 @@ TEST(test_files)
 	clip_regconf_free(&c);
 }
 
-TEST_MAIN(test_parse_and_match, test_refused_with_line, test_files)
+TEST_MAIN(test_parse_and_match, test_moved_registry, test_refused_with_line, test_files)

@@ -186,6 +186,8 @@ void
 report_to_parent(struct mount_run *mr, int status)
 {
 	unsigned char c = (unsigned char)status;
+	char msg[1 + sizeof(mr->fs.mode_why) + 1];
+	size_t n;
 	int null;
 
 	if (mr->report_fd < 0)
@@ -198,7 +200,12 @@ report_to_parent(struct mount_run *mr, int status)
 			close(null);
 		log_use_syslog();
 	}
-	if (write(mr->report_fd, &c, 1) != 1)
+	/* The status, then mode_why for a keeper that forks later daemons
+	 * (a waiting clipfs mount reads the status only): one write, within
+	 * PIPE_BUF, so a reader gets all of it or none. */
+	msg[0] = (char)c;
+	n = 2 + (size_t)snprintf(msg + 1, sizeof(msg) - 1, "%s", mr->fs.mode_why);
+	if (write(mr->report_fd, msg, n < sizeof(msg) ? n : sizeof(msg)) < 1)
 		log_warn("cannot tell the waiting clipfs mount: %s", strerror(errno));
 	close(mr->report_fd);
 	mr->report_fd = -1;
@@ -243,9 +250,14 @@ end_mount(struct mount_run *mr)
 /* The keeper's ready hook: the first daemon's report, passed on to the
  * waiting clipfs mount. */
 static void
-keeper_ready(void *ctx, int status)
+keeper_ready(void *ctx, int status, const char *mode_why)
 {
 	struct mount_run *mr = ctx;
+
+	/* What the first daemon found (the image, local layers), for the
+	 * daemons forked after it. */
+	if (status == EXIT_OK && mode_why[0] != '\0')
+		snprintf(mr->fs.mode_why, sizeof(mr->fs.mode_why), "%s", mode_why);
 
 	if (status == EXIT_OK && mr->mode == MOUNT_MODE_EROFS) {
 		/* The daemon detached the layer mount and removed the names. */

@@ -341,28 +341,32 @@ handover_ready(struct keeper *k, int status)
 static void
 read_ready(struct keeper *k)
 {
+	/* The status byte, then the daemon's mode_why: one write. */
+	char buf[1 + 512];
 	unsigned char c;
 	ssize_t n;
 
 	if (k->ready_rfd < 0)
 		return;
 	do
-		n = read(k->ready_rfd, &c, 1);
+		n = read(k->ready_rfd, buf, sizeof(buf) - 1);
 	while (n < 0 && errno == EINTR);
+	c = n > 0 ? (unsigned char)buf[0] : 0;
+	buf[n > 0 ? n : 0] = '\0';
 	close(k->ready_rfd);
 	k->ready_rfd = -1;
 	if (k->pipe_handover) {
 		k->pipe_handover = 0;
-		if (n == 1 && k->next != 0)
+		if (n >= 1 && k->next != 0)
 			handover_ready(k, c);
 		return;
 	}
-	if (n != 1)
+	if (n < 1)
 		return;
 	k->ready = c == EXIT_OK;
 	k->first_status = c;
 	k->reported = 1;
-	k->hooks.ready(k->hooks.ctx, c);
+	k->hooks.ready(k->hooks.ctx, c, buf + 1);
 }
 
 /* Whether the connection has ended (unmounted, or aborted). */
@@ -433,7 +437,7 @@ daemon_died(struct keeper *k, pid_t pid, int st, int *status)
 	if (!k->ready) {
 		*status = k->reported ? k->first_status : code > 0 ? code : EXIT_MOUNT;
 		if (!k->reported)
-			k->hooks.ready(k->hooks.ctx, *status);
+			k->hooks.ready(k->hooks.ctx, *status, "");
 		return KEEPER_FAILED;
 	}
 	if (code == 0 || connection_gone(k))
@@ -581,7 +585,7 @@ keeper_run(struct keeper *k, int *status)
 		log_error("cannot start the serving daemon: %s", strerror(errno));
 		*status = EXIT_FAILURE_GENERIC;
 		if (!k->reported)
-			k->hooks.ready(k->hooks.ctx, *status);
+			k->hooks.ready(k->hooks.ctx, *status, "");
 		return keeper_finish(k, KEEPER_FAILED);
 	}
 	for (;;) {

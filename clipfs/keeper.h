@@ -48,8 +48,8 @@ struct keeper_hooks {
 	 * first daemon (k's restarts 0) reports on keeper_ready_fd. */
 	int (*serve)(void *ctx, struct keeper *k);
 	/* In the keeper: the first daemon's report (an exit status; 0: the
-	 * mount is ready). */
-	void (*ready)(void *ctx, int status);
+	 * mount is ready) and what it said of its mode ("" if nothing). */
+	void (*ready)(void *ctx, int status, const char *mode_why);
 	/* In the forked daemon, once clipfs restart --binary named a binary:
 	 * run it as the daemon (keeper_env tells it what it takes over).
 	 * Returns only on failure, with an exit status. */

@@ -24,6 +24,9 @@ struct lexer {
 	clip_regconf *c;               /* what this text adds */
 };
 
+static clip_err bad(struct lexer *lx, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 static clip_err
 bad(struct lexer *lx, const char *fmt, ...)
 {

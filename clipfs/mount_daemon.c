@@ -136,6 +136,14 @@ serve(struct mount_run *mr)
 	 * how a daemon is asked to stop, so that is a clean exit. */
 	ret = fuse_session_loop_mt(mr->se, loop);
 	fuse_loop_cfg_destroy(loop);
+	/* A connection the kernel tears down reads as ENODEV, which libfuse
+	 * takes for the end; now and then, as the EROFS tree lets go of the
+	 * layer files at unmount, it reads as ECONNABORTED instead (libfuse
+	 * prints it).  Either way the mount is gone: not a failure. */
+	if (ret == -ECONNABORTED || ret == ECONNABORTED) {
+		log_info("the kernel ended the FUSE connection (ECONNABORTED)");
+		ret = 0;
+	}
 	mr->signalled = ret == SIGTERM || ret == SIGINT || ret == SIGHUP;
 	if (mr->signalled)
 		log_info("signal %d: unmounting", ret);

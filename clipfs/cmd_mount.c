@@ -321,6 +321,7 @@ keep_mount(const struct mount_opts *m, struct mount_run *mr)
 	struct keeper_hooks hooks = { daemon_main, keeper_ready, daemon_exec, mr, NULL };
 	struct keeper *k;
 	enum keeper_end end;
+	char *binary = NULL;
 	int status;
 
 	if (stats_binary_path(m->mountpoint, binary_file, sizeof(binary_file)) == 0)
@@ -334,7 +335,9 @@ keep_mount(const struct mount_opts *m, struct mount_run *mr)
 			report_to_parent(mr, EXIT_MOUNT);
 			return EXIT_MOUNT;
 		}
+		keeper_adopt_binary(k, binary);
 		end = keeper_run(k, &status);
+		binary = keeper_release_binary(k);
 		keeper_free(k);
 		if (end != KEEPER_FALLBACK)
 			break;
@@ -342,6 +345,7 @@ keep_mount(const struct mount_opts *m, struct mount_run *mr)
 		if ((status = fuse_instead(m, mr)) != EXIT_OK)
 			return status;
 	}
+	free(binary);
 	switch (end) {
 	case KEEPER_STOP:
 		stop_mount(m, mr);

@@ -236,6 +236,22 @@ take_binary(struct keeper *k)
 	k->pending_binary = strdup(path);
 }
 
+char *
+keeper_release_binary(struct keeper *k)
+{
+	char *binary = k->binary;
+
+	k->binary = NULL;
+	return binary;
+}
+
+void
+keeper_adopt_binary(struct keeper *k, char *binary)
+{
+	free(k->binary);
+	k->binary = binary;
+}
+
 /* The handover ended: a new binary is kept only if its daemon took over. */
 static void
 settle_binary(struct keeper *k, int took_over)

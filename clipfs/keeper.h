@@ -99,6 +99,10 @@ const void *keeper_init_request(const struct keeper *k, size_t *len);
  * another binary learns what it takes over. */
 #define KEEPER_ENV "CLIPFS_TAKEOVER"
 
+/* ... and why the mount is in its mode, as the first daemon said: free
+ * text, so apart from KEEPER_ENV's list. */
+#define KEEPER_MODE_WHY_ENV "CLIPFS_TAKEOVER_MODE_WHY"
+
 /*
  * In the forked daemon, before exec: what keeper_from_env needs, as
  * "fd=N,keeper=PID,restarts=R,ready=FD,init=HEX", into buf; the fds are
@@ -110,6 +114,12 @@ int keeper_env(const struct keeper *k, char *buf, size_t len);
  * (unknown keys are skipped); NULL if it is malformed.  keeper_free
  * frees it; keeper_run is not for it. */
 struct keeper *keeper_from_env(const char *value);
+
+/* The binary clipfs restart --binary chose for later daemons (NULL: this
+ * one), handed from a keeper to the one after it (a fallback to the FUSE
+ * tree starts a new keeper).  The caller owns what release returns. */
+char *keeper_release_binary(struct keeper *k);
+void keeper_adopt_binary(struct keeper *k, char *binary);
 
 
 #endif

@@ -353,7 +353,8 @@ daemon_exec(void *ctx, struct keeper *k, const char *binary)
 	if (mr->fs.erofs_image_fd >= 0)
 		fcntl(mr->fs.erofs_image_fd, F_SETFD, 0);
 	mount_argv[0] = (char *)binary;
-	if (setenv(KEEPER_ENV, env, 1) != 0 || chdir(mr->cwd) != 0)
+	if (setenv(KEEPER_ENV, env, 1) != 0 || setenv(KEEPER_MODE_WHY_ENV, mr->fs.mode_why, 1) != 0 ||
+	    chdir(mr->cwd) != 0)
 		return EXIT_FAILURE_GENERIC;
 	execv(binary, mount_argv);
 	log_error("cannot run %s as the daemon: %s", binary, strerror(errno));
@@ -377,6 +378,7 @@ run_takeover(struct mount_opts *m, const char *env)
 {
 	struct mount_run mr;
 	struct keeper *k = keeper_from_env(env);
+	const char *why;
 	int rc;
 
 	memset(&mr, 0, sizeof(mr));
@@ -398,8 +400,10 @@ run_takeover(struct mount_opts *m, const char *env)
 	mr.mode = strncmp(env_value(env, ",mode="), "erofs", 5) == 0 ? MOUNT_MODE_EROFS :
 	    MOUNT_MODE_FUSE;
 	mr.fs.mode = mr.mode == MOUNT_MODE_EROFS ? "erofs" : "fuse";
-	snprintf(mr.fs.mode_why, sizeof(mr.fs.mode_why), "the mount's, kept by clipfs restart "
-	    "--binary");
+	why = getenv(KEEPER_MODE_WHY_ENV);
+	snprintf(mr.fs.mode_why, sizeof(mr.fs.mode_why), "%s", why != NULL && why[0] != '\0' ?
+	    why : "the mount's, kept by clipfs restart --binary");
+	unsetenv(KEEPER_MODE_WHY_ENV);
 	mr.fs.erofs_image_fd = atoi(env_value(env, ",image="));
 	mr.fs.erofs_image_size = strtoull(env_value(env, ",image_size="), NULL, 10);
 	rc = mr.idx == NULL ? clipfs_index_open(m->index_path, &mr.idx) : EXIT_OK;

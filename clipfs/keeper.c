@@ -26,6 +26,7 @@
 #include "clipfs/cli.h"
 #include "clipfs/keeper.h"
 #include "clipfs/log.h"
+#include "common/util/hex.h"
 
 /* FUSE_NOTIFY_RESEND (protocol 7.40): Debian 12's linux/fuse.h is 7.38. */
 #define NOTIFY_RESEND 7
@@ -115,14 +116,13 @@ keeper_free(struct keeper *k)
 int
 keeper_env(const struct keeper *k, char *buf, size_t len)
 {
-	size_t used, i;
+	size_t used;
 
 	used = (size_t)snprintf(buf, len, "fd=%d,keeper=%d,restarts=%u,ready=%d,init=", k->fd,
 	    (int)k->self, k->restarts, k->ready_wfd);
 	if (used + 2 * k->init_len >= len)
 		return -1;
-	for (i = 0; i < k->init_len; i++)
-		used += (size_t)snprintf(buf + used, len - used, "%02x", k->init[i]);
+	clip_hex_encode(k->init, k->init_len, buf + used);
 	fcntl(k->fd, F_SETFD, 0);
 	if (k->ready_wfd >= 0)
 		fcntl(k->ready_wfd, F_SETFD, 0);
@@ -133,16 +133,12 @@ keeper_env(const struct keeper *k, char *buf, size_t len)
 static int
 init_from_hex(struct keeper *k, const char *hex)
 {
-	size_t n = strcspn(hex, ","), i;
-	unsigned v;
+	size_t n = strcspn(hex, ",");
 
 	if (n == 0 || n % 2 != 0 || n / 2 > INIT_READ_MAX || (k->init = malloc(n / 2)) == NULL)
 		return -1;
-	for (i = 0; i < n / 2; i++) {
-		if (sscanf(hex + 2 * i, "%2x", &v) != 1)
-			return -1;
-		k->init[i] = (unsigned char)v;
-	}
+	if (clip_hex_decode(hex, n / 2, k->init) != 0)
+		return -1;
 	k->init_len = n / 2;
 	return 0;
 }

@@ -20,6 +20,7 @@
 #include "clipfs/format_util.h"
 #include "clipfs/log.h"
 #include "clipfs/stats.h"
+#include "common/util/hex.h"
 #include "common/util/json_bytes.h"
 #include "common/registry/mirrors.h"
 
@@ -51,15 +52,14 @@ stats_socket_path(const char *mountpoint, char *buf, size_t len)
 {
 	char abs[PATH_MAX], dir[PATH_MAX];
 	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen, i;
+	unsigned int mdlen;
 	char hex[33];
 
 	if (realpath(mountpoint, abs) == NULL)
 		return -1;
 	if (!EVP_Digest(abs, strlen(abs), md, &mdlen, EVP_sha256(), NULL))
 		return -1;
-	for (i = 0; i < 16; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	clip_hex_encode(md, 16, hex);
 	if (run_dir(dir, sizeof(dir)) != 0)
 		return -1;
 	return snprintf(buf, len, "%s/%s.sock", dir, hex) >= (int)len ? -1 : 0;

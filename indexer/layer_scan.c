@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/oci/oci_digest.h"
 #include "common/tar/tar.h"
 #include "indexer/layer_scan.h"
 #include "indexer/xattr_check.h"
@@ -99,29 +100,20 @@ layer_scan_feed(struct layer_scan *s, const uint8_t *buf, size_t len, struct cli
 	return clip_gzindex_feed(s->gz, buf, len, err);
 }
 
-static void
-hex(const uint8_t *md, char *out)
-{
-	int i;
-
-	for (i = 0; i < 32; i++)
-		sprintf(out + 2 * i, "%02x", md[i]);
-}
-
 clip_err
 layer_scan_finish(struct layer_scan *s, const char *digest, struct clip_error *err)
 {
-	char got[65];
+	char got[CLIP_DIGEST_BUFSZ];
 	clip_err rc;
 
 	if ((rc = clip_gzindex_finish(s->gz, err)) != CLIP_OK)
 		return rc;
 	if ((rc = clip_tar_finish(s->tar, err)) != CLIP_OK)
 		return rc;
-	hex(clip_gzindex_blob_sha256(s->gz), got);
-	if (digest != NULL && (strncmp(digest, "sha256:", 7) != 0 || strcmp(digest + 7, got) != 0))
+	clip_digest_format(clip_gzindex_blob_sha256(s->gz), got);
+	if (digest != NULL && strcmp(digest, got) != 0)
 		return clip_error_set(err, CLIP_ERR_CHECKSUM,
-		    "blob digest mismatch: expected %s, got sha256:%s", digest, got);
+		    "blob digest mismatch: expected %s, got %s", digest, got);
 	return CLIP_OK;
 }
 

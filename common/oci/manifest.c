@@ -7,6 +7,7 @@
 #include <sys/utsname.h>
 
 #include "common/oci/manifest.h"
+#include "common/util/hex.h"
 
 /* More entries than this is not an image anyone can pull. */
 #define MAX_ENTRIES 10000
@@ -420,8 +421,8 @@ hex4(const char *s, size_t len, size_t i)
 	if (i > len || len - i < 4)
 		return -1;
 	for (k = i; k < i + 4; k++) {
-		int c = s[k], d = c >= '0' && c <= '9' ? c - '0' :
-		    c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+		int d = clip_hex_digit((unsigned char)s[k]);
+
 		if (d < 0)
 			return -1;
 		v = v * 16 + d;

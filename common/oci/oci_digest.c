@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 
 #include "common/oci/oci_digest.h"
+#include "common/util/hex.h"
 
 struct clip_sha256 {
 	EVP_MD_CTX *ctx;
@@ -60,15 +61,8 @@ clip_digest_check(const char *s, const char *what, struct clip_error *err)
 void
 clip_digest_format(const uint8_t sha[32], char out[CLIP_DIGEST_BUFSZ])
 {
-	static const char hex[] = "0123456789abcdef";
-	size_t i;
-
 	memcpy(out, "sha256:", 7);
-	for (i = 0; i < 32; i++) {
-		out[7 + 2 * i] = hex[sha[i] >> 4];
-		out[8 + 2 * i] = hex[sha[i] & 15];
-	}
-	out[CLIP_DIGEST_LEN] = '\0';
+	clip_hex_encode(sha, 32, out + 7);
 }
 
 void

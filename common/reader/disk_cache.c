@@ -26,6 +26,7 @@
 #include "common/reader/disk_cache.h"
 #include "common/reader/layer_file.h"
 #include "common/util/fd_io.h"
+#include "common/util/hex.h"
 
 #define SPAN_FILE_MAGIC   "CLIPSPAN"
 #define SPAN_FILE_VERSION 2       /* 2: per-block hashes */
@@ -72,19 +73,6 @@ struct disk_cache {
 
 /* ---- names, list ---------------------------------------------------------- */
 
-static void
-hex(char *out, const uint8_t *b, size_t n)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[b[i] >> 4];
-		out[2 * i + 1] = digits[b[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 /* 0 if the digest cannot safely be part of a file name. */
 static int
 entry_name(const struct disk_cache_key *k, char *name)
@@ -93,7 +81,7 @@ entry_name(const struct disk_cache_key *k, char *name)
 
 	if (clip_layer_file_name(k->layer_digest, dig, sizeof(dig)) != 0)
 		return 0;
-	hex(sha, k->span_sha256, 32);
+	clip_hex_encode(k->span_sha256, 32, sha);
 	snprintf(name, NAME_LEN, "%s.%u.%s", dig, k->span, sha);
 	return 1;
 }

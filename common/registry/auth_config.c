@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "common/registry/auth_config.h"
+#include "common/util/base64.h"
 
 void
 clip_creds_free(struct clip_creds *c)
@@ -25,50 +26,6 @@ clip_creds_free(struct clip_creds *c)
 	free(c->username);
 	free(c->password);
 	c->username = c->password = NULL;
-}
-
-static int
-b64val(char c)
-{
-	if (c >= 'A' && c <= 'Z') return c - 'A';
-	if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-	if (c >= '0' && c <= '9') return c - '0' + 52;
-	if (c == '+') return 62;
-	if (c == '/') return 63;
-	return -1;
-}
-
-char *
-clip_base64_decode(const char *in, size_t *outlen)
-{
-	size_t n = strlen(in), i, o = 0;
-	unsigned int acc = 0, bits = 0;
-	char *out;
-
-	while (n > 0 && in[n - 1] == '=')
-		n--;
-	if (strlen(in) - n > 2 || n % 4 == 1)
-		return NULL;
-	out = malloc(n / 4 * 3 + 3 + 1);
-	if (out == NULL)
-		return NULL;
-	for (i = 0; i < n; i++) {
-		int v = b64val(in[i]);
-		if (v < 0) {
-			free(out);
-			return NULL;
-		}
-		acc = (acc << 6) | (unsigned int)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (char)((acc >> bits) & 0xff);
-		}
-	}
-	out[o] = '\0';
-	if (outlen)
-		*outlen = o;
-	return out;
 }
 
 static clip_err

@@ -45,11 +45,4 @@ clip_err clip_auth_lookup(const char *registry, const char *creds,
 
 void clip_creds_free(struct clip_creds *c);
 
-/*
- * Decodes standard base64 (with or without padding) into a malloc'ed
- * NUL-terminated buffer.  Returns NULL on bad input or ENOMEM.  For
- * tests and auth files.
- */
-char *clip_base64_decode(const char *in, size_t *outlen);
-
 #endif

@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "common/tar/tar_pax.h"
+#include "common/util/base64.h"
+#include "common/util/hex.h"
 
 const char *
 tar_quote(const char *p, size_t n, char *out, size_t outsz)
@@ -120,66 +122,6 @@ parse_time(const char *s, size_t n, int64_t *sec, uint32_t *nsec)
 	return true;
 }
 
-static int
-b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/*
- * Standard base64; libarchive leaves off the '=' padding, others do
- * not, so trailing '=' are optional.  out must hold n * 3 / 4 + 1.
- */
-static bool
-b64_decode(const char *in, size_t n, uint8_t *out, size_t *outlen)
-{
-	uint32_t acc = 0;
-	size_t i, o = 0;
-	int bits = 0;
-
-	while (n > 0 && in[n - 1] == '=')
-		n--;
-	for (i = 0; i < n; i++) {
-		int v = b64_value((unsigned char)in[i]);
-
-		if (v < 0)
-			return false;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[o++] = (uint8_t)(acc >> bits);
-		}
-	}
-	/* One leftover character carries less than a byte: not base64. */
-	if (bits >= 6)
-		return false;
-	*outlen = o;
-	return true;
-}
-
-static int
-hex_value(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* %XX-decodes (in, n) into out (n + 1 bytes); refuses %00 and bad escapes. */
 static bool
 url_decode(const char *in, size_t n, char *out, size_t *outlen)
@@ -192,8 +134,8 @@ url_decode(const char *in, size_t n, char *out, size_t *outlen)
 
 			if (i + 2 >= n)
 				return false;
-			hi = hex_value((unsigned char)in[i + 1]);
-			lo = hex_value((unsigned char)in[i + 2]);
+			hi = clip_hex_digit((unsigned char)in[i + 1]);
+			lo = clip_hex_digit((unsigned char)in[i + 2]);
 			if (hi < 0 || lo < 0 || (hi | lo) == 0)
 				return false;
 			out[o++] = (char)(hi << 4 | lo);
@@ -312,7 +254,7 @@ xattr_record(struct tar_pax *p, const char *key, size_t klen, bool libarchive,
 			    "PAX LIBARCHIVE.xattr name \"%s\" is not URL-encoded",
 			    tar_quote(key, klen, q, sizeof(q)));
 		}
-		if (!b64_decode(val, vlen, value, &len)) {
+		if (!clip_base64_decode_into(val, vlen, value, &len)) {
 			free(name);
 			free(value);
 			return clip_error_set(err, CLIP_ERR_TAR,

@@ -6,8 +6,7 @@
 #include <string.h>
 
 #include "common/util/json_bytes.h"
-
-static const char hexdigits[] = "0123456789abcdef";
+#include "common/util/hex.h"
 
 /* The length of the valid UTF-8 sequence at p (at most n bytes long), or
  * 0: RFC 3629, no overlong forms, no surrogates, nothing past U+10FFFF,
@@ -73,15 +72,10 @@ hex_string(const unsigned char *p, size_t n)
 {
 	char *hex = malloc(2 * n + 1);
 	json_t *j;
-	size_t i;
 
 	if (hex == NULL)
 		return NULL;
-	for (i = 0; i < n; i++) {
-		hex[2 * i] = hexdigits[p[i] >> 4];
-		hex[2 * i + 1] = hexdigits[p[i] & 15];
-	}
-	hex[2 * n] = '\0';
+	clip_hex_encode(p, n, hex);
 	j = json_stringn(hex, 2 * n);
 	free(hex);
 	return j;
@@ -118,19 +112,13 @@ clip_json_set_bytes(json_t *obj, const char *key, const void *p, size_t n)
 	return 0;
 }
 
-static int
-hex_value(char c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 char *
 clip_json_get_bytes(const json_t *obj, const char *key, size_t *len)
 {
 	char hkey[CLIP_JSON_KEY_MAX + 5], *out;
 	const char *s;
 	json_t *h, *v;
-	size_t n, i;
+	size_t n;
 
 	*len = 0;
 	v = json_object_get(obj, key);
@@ -151,13 +139,9 @@ clip_json_get_bytes(const json_t *obj, const char *key, size_t *len)
 	n = json_string_length(h);
 	if (s == NULL || n % 2 != 0 || (out = malloc(n / 2 + 1)) == NULL)
 		return NULL;
-	for (i = 0; i < n / 2; i++) {
-		int hi = hex_value(s[2 * i]), lo = hex_value(s[2 * i + 1]);
-		if (hi < 0 || lo < 0) {
-			free(out);
-			return NULL;
-		}
-		out[i] = (char)(hi << 4 | lo);
+	if (clip_hex_decode(s, n / 2, (uint8_t *)out) != 0) {
+		free(out);
+		return NULL;
 	}
 	out[n / 2] = '\0';
 	*len = n / 2;

@@ -124,21 +124,4 @@ TEST(test_bad_files)
 	unsetenv("HOME");
 }
 
-TEST(test_base64)
-{
-	size_t n;
-	char *s;
-
-	CHECK((s = clip_base64_decode("YWxpY2U6czNjcjpldA==", &n)) && n == 13 &&
-	    strcmp(s, "alice:s3cr:et") == 0);
-	free(s);
-	CHECK((s = clip_base64_decode("Ym9iOnB3", &n)) && n == 6);
-	free(s);
-	CHECK((s = clip_base64_decode("YQ", &n)) && n == 1 && s[0] == 'a');  /* unpadded */
-	free(s);
-	CHECK(clip_base64_decode("Y", &n) == NULL);
-	CHECK(clip_base64_decode("Y===", &n) == NULL);
-	CHECK(clip_base64_decode("Y*==", &n) == NULL);
-}
-
-TEST_MAIN(test_explicit_creds, test_lookup_order, test_bad_files, test_base64)
+TEST_MAIN(test_explicit_creds, test_lookup_order, test_bad_files)

@@ -525,7 +525,13 @@ v_local() {
 }
 
 # mark NAME: the phase NAME ended now (phases are reported in seconds)
-mark() { MARKS+=("$1 $EPOCHREALTIME"); }
+# mark PHASE: the end of a phase.  The workload's end also samples the
+# page cache, before the variant tears down what it built (an umount
+# drops the tree's pages, rm -rf a pulled rootfs's).
+mark() {
+	MARKS+=("$1 $EPOCHREALTIME")
+	case $1 in workload | ls) memcg_sample ;; esac
+}
 phases_json() {
 	local prev=$T0 m name t out=
 	for m in "${MARKS[@]}"; do
@@ -560,13 +566,20 @@ memcg_enter() {
 	MEMCG=$MEMCG_ROOT/clipfs-bench-$$
 	mkdir -p "$MEMCG" && echo "$BASHPID" >"$MEMCG/cgroup.procs" || MEMCG=
 }
-# memcg_leave: back to the root cgroup, with the page cache bytes in
-# CACHED (not a $(...): a subshell would move only itself)
+# memcg_sample: the page cache charged so far, into CACHED_AT_END
+memcg_sample() {
+	[ -n "$MEMCG" ] || return 0
+	CACHED_AT_END=$(awk '$1 == "cache" { print $2 }' "$MEMCG/memory.stat")
+}
+# memcg_leave: back to the root cgroup, with the page cache bytes at the
+# workload's end in CACHED, and what the variant left in CACHED_LEFT
+# (not a $(...): a subshell would move only itself)
 memcg_leave() {
-	CACHED=
+	CACHED=$CACHED_AT_END CACHED_LEFT=
+	CACHED_AT_END=
 	[ -n "$MEMCG" ] || return 0
 	echo "$BASHPID" >"$MEMCG_ROOT/cgroup.procs"
-	CACHED=$(awk '$1 == "cache" { print $2 }' "$MEMCG/memory.stat")
+	CACHED_LEFT=$(awk '$1 == "cache" { print $2 }' "$MEMCG/memory.stat")
 	rmdir "$MEMCG" 2>/dev/null
 	MEMCG=
 }
@@ -592,7 +605,8 @@ run_variant() {
 	secs=$(awk -v a="$T0" -v b="$T1" 'BEGIN { printf "%.3f", b - a }')
 	printf '{"type":"result","image":"%s","rtt_ms":%s,"run":%d,"variant":"%s","ok":true,"seconds":%s,"proxy":%s,%s%s%s}\n' \
 		"$img" "$rtt" "$run" "$v" "$secs" "$proxy" "$(phases_json)" \
-		"${CACHED:+,\"page_cache_bytes\":$CACHED}" "${EXTRA:+,$EXTRA}" >>"$RAW"
+		"${CACHED:+,\"page_cache_bytes\":$CACHED}${CACHED_LEFT:+,\"page_cache_left_bytes\":$CACHED_LEFT}" \
+		"${EXTRA:+,$EXTRA}" >>"$RAW"
 	log "$img rtt=${rtt}ms run $run $(printf '%-16s' "$v") $secs s," \
 		"$(jq -r '"\(.bytes_down) B, \(.requests) requests"' <<<"$proxy")"
 }

@@ -610,6 +610,9 @@ disk_cache_put(disk_cache *dc, const struct disk_cache_key *key, const uint8_t *
 	if (clip_write_full(fd, &h, sizeof(h)) != 0 || clip_write_full(fd, table, 32 * nb) != 0 ||
 	    clip_write_full(fd, data, len) != 0)
 		goto fail;
+	/* The span is served from memory now, and read back later without
+	 * readahead (disk_cache_read): its pages need not stay cached. */
+	clip_fd_drop_cached(fd);
 	what = "close";
 	e = close(fd);
 	fd = -1;

@@ -225,6 +225,9 @@ clip_layer_file_write(int dirfd, const struct clip_layer_file_id *id, clip_layer
 	if (rc == CLIP_OK && (clip_write_full(fd, &seal, sizeof(seal)) != 0 || fsync(fd) != 0))
 		rc = clip_error_set(err, CLIP_ERR_IO, "layer file: write %s: %s", tmp,
 		    strerror(errno));
+	/* EROFS reads it with direct I/O, or through its own page cache. */
+	if (rc == CLIP_OK)
+		clip_fd_drop_cached(fd);
 	if (close(fd) != 0 && rc == CLIP_OK)
 		rc = clip_error_set(err, CLIP_ERR_IO, "layer file: close %s: %s", tmp,
 		    strerror(errno));

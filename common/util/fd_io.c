@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "common/util/fd_io.h"
@@ -43,4 +44,13 @@ clip_write_full(int fd, const void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+void
+clip_fd_drop_cached(int fd)
+{
+	/* Dirty pages cannot be dropped: write them back first. */
+	if (sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+	    SYNC_FILE_RANGE_WAIT_AFTER) == 0)
+		posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
 }

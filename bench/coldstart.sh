@@ -427,10 +427,14 @@ clipfs_warm() {
 	if [ ! -d "$cache" ]; then
 		mkdir -p "$cache"
 		clipfs_run "$img" "$WORK/$idx" "$cache" "$@" || return 1
+		# Out of the variant's memory cgroup: warming the registry
+		# would charge its blobs to it.
+		memcg_leave
 		drop_caches
 		warm_registry
 		proxy_cmd reset >/dev/null
 		MARKS=() EXTRA=''
+		memcg_enter
 	fi
 	clipfs_run "$img" "$WORK/$idx" "$cache" "$@"
 }

@@ -412,9 +412,10 @@ io_error:
 	    strerror(saved));
 }
 
-/* Reads data blocks [b0, b1] of an open entry into buf and checks each. */
+/* Reads data blocks [b0, b1] of an open entry into buf and checks each;
+ * drops their pages from the page cache if drop is set. */
 static int
-read_blocks(struct open_entry *oe, size_t len, size_t b0, size_t b1, uint8_t *buf)
+read_blocks(struct open_entry *oe, size_t len, size_t b0, size_t b1, uint8_t *buf, int drop)
 {
 	uint64_t data_at = sizeof(struct span_file_header) + 32 * (uint64_t)oe->nblocks;
 	size_t first = b0 * DC_BLOCK, last = b1 * DC_BLOCK + DC_BLOCK, b;
@@ -425,10 +426,9 @@ read_blocks(struct open_entry *oe, size_t len, size_t b0, size_t b1, uint8_t *bu
 	if (last > len)
 		last = len;
 	r = clip_pread_full(oe->fd, buf, last - first, data_at + first);
-	/* What is read here is kept where it is served from (the daemon's
-	 * memory cache, or the kernel's page cache of the tree): the span
-	 * file's own pages would be a second copy. */
-	posix_fadvise(oe->fd, (off_t)(data_at + first), (off_t)(last - first), POSIX_FADV_DONTNEED);
+	if (drop)
+		posix_fadvise(oe->fd, (off_t)(data_at + first), (off_t)(last - first),
+		    POSIX_FADV_DONTNEED);
 	if (r <= 0)
 		return r;
 	for (b = b0; b <= b1; b++) {
@@ -489,7 +489,7 @@ disk_cache_get(disk_cache *dc, const struct disk_cache_key *key, size_t len,
 		entry_free(&oe);
 		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
 	}
-	r = len == 0 ? 1 : read_blocks(&oe, len, 0, oe.nblocks - 1, buf);
+	r = len == 0 ? 1 : read_blocks(&oe, len, 0, oe.nblocks - 1, buf, 1);
 	if (r != 1) {
 		free(buf);
 		return entry_bad(dc, &oe, r, damaged, err);
@@ -531,7 +531,7 @@ disk_cache_read(disk_cache *dc, const struct disk_cache_key *key, size_t len, si
 		entry_free(&oe);
 		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
 	}
-	r = read_blocks(&oe, oe.data_len, b0, b1, buf);
+	r = read_blocks(&oe, oe.data_len, b0, b1, buf, 0);
 	if (r != 1) {
 		free(buf);
 		return entry_bad(dc, &oe, r, damaged, err);
@@ -641,6 +641,21 @@ fail:
 	dc->writes_off = 1;
 	pthread_mutex_unlock(&dc->lock);
 	return clip_error_set(err, CLIP_ERR_IO, "disk cache: %s %s: %s", what, tmp, strerror(e));
+}
+
+void
+disk_cache_drop_pages(disk_cache *dc, const struct disk_cache_key *key)
+{
+	char name[NAME_LEN];
+	int fd;
+
+	if (!entry_name(key, name))
+		return;
+	fd = openat(dc->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return;
+	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	close(fd);
 }
 
 int

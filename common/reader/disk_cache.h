@@ -68,10 +68,18 @@ clip_err disk_cache_get(disk_cache *dc, const struct disk_cache_key *key, size_t
  * Reads bytes [off, off + n) of key's span (len bytes in all) into out,
  * checking only the blocks it touches.  Results as for disk_cache_get;
  * an entry that holds only a prefix of the span serves reads inside it
- * (disk_cache_get wants the whole span and misses on a prefix).
+ * (disk_cache_get wants the whole span and misses on a prefix).  The
+ * blocks read stay in the page cache, without readahead around them:
+ * the kernel asks for a file in pieces, and the next piece is often in
+ * the same block.  The caller drops them with disk_cache_drop_pages.
  */
 clip_err disk_cache_read(disk_cache *dc, const struct disk_cache_key *key, size_t len,
     size_t off, size_t n, uint8_t *out, int *damaged, struct clip_error *err);
+
+/* Drops key's file from the page cache (nothing if it is not there):
+ * what is read from it is kept where it is served from, and its own
+ * pages would be a second copy. */
+void disk_cache_drop_pages(disk_cache *dc, const struct disk_cache_key *key);
 
 /*
  * Stores len bytes for key, evicting older entries to make room: the

@@ -252,6 +252,7 @@ read_from_disk(clip_reader *r, const struct clip_layer *L, uint32_t i,
 	    out, &damaged, NULL) == CLIP_OK) {
 		COUNT(r, disk_hits, 1);
 		COUNT(r, mem_misses, 1);
+		kept_pages_note(r, L, i);
 		return 1;
 	}
 	if (damaged) {
@@ -474,6 +475,10 @@ clip_reader_new(const clip_index *idx, const struct clip_blob_source *src,
 	}
 	for (i = 0; i < r->nlayers; i++)
 		atomic_init(&r->last_span[i], NO_SPAN);
+	if (kept_pages_init(r) != 0) {
+		clip_reader_free(r);
+		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
+	}
 	rc = reader_start(r, err);
 	r->disk_dir = NULL;
 	if (rc != CLIP_OK) {
@@ -494,6 +499,7 @@ clip_reader_free(clip_reader *r)
 	work_queue_free(r->writer);
 	span_cache_free(r->chunks);
 	span_cache_free(r->mem);
+	kept_pages_free(r);
 	disk_cache_close(r->disk);
 	free(r->last_span);
 	free(r);

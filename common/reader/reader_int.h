@@ -41,18 +41,38 @@ struct clip_reader {
 	atomic_uint_least64_t load_seq;   /* loads started, for their order */
 	/* Per layer: the last span the previous read touched (NO_SPAN). */
 	atomic_uint_least32_t *last_span;
+	/* Per layer: the span files whose pages disk reads left cached
+	 * (kept_pages.c), under kept_lock. */
+	struct kept_spans *kept;
+	pthread_mutex_t kept_lock;
 	uint32_t nlayers;
 	atomic_int disk_warned;
 	struct counters c;
 };
 
 #define NO_SPAN UINT32_MAX
+
+/* Span files per layer that keep their pages after a disk read: python's
+ * imports, for one, alternate between a few spans of a layer. */
+#define KEPT_SPANS 4
+struct kept_spans {
+	uint32_t span[KEPT_SPANS];   /* NO_SPAN: free */
+	unsigned next;               /* the slot to reuse next */
+};
 #define COUNT(r, field, n) atomic_fetch_add_explicit(&(r)->c.field, (n), memory_order_relaxed)
 
 uint64_t reader_span_key(uint32_t layer, uint32_t span);
 /* The disk cache key of span i of L, whose checkpoint is cp. */
 struct disk_cache_key reader_disk_key(const struct clip_layer *L, uint32_t i,
     const struct clip_checkpoint *cp);
+
+/* kept_pages.c: the span files whose pages a disk read leaves cached.
+ * init: 0, or -1 out of memory.  note: span i of L was just read from
+ * the disk cache.  free: drops every kept file's pages (before the disk
+ * cache closes). */
+int kept_pages_init(clip_reader *r);
+void kept_pages_note(clip_reader *r, const struct clip_layer *L, uint32_t i);
+void kept_pages_free(clip_reader *r);
 /* Span i of L into *cp, which must hold offset pos (CLIP_ERR_FORMAT if
  * the index's spans do not). */
 clip_err reader_span_at(clip_reader *r, const struct clip_layer *L, uint32_t i, uint64_t pos,

@@ -15,8 +15,11 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <linux/magic.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <zlib.h>
 #include <openssl/evp.h>
@@ -489,6 +492,50 @@ cache_files(const char *dir, char names[][300], size_t max)
 	return n;
 }
 
+/* How many of the n files have a page in the page cache (mincore); -1
+ * if one cannot be mapped.  Not an empty file: a span file has a header. */
+static int
+files_cached(char names[][300], size_t n)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	int cached = 0;
+	size_t i, k;
+
+	for (i = 0; i < n; i++) {
+		int fd = open(names[i], O_RDONLY | O_CLOEXEC);
+		struct stat st;
+		unsigned char *vec;
+		void *map;
+		size_t pages;
+		int any = 0;
+
+		if (fd < 0 || fstat(fd, &st) != 0 || st.st_size == 0)
+			return -1;
+		map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+		close(fd);
+		if (map == MAP_FAILED)
+			return -1;
+		pages = ((size_t)st.st_size + (size_t)page - 1) / (size_t)page;
+		vec = malloc(pages);
+		if (vec != NULL && mincore(map, (size_t)st.st_size, vec) == 0)
+			for (k = 0; k < pages && !any; k++)
+				any = vec[k] & 1;
+		free(vec);
+		munmap(map, (size_t)st.st_size);
+		cached += any;
+	}
+	return cached;
+}
+
+/* 1 if dir is on tmpfs, where pages cannot be dropped (they are the file). */
+static int
+on_tmpfs(const char *dir)
+{
+	struct statfs sf;
+
+	return statfs(dir, &sf) == 0 && sf.f_type == TMPFS_MAGIC;
+}
+
 /* ---- tests ------------------------------------------------------------------ */
 
 /* Reads span i whole and compares it with the data. */
@@ -942,7 +989,19 @@ TEST(test_disk_cache)
 	    "fetches %llu disk hits %llu writes %llu spans %u", (unsigned long long)s.fetch_requests,
 	    (unsigned long long)s.disk_hits, (unsigned long long)s.disk_writes, f->nspans);
 	CHECK(s.disk_bytes > f->len);
+	/* The span files read last keep their pages (the next piece of a
+	 * file is often in the same block), four per layer at most; the
+	 * rest, and all of them once the reader ends, are dropped: the bytes
+	 * are cached where they are served from. */
+	if (!on_tmpfs("cache")) {
+		CHECK(f->nspans > 4);
+		CHECK_MSG(files_cached(names, n) == 4, "%d span files cached",
+		    files_cached(names, n));
+	}
 	clip_reader_free(r);
+	if (!on_tmpfs("cache"))
+		CHECK_MSG(files_cached(names, n) == 0, "%d span files cached after the reader",
+		    files_cached(names, n));
 
 	/* Damage three files: truncated, a data byte flipped, a header byte
 	 * flipped.  Each is detected, deleted, refetched. */

@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "clipfs/cli.h"
 #include "clipfs/mount_source.h"
@@ -68,19 +69,28 @@ mount_source_prepare(const struct mount_opts *m, const clip_index *idx, struct m
 
 /* The mirrors, then the registry, as the layer source; each
  * mirror with the mount's timeouts and its own host's credentials, plain
- * HTTP only with --plain-http. */
+ * HTTP only with --plain-http (an insecure one's scheme logged). */
 static clip_err
 mirrors_open(const struct mount_opts *m, struct mount_source *ds, struct clip_error *err)
 {
 	struct clip_registry_opts base = ds->ro;
+	struct clip_mirror_host_stats st;
 	clip_registry *r = ds->registry;
 	char origin[512];
+	clip_err rc;
+	size_t i;
 
 	base.plain_http = m->registry.plain_http;
 	snprintf(origin, sizeof(origin), "%s/%s", ds->ref.api_host, ds->ref.repository);
 	ds->registry = NULL;   /* the set's now, even on failure */
-	return clip_mirror_set_open(ds->mirror_hosts, ds->nmirror_hosts, &base,
+	rc = clip_mirror_set_open(ds->mirror_hosts, ds->nmirror_hosts, &base,
 	    m->registry.authfile, r, origin, &ds->mirrors, &ds->src, err);
+	for (i = 0; rc == CLIP_OK && i < ds->nmirror_hosts; i++) {
+		clip_mirror_set_stats(ds->mirrors, i, &st);
+		registry_cli_log_scheme(&m->registry, &ds->mirror_hosts[i],
+		    strcmp(st.scheme, "http") == 0);
+	}
+	return rc;
 }
 
 /* After fork: opens the layout or the registry handle. */

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clipfs/log.h"
 #include "clipfs/registry_opts.h"
 #include "common/registry/auth_config.h"
 #include "common/registry/mirrors.h"
@@ -76,14 +77,27 @@ registry_cli_open(const struct registry_cli_opts *o, const struct clip_reference
 	return rc;
 }
 
+void
+registry_cli_log_scheme(const struct registry_cli_opts *o, const struct clip_mirror_host *m,
+    int plain_http)
+{
+	if (m->insecure && !o->plain_http)
+		log_info("%s (insecure): %s", m->label, plain_http ?
+		    "plain HTTP (HTTPS got no answer)" : "HTTPS, certificate not checked");
+}
+
 clip_err
 registry_cli_open_mirror(const struct registry_cli_opts *o, const struct clip_mirror_host *m,
     const struct clip_registry_opts *timeouts, clip_registry **out, struct clip_error *err)
 {
 	struct clip_registry_opts ro;
+	clip_err rc;
 
 	base_opts(o, 0, timeouts, &ro);
-	return clip_mirror_open(m, &ro, o->authfile, out, err);
+	rc = clip_mirror_open(m, &ro, o->authfile, out, err);
+	if (rc == CLIP_OK)
+		registry_cli_log_scheme(o, m, clip_registry_plain_http(*out));
+	return rc;
 }
 
 /* The --mirror values as hosts of registry/repository. */

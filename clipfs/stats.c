@@ -100,9 +100,9 @@ json_get_path(json_t *o, const char *key)
 	return json_get_path(json_object_get(o, head), dot + 1);
 }
 
-/* --mirror: per host, in the order tried, the reads it answered, their
- * bytes, the reads that failed there and those of them whose bytes were
- * wrong. */
+/* --mirror: per host, in the order tried, its scheme, the reads it
+ * answered, their bytes, the reads that failed there and those of them
+ * whose bytes were wrong. */
 static json_t *
 hosts_json(const struct clip_mirror_set *m)
 {
@@ -112,7 +112,8 @@ hosts_json(const struct clip_mirror_set *m)
 
 	for (i = 0; i < clip_mirror_set_size(m); i++) {
 		clip_mirror_set_stats(m, i, &h);
-		json_array_append_new(a, json_pack("{s:s,s:I,s:I,s:I,s:I}", "host", h.label,
+		json_array_append_new(a, json_pack("{s:s,s:s,s:I,s:I,s:I,s:I}", "host", h.label,
+		    "scheme", h.scheme,
 		    "reads", (json_int_t)h.reads, "bytes", (json_int_t)h.bytes,
 		    "failed", (json_int_t)h.failed, "wrong", (json_int_t)h.wrong));
 	}

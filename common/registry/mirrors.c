@@ -9,6 +9,7 @@
 
 #include "common/oci/reference.h"
 #include "common/registry/auth_config.h"
+#include "common/registry/insecure_scheme.h"
 #include "common/registry/mirrors.h"
 
 struct host {
@@ -165,6 +166,50 @@ clip_mirror_set_resolve(clip_mirror_set *m, const char *tag_or_digest,
 	return rc;
 }
 
+/* An insecure host's handles by scheme, opened as the probes need them. */
+struct scheme_probe {
+	const struct clip_mirror_host *m;
+	struct clip_registry_opts ro;
+	clip_registry *r[2];         /* by enum clip_scheme */
+};
+
+static clip_err
+probe_host(void *ctx, enum clip_scheme s, long timeout_ms, struct clip_error *err)
+{
+	struct scheme_probe *p = ctx;
+	clip_err rc = CLIP_OK;
+
+	if (p->r[s] == NULL) {
+		p->ro.plain_http = s == CLIP_SCHEME_HTTP;
+		rc = clip_registry_open(p->m->host, p->m->repository, &p->ro, &p->r[s], err);
+	}
+	return rc == CLIP_OK ? clip_registry_ping(p->r[s], timeout_ms, err) : rc;
+}
+
+/* containers-registries.conf(5)'s insecure: HTTPS without certificate
+ * checks, else plain HTTP (insecure_scheme.h), decided within the
+ * connect timeout, so that a mirror that is down delays the open by no
+ * more than its first request would have. */
+static clip_err
+open_insecure(const struct clip_mirror_host *m, const struct clip_registry_opts *ro,
+    clip_registry **out, struct clip_error *err)
+{
+	struct scheme_probe p = { m, *ro, { NULL, NULL } };
+	long budget_s = ro->connect_timeout_s > 0 ? ro->connect_timeout_s : 15;
+	enum clip_scheme s;
+	clip_err rc;
+
+	p.ro.tls_verify = 0;
+	p.ro.plain_http = 0;
+	rc = clip_registry_open(m->host, m->repository, &p.ro, &p.r[CLIP_SCHEME_HTTPS], err);
+	if (rc != CLIP_OK)
+		return rc;
+	s = clip_scheme_choose(probe_host, &p, budget_s * 1000L, NULL);
+	*out = p.r[s];
+	clip_registry_close(p.r[s == CLIP_SCHEME_HTTPS ? CLIP_SCHEME_HTTP : CLIP_SCHEME_HTTPS]);
+	return CLIP_OK;
+}
+
 clip_err
 clip_mirror_open(const struct clip_mirror_host *m, const struct clip_registry_opts *base,
     const char *authfile, clip_registry **out, struct clip_error *err)
@@ -180,11 +225,10 @@ clip_mirror_open(const struct clip_mirror_host *m, const struct clip_registry_op
 		ro.password = found.password;
 		ro.push = 0;
 		ro.whole_blob_fails = 1;
-		if (m->insecure) {
-			ro.plain_http = 1;
-			ro.tls_verify = 0;
-		}
-		rc = clip_registry_open(m->host, m->repository, &ro, out, err);
+		if (m->insecure && !base->plain_http)
+			rc = open_insecure(m, &ro, out, err);
+		else
+			rc = clip_registry_open(m->host, m->repository, &ro, out, err);
 	}
 	clip_creds_free(&found);
 	return rc;
@@ -262,9 +306,11 @@ clip_mirror_set_stats(const clip_mirror_set *m, size_t i, struct clip_mirror_hos
 {
 	memset(out, 0, sizeof(*out));
 	out->label = "";
+	out->scheme = "";
 	if (m == NULL || i >= m->n)
 		return;
 	out->label = m->hosts[i].label;
+	out->scheme = clip_registry_plain_http(m->hosts[i].r) ? "http" : "https";
 	out->reads = atomic_load(&m->hosts[i].served);
 	out->failed = atomic_load(&m->hosts[i].failed);
 	out->wrong = atomic_load(&m->hosts[i].wrong);

@@ -43,11 +43,11 @@ clip_err clip_mirror_set_new(clip_registry *const *hosts, const char *const *lab
 /* Closes the handles.  No fetch may be running.  NULL is fine. */
 void clip_mirror_set_free(clip_mirror_set *m);
 
-/* What host i did: its label, reads it answered, their bytes, reads that
- * failed there, and of those the ones whose bytes were wrong.  0 / ""
- * for i past the last host. */
+/* What host i did: its label, its scheme ("https" or "http"), reads it
+ * answered, their bytes, reads that failed there, and of those the ones
+ * whose bytes were wrong.  0 / "" for i past the last host. */
 struct clip_mirror_host_stats {
-	const char *label;
+	const char *label, *scheme;
 	unsigned long reads, failed, wrong;
 	unsigned long long bytes;
 };
@@ -80,15 +80,20 @@ clip_err clip_mirror_set_resolve(clip_mirror_set *m, const char *tag_or_digest,
 struct clip_mirror_host {
 	char host[256];              /* HOST[:PORT] */
 	char repository[256];
-	int insecure;                /* plain HTTP, certificates not checked */
+	int insecure;                /* certificates not checked; plain HTTP
+	                                when the host has no TLS */
 	char label[300];             /* its name in counters and messages */
 };
 
 /*
- * Opens mirror m with base's TLS, plain HTTP and timeouts (m->insecure:
- * plain HTTP, no verification), credentials for m->host from the auth
- * files only (authfile, then the usual ones; base's are the image
- * registry's and never go to a mirror), whole_blob_fails set.
+ * Opens mirror m with base's TLS, plain HTTP and timeouts, credentials
+ * for m->host from the auth files only (authfile, then the usual ones;
+ * base's are the image registry's and never go to a mirror),
+ * whole_blob_fails set.  m->insecure (and base not plain HTTP): the
+ * certificate is not checked, and the scheme is decided here, once
+ * (insecure_scheme.h): GET /v2/ over HTTPS, then over plain HTTP when
+ * HTTPS got no answer, both within base's connect timeout; HTTPS unless
+ * only plain HTTP answered.  clip_registry_plain_http(*out) tells which.
  */
 clip_err clip_mirror_open(const struct clip_mirror_host *m,
     const struct clip_registry_opts *base, const char *authfile, clip_registry **out,

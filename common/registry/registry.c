@@ -173,6 +173,34 @@ nomem:
 	return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
 }
 
+clip_err
+clip_registry_ping(clip_registry *r, long timeout_ms, struct clip_error *err)
+{
+	struct clip_http_request *q;
+	size_t hostpart = strstr(r->base, "/v2/") - r->base;   /* "SCHEME://HOST" */
+	char *url = NULL;
+	int retryable;
+	clip_err rc;
+
+	q = calloc(1, sizeof(*q));
+	if (q == NULL || asprintf(&url, "%.*s/v2/", (int)hostpart, r->base) < 0) {
+		free(q);
+		return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
+	}
+	q->url = url;
+	q->total_timeout_ms = timeout_ms > 0 ? timeout_ms : 1;
+	rc = clip_http_get(&r->http, q, &retryable, err);
+	free(url);
+	free(q);
+	return rc;
+}
+
+int
+clip_registry_plain_http(const clip_registry *r)
+{
+	return strncmp(r->base, "http://", 7) == 0;
+}
+
 /* ---- small helpers ---- */
 
 static struct timespec

@@ -78,6 +78,17 @@ clip_err clip_registry_open(const char *api_host, const char *repository,
 /* NULL is fine. */
 void clip_registry_close(clip_registry *r);
 
+/*
+ * GET /v2/ on r's host, once, without credentials, in at most
+ * timeout_ms: CLIP_OK for any HTTP answer (a 401 too: the host speaks
+ * this scheme), else the transport's error (CLIP_ERR_NETWORK,
+ * CLIP_ERR_TIMEOUT).  For deciding how to talk to a host.
+ */
+clip_err clip_registry_ping(clip_registry *r, long timeout_ms, struct clip_error *err);
+
+/* 1 when r talks plain HTTP, 0 for HTTPS. */
+int clip_registry_plain_http(const clip_registry *r);
+
 /* A fetched manifest.  Free with clip_fetched_manifest_free(). */
 struct clip_fetched_manifest {
 	uint8_t *data;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/registry/auth_config.h"
+#include "common/util/base64.h"
 #include "tests/fuzz/fuzz.h"
 
 static const char *const registries[] = {

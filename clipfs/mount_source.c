@@ -87,7 +87,7 @@ mirrors_open(const struct mount_opts *m, struct mount_source *ds, struct clip_er
 	    m->registry.authfile, r, origin, &ds->mirrors, &ds->src, err);
 	for (i = 0; rc == CLIP_OK && i < ds->nmirror_hosts; i++) {
 		clip_mirror_set_stats(ds->mirrors, i, &st);
-		registry_cli_log_scheme(&m->registry, &ds->mirror_hosts[i],
+		registry_cli_log_scheme(&ds->mirror_hosts[i],
 		    strcmp(st.scheme, "http") == 0);
 	}
 	return rc;

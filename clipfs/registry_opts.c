@@ -78,10 +78,9 @@ registry_cli_open(const struct registry_cli_opts *o, const struct clip_reference
 }
 
 void
-registry_cli_log_scheme(const struct registry_cli_opts *o, const struct clip_mirror_host *m,
-    int plain_http)
+registry_cli_log_scheme(const struct clip_mirror_host *m, int plain_http)
 {
-	if (m->insecure && !o->plain_http)
+	if (m->insecure)
 		log_info("%s (insecure): %s", m->label, plain_http ?
 		    "plain HTTP (HTTPS got no answer)" : "HTTPS, certificate not checked");
 }
@@ -96,7 +95,7 @@ registry_cli_open_mirror(const struct registry_cli_opts *o, const struct clip_mi
 	base_opts(o, 0, timeouts, &ro);
 	rc = clip_mirror_open(m, &ro, o->authfile, out, err);
 	if (rc == CLIP_OK)
-		registry_cli_log_scheme(o, m, clip_registry_plain_http(*out));
+		registry_cli_log_scheme(m, clip_registry_plain_http(*out));
 	return rc;
 }
 

@@ -54,9 +54,9 @@ clip_err registry_cli_mirrors(const struct registry_cli_opts *o, const char *reg
 /*
  * Opens mirror m (clip_mirror_open), with credentials for its host from
  * the auth files only: --creds belongs to the image's registry and is
- * never sent to a mirror.  Plain HTTP with --plain-http; m->insecure:
- * certificate not checked, HTTPS or plain HTTP as the host answers
- * (logged at info).  A 200 for a range fails (whole_blob_fails).
+ * never sent to a mirror.  m->insecure: certificate not checked, HTTPS
+ * or plain HTTP as the host answers (logged at info); else plain HTTP
+ * with --plain-http.  A 200 for a range fails (whole_blob_fails).
  * timeouts: connect, stall and request timeouts and retries to use
  * (NULL: the defaults).
  */
@@ -65,9 +65,8 @@ clip_err registry_cli_open_mirror(const struct registry_cli_opts *o,
     clip_registry **out, struct clip_error *err);
 
 /* Logs at info the scheme (plain_http or HTTPS) clip_mirror_open chose
- * for m, when it chose one: m->insecure without --plain-http. */
-void registry_cli_log_scheme(const struct registry_cli_opts *o, const struct clip_mirror_host *m,
-    int plain_http);
+ * for m, when it chose one: m->insecure. */
+void registry_cli_log_scheme(const struct clip_mirror_host *m, int plain_http);
 
 #define REGISTRY_OPT_COUNT 7
 extern const struct opt_def registry_opt_defs[REGISTRY_OPT_COUNT];

@@ -225,7 +225,7 @@ clip_mirror_open(const struct clip_mirror_host *m, const struct clip_registry_op
 		ro.password = found.password;
 		ro.push = 0;
 		ro.whole_blob_fails = 1;
-		if (m->insecure && !base->plain_http)
+		if (m->insecure)
 			rc = open_insecure(m, &ro, out, err);
 		else
 			rc = clip_registry_open(m->host, m->repository, &ro, out, err);

@@ -89,8 +89,9 @@ struct clip_mirror_host {
  * Opens mirror m with base's TLS, plain HTTP and timeouts, credentials
  * for m->host from the auth files only (authfile, then the usual ones;
  * base's are the image registry's and never go to a mirror),
- * whole_blob_fails set.  m->insecure (and base not plain HTTP): the
- * certificate is not checked, and the scheme is decided here, once
+ * whole_blob_fails set.  m->insecure (whatever base says of plain HTTP:
+ * that is the image registry's): the certificate is not checked, and
+ * the scheme is decided here, once
  * (insecure_scheme.h): GET /v2/ over HTTPS, then over plain HTTP when
  * HTTPS got no answer, both within base's connect timeout; HTTPS unless
  * only plain HTTP answered.  clip_registry_plain_http(*out) tells which.

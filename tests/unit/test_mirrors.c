@@ -235,8 +235,14 @@ TEST(test_insecure_mirror_down)
 	CHECK_OK(clip_mirror_open(&m, &ro, "auth.json", &r, &err), &err);
 	CHECK(!clip_registry_plain_http(r));
 	clip_registry_close(r);
-	/* --plain-http: plain HTTP, nothing asked */
+	/* --plain-http is the image registry's: an insecure mirror is still
+	 * tried over HTTPS first (and kept there, nothing answering). */
 	ro.plain_http = 1;
+	CHECK_OK(clip_mirror_open(&m, &ro, "auth.json", &r, &err), &err);
+	CHECK(!clip_registry_plain_http(r));
+	clip_registry_close(r);
+	/* A mirror that is not insecure follows --plain-http, unasked. */
+	m.insecure = 0;
 	CHECK_OK(clip_mirror_open(&m, &ro, "auth.json", &r, &err), &err);
 	CHECK(clip_registry_plain_http(r));
 	clip_registry_close(r);

@@ -413,7 +413,7 @@ io_error:
 }
 
 /* Reads data blocks [b0, b1] of an open entry into buf and checks each;
- * drops their pages from the page cache if drop is set. */
+ * drops the file's pages (header and table too) if drop is set. */
 static int
 read_blocks(struct open_entry *oe, size_t len, size_t b0, size_t b1, uint8_t *buf, int drop)
 {
@@ -427,8 +427,7 @@ read_blocks(struct open_entry *oe, size_t len, size_t b0, size_t b1, uint8_t *bu
 		last = len;
 	r = clip_pread_full(oe->fd, buf, last - first, data_at + first);
 	if (drop)
-		posix_fadvise(oe->fd, (off_t)(data_at + first), (off_t)(last - first),
-		    POSIX_FADV_DONTNEED);
+		posix_fadvise(oe->fd, 0, 0, POSIX_FADV_DONTNEED);
 	if (r <= 0)
 		return r;
 	for (b = b0; b <= b1; b++) {

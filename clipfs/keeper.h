@@ -121,5 +121,4 @@ struct keeper *keeper_from_env(const char *value);
 char *keeper_release_binary(struct keeper *k);
 void keeper_adopt_binary(struct keeper *k, char *binary);
 
-
 #endif

@@ -69,7 +69,8 @@ mount_source_prepare(const struct mount_opts *m, const clip_index *idx, struct m
 
 /* The mirrors, then the registry, as the layer source; each
  * mirror with the mount's timeouts and its own host's credentials, plain
- * HTTP only with --plain-http (an insecure one's scheme logged). */
+ * HTTP with --plain-http unless it is insecure (then as it answers, and
+ * the scheme it got logged). */
 static clip_err
 mirrors_open(const struct mount_opts *m, struct mount_source *ds, struct clip_error *err)
 {

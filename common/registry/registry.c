@@ -173,11 +173,17 @@ nomem:
 	return clip_error_set(err, CLIP_ERR_NOMEM, "out of memory");
 }
 
+size_t
+registry_origin_len(const clip_registry *r)
+{
+	return strlen(r->base) - strlen(r->repo) - strlen("/v2/");
+}
+
 clip_err
 clip_registry_ping(clip_registry *r, long timeout_ms, struct clip_error *err)
 {
 	struct clip_http_request *q;
-	size_t hostpart = strstr(r->base, "/v2/") - r->base;   /* "SCHEME://HOST" */
+	size_t hostpart = registry_origin_len(r);
 	char *url = NULL;
 	int retryable;
 	clip_err rc;
@@ -388,7 +394,7 @@ token_request(clip_registry *r, const char *url, struct registry_membuf *mb,
 		mb->len = 0;
 		body.pos = 0;
 		q->url = url;
-		q->total_timeout_s = r->request_timeout_s;
+		q->total_timeout_ms = r->request_timeout_s * 1000L;
 		q->username = r->username;
 		q->password = r->password;
 		q->body = &body;
@@ -635,7 +641,7 @@ get_to_memory(clip_registry *r, const char *at, const char *path, const char *ac
 	body.consume = registry_membuf_consume;
 	body.ctx = mb;
 	(*qp)->accept = accept;
-	(*qp)->total_timeout_s = r->request_timeout_s;
+	(*qp)->total_timeout_ms = r->request_timeout_s * 1000L;
 	(*qp)->body = &body;
 	rc = registry_api_request(r, url, path, *qp, 0, mb, err);
 	(*qp)->body = NULL;   /* it lives in this frame */
@@ -913,7 +919,7 @@ read_range_redirected(clip_registry *r, const char *url, uint64_t off, size_t le
 	q->body = &body;
 	q->url = url;
 	q->use_range = 1;
-	q->total_timeout_s = r->request_timeout_s;
+	q->total_timeout_ms = r->request_timeout_s * 1000L;
 	ok = clip_http_get(&r->http, q, &retryable, &e) == CLIP_OK && q->status >= 200 &&
 	    q->status <= 299 && body.pos == body.end;
 	free(q);

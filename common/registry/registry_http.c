@@ -352,8 +352,6 @@ set_transport_opts(struct clip_http *h, CURL *c, const struct clip_http_request 
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, h->low_speed_time_s);
 	if (q->total_timeout_ms > 0)
 		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, q->total_timeout_ms);
-	else if (q->total_timeout_s > 0)
-		curl_easy_setopt(c, CURLOPT_TIMEOUT, q->total_timeout_s);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, h->tls_verify ? 1L : 0L);
 	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, h->tls_verify ? 2L : 0L);
 	if (h->cacert != NULL)

@@ -61,8 +61,7 @@ struct clip_http_request {
 	int use_range;             /* send Range: bytes=pos-[end-1] */
 	int refuse_whole;          /* with use_range: a 200 (the whole body) is
 	                              CLIP_ERR_UNSUPPORTED, not read */
-	long total_timeout_s;      /* 0: none */
-	long total_timeout_ms;     /* 0: none; when set, instead of the above */
+	long total_timeout_ms;     /* the whole request; 0: none */
 	/* authentication for this request (one of them, or none) */
 	const char *bearer;
 	const char *username, *password;

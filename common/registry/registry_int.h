@@ -40,6 +40,9 @@ struct clip_registry {
 	struct redirect *redirects;
 };
 
+/* The length of r->base's "SCHEME://HOST" (the registry's origin). */
+size_t registry_origin_len(const clip_registry *r);
+
 /* A response body in memory, at most max bytes (NUL-terminated). */
 struct registry_membuf {
 	uint8_t *data;

@@ -25,7 +25,7 @@ request_new(clip_registry *r, const char *method, const char *what, char **url,
 		return NULL;
 	}
 	q->method = method;
-	q->total_timeout_s = r->request_timeout_s;
+	q->total_timeout_ms = r->request_timeout_s * 1000L;
 	return q;
 }
 
@@ -61,7 +61,7 @@ static clip_err
 upload_url(clip_registry *r, const char *location, const char *digest, char **out,
     struct clip_error *err)
 {
-	size_t origin = strlen(r->base) - strlen(r->repo) - strlen("/v2/");
+	size_t origin = registry_origin_len(r);
 	int n;
 
 	*out = NULL;
